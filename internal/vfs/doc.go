@@ -1,0 +1,19 @@
+// Package vfs is the filesystem seam of the broker's storage code.
+//
+// Storage packages take an FS instead of calling package os directly so that
+// tests can run them against MemFS, an in-memory filesystem that models what
+// survives a power loss: Crash returns a clone in which every file holds only
+// the bytes it had at its last successful Sync. This is how the crash tests
+// check that a log recovers to a clean prefix of what it acknowledged.
+//
+// Contract:
+//   - OS is the real filesystem; it adds nothing to package os.
+//   - MemFS is safe for concurrent use by any number of goroutines. Errors for
+//     missing names match fs.ErrNotExist via errors.Is, like package os.
+//   - Directory operations on MemFS (create, remove, rename) are durable the
+//     moment they return; only file contents are subject to Sync. Real
+//     filesystems need an fsync of the parent directory for that; callers
+//     should still call SyncDir so the OS code path is right.
+//
+// Goroutines: this package starts none.
+package vfs
