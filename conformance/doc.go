@@ -1,0 +1,18 @@
+// Package conformance holds wire-level tests that drive a broker through
+// stock Kafka clients (franz-go here; kcat, kafka-python and the Java client
+// in their own files) and assert Apache Kafka's behaviour, not highwater's:
+// every test here must also pass against a real Kafka cluster.
+//
+// By default each test starts its own highwater broker (built once per
+// package run) on 127.0.0.1 with a fresh data dir. Environment:
+//
+//	HIGHWATER_BOOTSTRAP=host:port   run against that cluster instead; tests
+//	                                that need to kill, restart or configure
+//	                                the broker skip themselves.
+//	HIGHWATER_BROKER_BINARY=path    use this binary instead of building
+//	                                ./cmd/highwater (for instance the kfake
+//	                                stand-in internal/brokerproc/kfakebroker).
+//	HIGHWATER_BROKER_LOG=1          stream broker output to stderr.
+//
+// The package has no non-test code.
+package conformance
