@@ -1,0 +1,36 @@
+// Package partlog is one partition's log on disk, in Kafka's layout.
+//
+// A partition directory holds segments named by their base offset
+// (%020d.log, .index, .timeindex) and a log-start-offset checkpoint. A .log
+// file is v2 record batches back to back, exactly as produced except that
+// Append rewrites the base offset. The .index maps the relative last offset
+// of every batch that follows at least IndexIntervalBytes of unindexed data
+// to that batch's file position (4+4 bytes, big endian). The .timeindex
+// records the running maximum timestamp and the relative offset that
+// reached it (8+4 bytes), appended only when the maximum grows, plus a final
+// entry when the segment is sealed, so a sealed segment's largest timestamp
+// is its last time-index entry.
+//
+// Durability contract:
+//   - Append makes a batch durable before returning once FlushIntervalMessages
+//     offsets have accumulated since the last flush (1 = every append);
+//     Flush makes everything durable.
+//   - Rolling a segment fsyncs the old one (log and both indexes) before the
+//     new one is created, so only the last segment can hold unsynced data.
+//     Open therefore validates the last segment batch by batch (CRC, base
+//     offsets contiguous) and truncates it at the first bad batch; older
+//     segments get a cheap check (indexes sane, batches after the last index
+//     entry valid) and a full recovery if that fails. Segments that no longer
+//     follow contiguously are deleted. After Open the log is a prefix of what
+//     was appended that contains everything made durable.
+//   - The log start offset is written with write-temp, fsync, rename before
+//     any segment below it is deleted.
+//   - After a failed write or fsync the log refuses further writes with
+//     ErrStorage (a failed fsync may have dropped dirty pages; retrying it
+//     could falsely succeed). Reopen to recover.
+//
+// Goroutines: Log starts none. All methods are safe for concurrent use; reads
+// share a read lock and proceed in parallel, writes are serialised. Periodic
+// work (Flush every log.flush.interval.ms, EnforceRetention every
+// log.retention.check.interval.ms) is the caller's to schedule.
+package partlog
