@@ -73,12 +73,17 @@ func (c *rawConn) readFrame(corrID int32) ([]byte, error) {
 	return body[4:], nil
 }
 
-// roundTrip sends req and decodes the response of the same version,
-// skipping the flexible response header's tagged fields where they exist
-// (ApiVersions responses never have them).
+// roundTrip sends req and decodes the response of the same version.
 func (c *rawConn) roundTrip(req kmsg.Request) kmsg.Response {
 	c.tb.Helper()
-	id := c.send(req)
+	return c.recv(req, c.send(req))
+}
+
+// recv reads the response to req (sent with correlation id id), skipping
+// the flexible response header's tagged fields where they exist
+// (ApiVersions responses never have them).
+func (c *rawConn) recv(req kmsg.Request, id int32) kmsg.Response {
+	c.tb.Helper()
 	body, err := c.readFrame(id)
 	if err != nil {
 		c.tb.Fatalf("%s v%d: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
