@@ -133,7 +133,7 @@ func decompressAppend(c Codec, dst, src []byte, maxBytes int) ([]byte, error) {
 func readLimited(dst []byte, r io.Reader, maxBytes, sizeHint int) ([]byte, error) {
 	start := len(dst)
 	dst = grow(dst, min(sizeHint, maxBytes)+1)
-	for {
+	for stalls := 0; ; {
 		if len(dst) == cap(dst) {
 			if len(dst)-start > maxBytes {
 				return nil, ErrDecompressLimit
@@ -150,6 +150,12 @@ func readLimited(dst []byte, r io.Reader, maxBytes, sizeHint int) ([]byte, error
 		}
 		if err != nil {
 			return nil, err
+		}
+		// A decoder that keeps returning nothing would spin forever.
+		if n > 0 {
+			stalls = 0
+		} else if stalls++; stalls > 100 {
+			return nil, io.ErrNoProgress
 		}
 	}
 }

@@ -512,3 +512,25 @@ func ExampleBuild() {
 	fmt.Println(h.Codec(), h.NumRecords, string(got[0].Value))
 	// Output: zstd 1 v
 }
+
+// TestLZ4FrameFormat pins the frame Java's Lz4BlockInputStream reads:
+// version 1, independent blocks, content checksum, 64 KiB blocks, also for
+// a pooled (reset) writer.
+func TestLZ4FrameFormat(t *testing.T) {
+	for range 3 {
+		z, err := Compress(CodecLZ4, nil, bytes.Repeat([]byte("x"), 200_000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if binary.LittleEndian.Uint32(z) != 0x184D2204 {
+			t.Fatalf("magic %x", z[:4])
+		}
+		flg, bd := z[4], z[5]
+		if flg>>6 != 1 || flg&0x20 == 0 || flg&0x04 == 0 {
+			t.Fatalf("FLG %08b: want version 1, block independence, content checksum", flg)
+		}
+		if bd != 0x40 {
+			t.Fatalf("BD %02x: want 64 KiB blocks (0x40)", bd)
+		}
+	}
+}
