@@ -69,7 +69,7 @@ func (c *Coordinator) OffsetCommit(now time.Time, req *kmsg.OffsetCommitRequest,
 	var accepted []func()
 	for i, t := range req.Topics {
 		topic := t.Topic
-		if req.Version >= 10 {
+		if req.Version >= 10 && topic == "" { // v10 names topics by id; a caller may have resolved it already
 			name, ok := c.topicName(t.TopicID)
 			if !ok {
 				for j := range codes[i] {
@@ -133,9 +133,9 @@ func commitFromRequest(now time.Time, req *kmsg.OffsetCommitRequest, p kmsg.Offs
 // OffsetCommit targets and fences stale members, as Kafka's
 // validateOffsetCommit does. A non-zero code applies to every partition.
 func (c *Coordinator) commitGroup(now time.Time, req *kmsg.OffsetCommitRequest) (*group, int16) {
-	generation := req.Generation
-	if req.Version == 0 {
-		generation = -1
+	generation, memberID, instanceID := req.Generation, req.MemberID, req.InstanceID
+	if req.Version == 0 { // v0 carries no generation or member: a simple commit
+		generation, memberID, instanceID = -1, "", nil
 	}
 	g, ok := c.groups[req.Group]
 	if !ok {
@@ -147,8 +147,8 @@ func (c *Coordinator) commitGroup(now time.Time, req *kmsg.OffsetCommitRequest) 
 		g = newGroup(req.Group, now)
 		c.groups[req.Group] = g
 	}
-	if generation >= 0 || req.MemberID != "" || req.InstanceID != nil {
-		if code := g.validateMember(req.MemberID, req.InstanceID); code != 0 {
+	if generation >= 0 || memberID != "" || instanceID != nil {
+		if code := g.validateMember(memberID, instanceID); code != 0 {
 			return nil, code
 		}
 		if generation != g.generation {
@@ -165,7 +165,7 @@ func (c *Coordinator) commitGroup(now time.Time, req *kmsg.OffsetCommitRequest) 
 	case StateStable, StatePreparingRebalance:
 		// Committing during PreparingRebalance is allowed: the member learns
 		// of the rebalance from its next heartbeat.
-		if m, ok := g.members[req.MemberID]; ok {
+		if m, ok := g.members[memberID]; ok {
 			m.deadline = now.Add(m.sessionTO)
 		}
 	}
@@ -243,12 +243,11 @@ func (c *Coordinator) fetchGroup(version int16, id string, topics []kmsg.OffsetF
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, TopicID: c.topicID(t), Partitions: byTopic[t]})
 		}
 	} else if version >= 10 {
+		topics = slices.Clone(topics) // do not write into the caller's request
 		for i := range topics {
-			name, ok := c.topicName(topics[i].TopicID)
-			if !ok {
-				name = ""
+			if topics[i].Topic == "" {
+				topics[i].Topic, _ = c.topicName(topics[i].TopicID)
 			}
-			topics[i].Topic = name
 		}
 	}
 	for _, t := range topics {
