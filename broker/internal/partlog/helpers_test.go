@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -60,7 +59,7 @@ type model struct {
 
 func (m *model) add(b []byte) { m.batches = append(m.batches, b) }
 
-func hdr(t testing.TB, b []byte) records.Header {
+func hdr(t tb, b []byte) records.Header {
 	t.Helper()
 	h, err := records.ReadHeader(b)
 	if err != nil {
@@ -71,7 +70,7 @@ func hdr(t testing.TB, b []byte) records.Header {
 
 // from returns the concatenation of the batches from the one holding offset
 // to the last one whose base offset is below upTo.
-func (m *model) from(t testing.TB, offset, upTo int64) []byte {
+func (m *model) from(t tb, offset, upTo int64) []byte {
 	var out []byte
 	for _, b := range m.batches {
 		h := hdr(t, b)
@@ -83,7 +82,7 @@ func (m *model) from(t testing.TB, offset, upTo int64) []byte {
 	return out
 }
 
-func (m *model) endOffset(t testing.TB) int64 {
+func (m *model) endOffset(t tb) int64 {
 	if len(m.batches) == 0 {
 		return 0
 	}
@@ -91,7 +90,7 @@ func (m *model) endOffset(t testing.TB) int64 {
 }
 
 // truncate keeps only batches wholly below end.
-func (m *model) truncate(t testing.TB, end int64) {
+func (m *model) truncate(t tb, end int64) {
 	var keep [][]byte
 	for _, b := range m.batches {
 		if hdr(t, b).LastOffset() < end {
@@ -101,7 +100,7 @@ func (m *model) truncate(t testing.TB, end int64) {
 	m.batches = keep
 }
 
-func openLog(t testing.TB, fsys vfs.FS, cfg Config, now func() time.Time) *Log {
+func openLog(t tb, fsys vfs.FS, cfg Config, now func() time.Time) *Log {
 	t.Helper()
 	l, err := Open(fsys, testDir, cfg, now)
 	if err != nil {
@@ -110,7 +109,7 @@ func openLog(t testing.TB, fsys vfs.FS, cfg Config, now func() time.Time) *Log {
 	return l
 }
 
-func mustAppend(t testing.TB, l *Log, b []byte) AppendResult {
+func mustAppend(t tb, l *Log, b []byte) AppendResult {
 	t.Helper()
 	r, err := l.Append(b)
 	if err != nil {
@@ -120,7 +119,7 @@ func mustAppend(t testing.TB, l *Log, b []byte) AppendResult {
 }
 
 // appendRandom appends count batches of 1-5 records and 0-150 payload bytes.
-func appendRandom(t testing.TB, l *Log, m *model, r *rand.Rand, count int, ts func(i int) int64) {
+func appendRandom(t tb, l *Log, m *model, r *rand.Rand, count int, ts func(i int) int64) {
 	t.Helper()
 	for i := 0; i < count; i++ {
 		b := makeBatch(int32(1+r.Intn(5)), ts(i), r.Intn(150), byte(r.Intn(256)))
@@ -131,7 +130,7 @@ func appendRandom(t testing.TB, l *Log, m *model, r *rand.Rand, count int, ts fu
 
 // checkContent verifies the log holds exactly the model's batches from the
 // log start offset on, and that every offset reads back its own batch.
-func checkContent(t testing.TB, l *Log, m *model) {
+func checkContent(t tb, l *Log, m *model) {
 	t.Helper()
 	start, end := l.StartOffset(), l.EndOffset()
 	if want := m.endOffset(t); end != want {
@@ -160,7 +159,7 @@ func checkContent(t testing.TB, l *Log, m *model) {
 	}
 }
 
-func countSegments(t testing.TB, fsys vfs.FS) int {
+func countSegments(t tb, fsys vfs.FS) int {
 	t.Helper()
 	names, err := fsys.ReadDir(testDir)
 	if err != nil {
@@ -175,7 +174,7 @@ func countSegments(t testing.TB, fsys vfs.FS) int {
 	return n
 }
 
-func wantErr(t testing.TB, err, target error) {
+func wantErr(t tb, err, target error) {
 	t.Helper()
 	if !errors.Is(err, target) {
 		t.Fatalf("error %v, want %v", err, target)
@@ -184,4 +183,11 @@ func wantErr(t testing.TB, err, target error) {
 
 func segPath(base int64, suffix string) string {
 	return fmt.Sprintf("%s/%020d%s", testDir, base, suffix)
+}
+
+// tb is the part of testing.TB that helpers need; *rapid.T has it too.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
