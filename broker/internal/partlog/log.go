@@ -40,6 +40,9 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if fsys == nil || now == nil {
+		return nil, fmt.Errorf("%w: nil filesystem or clock", ErrInvalidConfig)
+	}
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}

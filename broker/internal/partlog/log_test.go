@@ -2,6 +2,7 @@ package partlog
 
 import (
 	"bytes"
+	"errors"
 	"math/rand"
 	"os"
 	"testing"
@@ -440,5 +441,59 @@ func TestDamagedIndexOfSealedSegmentIsRebuilt(t *testing.T) {
 		l = openLog(t, fsys, smallConfig(), newClock().now)
 		checkContent(t, l, &m)
 		l.Close()
+	}
+}
+
+// TestConcurrentReadsDuringAppends is for the race detector, and checks
+// that a reader never sees a partial batch.
+func TestConcurrentReadsDuringAppends(t *testing.T) {
+	c := newClock()
+	cfg := smallConfig()
+	cfg.RetentionBytes = 2000
+	l := openLog(t, vfs.NewMem(), cfg, c.now)
+	defer l.Close()
+	done := make(chan struct{})
+	errs := make(chan error, 3)
+	for g := 0; g < 3; g++ {
+		go func() {
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				start, end := l.StartOffset(), l.EndOffset()
+				b, err := l.Read(start, 500, end)
+				if err != nil && !errors.Is(err, ErrOffsetOutOfRange) { // retention may race ahead
+					errs <- err
+					return
+				}
+				for len(b) > 0 {
+					h, err := records.CheckBatch(b)
+					if err != nil {
+						errs <- err
+						return
+					}
+					b = b[h.Size():]
+				}
+				_, _, _ = l.FindTimestamp(0)
+				_, _ = l.MaxTimestamp()
+			}
+		}()
+	}
+	for i := 0; i < 300; i++ {
+		mustAppend(t, l, makeBatch(2, int64(i), 50, byte(i)))
+		if i%50 == 0 {
+			if _, err := l.EnforceRetention(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	for g := 0; g < 3; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
 	}
 }

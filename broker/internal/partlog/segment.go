@@ -284,7 +284,7 @@ func (s *segment) walk(pos, fileSize, expectBase int64, visit func(h records.Hea
 		if expectBase >= 0 && h.BaseOffset != expectBase {
 			break
 		}
-		if h.BaseOffset < s.base || h.LastOffset()-s.base > math.MaxInt32 || pos+int64(h.Size()) > math.MaxInt32 {
+		if h.BaseOffset < s.base || h.LastOffset() < h.BaseOffset || h.LastOffset()-s.base > math.MaxInt32 || pos+int64(h.Size()) > math.MaxInt32 {
 			break
 		}
 		if cap(buf) < h.Size() {
