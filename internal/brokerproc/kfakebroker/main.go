@@ -120,6 +120,9 @@ func kfakeOptions(props map[string]string) ([]kfake.Opt, error) {
 			if v == "1" {
 				opts = append(opts, kfake.SyncWrites())
 			}
+		case "log.retention.check.interval.ms":
+			// kfake runs retention on its cleaner tick.
+			rest["log.cleaner.backoff.ms"] = v
 		case "node.id", "advertised.listeners", "process.roles":
 			// kfake numbers and advertises its brokers itself.
 		default:
