@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -215,9 +216,8 @@ func Build(opts BuildOptions, codec Codec, recs []Record) ([]byte, error) {
 		}
 		*scratch = raw
 		var err error
-		out, err = Compress(codec, make([]byte, HeaderSize, HeaderSize+size/2+64), raw)
-		if err != nil {
-			return nil, fmt.Errorf("records: compressing with %v: %w", codec, err)
+		if out, err = compressBatch(codec, raw); err != nil {
+			return nil, err
 		}
 	}
 	if len(out)-12 > math.MaxInt32 {
@@ -226,6 +226,21 @@ func Build(opts BuildOptions, codec Codec, recs []Record) ([]byte, error) {
 	h.Length = int32(len(out) - 12)
 	putHeader(out, h)
 	return out, nil
+}
+
+// compressBatch returns a new batch-sized slice: HeaderSize bytes left for
+// the header, then raw compressed with c. It compresses into a pooled buffer
+// and copies out, because the compressed size is unknown up front and
+// growing the result would allocate several times its size.
+func compressBatch(c Codec, raw []byte) ([]byte, error) {
+	scratch := getBuf()
+	defer putBuf(scratch)
+	z, err := Compress(c, append((*scratch)[:0], make([]byte, HeaderSize)...), raw)
+	if err != nil {
+		return nil, fmt.Errorf("records: compressing with %v: %w", c, err)
+	}
+	*scratch = z[:0]
+	return bytes.Clone(z), nil
 }
 
 // putHeader writes h into b[:HeaderSize] and computes the CRC over the rest
@@ -273,9 +288,9 @@ func Recompress(batch []byte, to Codec) ([]byte, error) {
 	if h.Codec() != CodecNone {
 		*scratch = data[:0]
 	}
-	out, err := Compress(to, make([]byte, HeaderSize, HeaderSize+len(data)/2+64), data)
+	out, err := compressBatch(to, data)
 	if err != nil {
-		return nil, fmt.Errorf("records: compressing with %v: %w", to, err)
+		return nil, err
 	}
 	if len(out)-12 > math.MaxInt32 {
 		return nil, invalidf("recompressed batch of %d bytes is too large", len(out))
