@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +25,11 @@ import (
 
 // javaHeap keeps each tool JVM small: two cores and several JVMs at once.
 const javaHeap = "-Xmx256m"
+
+// javaIdleTimeoutMs is how long ConsoleConsumer waits for a next record
+// before giving up. Generous: on two busy cores the first group join and
+// fetch can take tens of seconds, and a short limit reads as lost records.
+const javaIdleTimeoutMs = "60000"
 
 // javaLib returns the directory of Kafka's jars. HIGHWATER_KAFKA_LIB names
 // one directly; otherwise java/fetch.sh provides it (a no-op once the cache
@@ -103,7 +109,7 @@ func TestJavaProducerPerfAndConsoleConsumer(t *testing.T) {
 	topic := stockTopic(t, "java-perf")
 	stockCreateTopics(t, tgt.Bootstrap, 1, topic)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	out, stderr, err := javaRun(ctx, t, lib, "org.apache.kafka.tools.ProducerPerformance",
 		"--topic", topic, "--num-records", strconv.Itoa(records), "--record-size", strconv.Itoa(recordBytes),
@@ -122,7 +128,7 @@ func TestJavaProducerPerfAndConsoleConsumer(t *testing.T) {
 
 	out, stderr, err = javaRun(ctx, t, lib, "org.apache.kafka.tools.consumer.ConsoleConsumer",
 		"--bootstrap-server", tgt.Bootstrap, "--topic", topic, "--from-beginning",
-		"--max-messages", strconv.Itoa(records), "--timeout-ms", "30000")
+		"--max-messages", strconv.Itoa(records), "--timeout-ms", javaIdleTimeoutMs)
 	if err != nil {
 		t.Fatalf("ConsoleConsumer: %v\nstderr:\n%s", err, stockTail(stderr, 30))
 	}
@@ -197,7 +203,7 @@ func TestJavaVerifiableProducerConsumer(t *testing.T) {
 	group := stockTopic(t, "java-verifiable-group")
 	stockCreateTopics(t, tgt.Bootstrap, partitions, topic)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	// VerifiableProducer defaults to retries=0, which the idempotent
 	// producer refuses; it needs retries and at most 5 requests in flight.
@@ -292,5 +298,104 @@ func javaCheckConsumed(t *testing.T, evs []javaEvent, acked map[javaTP]string, s
 	}
 	if t.Failed() {
 		t.Logf("consumer stderr:\n%s", stockTail(stderr, 30))
+	}
+}
+
+// javaFreePortPair finds a port p on 127.0.0.1 with p+1 also free, for
+// kafka-single.sh (broker on p, controller on p+1).
+func javaFreePortPair(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l2, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		l.Close()
+		if err == nil {
+			l2.Close()
+			return p
+		}
+	}
+	t.Fatal("no two consecutive free ports on 127.0.0.1")
+	return 0
+}
+
+// TestJavaKafkaSingleScript keeps java/kafka-single.sh working: it starts a
+// real Apache Kafka KRaft node, produces to it with the idempotent
+// VerifiableProducer, restarts it (the log must survive), reads everything
+// back with ConsoleConsumer and stops it. Benchmarks and the Kafka driver
+// rely on the script; the stock-client tests run against such a node with
+// HIGHWATER_BOOTSTRAP.
+func TestJavaKafkaSingleScript(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a JVM Kafka node (about 10 s); skipped in -short")
+	}
+	lib := javaLib(t)
+	script, err := filepath.Abs(filepath.Join("java", "kafka-single.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	port := javaFreePortPair(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	env := append(os.Environ(), "KAFKA_HEAP=512m", "HIGHWATER_KAFKA_LIB="+lib)
+	script1 := func(args ...string) string {
+		t.Helper()
+		cmd := exec.CommandContext(ctx, script, args...)
+		cmd.Env = env
+		cmd.WaitDelay = 5 * time.Second
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("kafka-single.sh %v: %v\n%s", args, err, stockTail(errb.Bytes(), 30))
+		}
+		return strings.TrimSpace(out.String())
+	}
+	t.Cleanup(func() {
+		stop := exec.Command(script, "stop", dir)
+		stop.Env = env
+		_ = stop.Run()
+	})
+	bootstrap := script1("start", dir, strconv.Itoa(port))
+	if want := fmt.Sprintf("127.0.0.1:%d", port); bootstrap != want {
+		t.Fatalf("start printed %q, want the bootstrap %q", bootstrap, want)
+	}
+
+	const records = 200
+	topic := stockTopic(t, "java-single")
+	props := javaPropsFile(t, "producer.properties", map[string]string{
+		"enable.idempotence": "true", "acks": "all", "retries": "2147483647",
+	})
+	out, stderr, err := javaRun(ctx, t, lib, "org.apache.kafka.tools.VerifiableProducer",
+		"--bootstrap-server", bootstrap, "--topic", topic, "--max-messages", strconv.Itoa(records),
+		"--acks", "-1", "--producer.config", props)
+	if err != nil {
+		t.Fatalf("VerifiableProducer: %v\n%s", err, stockTail(stderr, 30))
+	}
+	acks := 0
+	for _, e := range javaEvents(t, out) {
+		if e.Name == "producer_send_success" {
+			acks++
+		}
+	}
+	if acks != records {
+		t.Fatalf("%d of %d records acknowledged by Kafka\n%s", acks, records, stockTail(stderr, 30))
+	}
+
+	script1("stop", dir)
+	if st := exec.Command(script, "status", dir); st.Run() == nil {
+		t.Fatal("status says running after stop")
+	}
+	if again := script1("start", dir, strconv.Itoa(port)); again != bootstrap {
+		t.Fatalf("restart printed %q, want %q", again, bootstrap)
+	}
+	_, stderr, err = javaRun(ctx, t, lib, "org.apache.kafka.tools.consumer.ConsoleConsumer",
+		"--bootstrap-server", bootstrap, "--topic", topic, "--from-beginning",
+		"--max-messages", strconv.Itoa(records), "--timeout-ms", javaIdleTimeoutMs)
+	if err != nil || !bytes.Contains(stderr, []byte(fmt.Sprintf("Processed a total of %d messages", records))) {
+		t.Fatalf("after restart, ConsoleConsumer: %v\n%s", err, stockTail(stderr, 30))
 	}
 }

@@ -12,7 +12,9 @@
 # overrides). start formats data/ once (a restart keeps the log) and returns
 # when the broker answers on <port> and has logged that it started.
 # Extra broker properties: KAFKA_PROPS="key=value key2=value2".
-# Heap: KAFKA_HEAP (default 1g). Jars come from fetch.sh.
+# Heap: KAFKA_HEAP (default 1g). Jars: HIGHWATER_KAFKA_LIB, else fetch.sh.
+# Bounds: START_TIMEOUT (s, default 180), STOP_TIMEOUT (s, default 60; then
+# SIGKILL).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,22 +29,28 @@ running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
 
 # wait_ready: the broker's port accepts a TCP connection and the server log
 # says it finished starting (the port opens a little before the broker can
-# serve metadata). Bounded by START_TIMEOUT seconds (default 90).
+# serve metadata). Bounded by START_TIMEOUT seconds (default 180).
 wait_ready() {
-  local deadline=$((SECONDS + ${START_TIMEOUT:-90}))
+  local deadline=$((SECONDS + ${START_TIMEOUT:-180}))
   while [ $SECONDS -lt $deadline ]; do
     if ! running; then
       echo "kafka-single.sh: kafka exited during start; tail of $dir/server.out:" >&2
       tail -30 "$dir/server.out" >&2
       return 1
     fi
-    if grep -q "Kafka Server started\|\[KafkaRaftServer nodeId=[0-9]*\] Kafka Server started" "$dir/server.out" 2>/dev/null &&
+    # Kafka can linger for a minute after a fatal start-up error: fail fast.
+    if grep -qE "Fatal error during|Address already in use|Exiting Kafka" "$dir/server.out" 2>/dev/null; then
+      echo "kafka-single.sh: kafka failed to start; tail of $dir/server.out:" >&2
+      grep -E "ERROR|Fatal|Caused by" "$dir/server.out" | tail -10 >&2
+      return 1
+    fi
+    if grep -q "Kafka Server started" "$dir/server.out" 2>/dev/null &&
        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       return 0
     fi
     sleep 0.5
   done
-  echo "kafka-single.sh: kafka not ready after ${START_TIMEOUT:-90}s; tail of $dir/server.out:" >&2
+  echo "kafka-single.sh: kafka not ready after ${START_TIMEOUT:-180}s; tail of $dir/server.out:" >&2
   tail -30 "$dir/server.out" >&2
   return 1
 }
@@ -54,8 +62,15 @@ start() {
     return 0
   fi
   local lib cport
-  lib=$("$here/fetch.sh")
+  lib=${HIGHWATER_KAFKA_LIB:-$("$here/fetch.sh")}
   cport=${KAFKA_CONTROLLER_PORT:-$((port + 1))}
+  local p
+  for p in "$port" "$cport"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      echo "kafka-single.sh: 127.0.0.1:$p is already in use" >&2
+      return 1
+    fi
+  done
   mkdir -p "$dir/data"
   dir=$(cd "$dir" && pwd)
   pidfile="$dir/kafka.pid"
@@ -98,10 +113,11 @@ logger.zk.name = org.apache.kafka.clients
 logger.zk.level = WARN
 LOG
 
-  local jvm=(java "-Xmx${KAFKA_HEAP:-1g}" "-Xms${KAFKA_HEAP:-1g}" -XX:+UseG1GC
+  local java=${JAVA_HOME:+$JAVA_HOME/bin/}java
+  local jvm=("$java" "-Xmx${KAFKA_HEAP:-1g}" "-Xms${KAFKA_HEAP:-1g}" -XX:+UseG1GC
     "-Dlog4j2.configurationFile=$dir/log4j2.properties" -cp "$lib/*")
   # The storage tool gets a small heap and only warnings.
-  local tool=(java -Xmx256m -Dlog4j2.level=WARN -cp "$lib/*")
+  local tool=("$java" -Xmx256m -Dlog4j2.level=WARN -cp "$lib/*")
   if [ ! -f "$dir/data/meta.properties" ]; then
     # --standalone makes this node the sole voter of a dynamic quorum (KIP-853).
     "${tool[@]}" kafka.tools.StorageTool format --standalone \
@@ -113,7 +129,8 @@ LOG
   : > "$dir/server.out"
   nohup "${jvm[@]}" kafka.Kafka "$dir/server.properties" >> "$dir/server.out" 2>&1 < /dev/null &
   echo $! > "$pidfile"
-  wait_ready
+  # A node that never became ready is not left behind.
+  wait_ready || { stop; return 1; }
   echo "127.0.0.1:$port"
 }
 
@@ -122,7 +139,7 @@ stop() {
   local pid deadline
   pid=$(cat "$pidfile")
   kill "$pid"
-  deadline=$((SECONDS + ${STOP_TIMEOUT:-30}))
+  deadline=$((SECONDS + ${STOP_TIMEOUT:-60}))
   while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $deadline ]; do sleep 0.2; done
   if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid"; fi
   rm -f "$pidfile"
