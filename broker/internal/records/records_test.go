@@ -534,3 +534,43 @@ func TestLZ4FrameFormat(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentUse shares the pooled codecs between goroutines (run with
+// -race): every goroutine must get its own records back.
+func TestConcurrentUse(t *testing.T) {
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			done <- func() error {
+				for i := range 20 {
+					c := allCodecs[(g+i)%len(allCodecs)]
+					recs := []Record{{OffsetDelta: 0, Value: bytes.Repeat([]byte{byte(g)}, 5000+i)}}
+					b, err := Build(DefaultBuildOptions(), c, recs)
+					if err != nil {
+						return err
+					}
+					if _, err := Validate(b, 1<<20); err != nil {
+						return err
+					}
+					b, err = Recompress(b, allCodecs[(g+i+1)%len(allCodecs)])
+					if err != nil {
+						return err
+					}
+					_, got, err := Decode(b)
+					if err != nil {
+						return err
+					}
+					if !bytes.Equal(got[0].Value, recs[0].Value) {
+						return fmt.Errorf("goroutine %d got another goroutine's value", g)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
