@@ -1,0 +1,229 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/highwater-io/highwater/broker/internal/config"
+	"github.com/highwater-io/highwater/broker/internal/handler"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+	"github.com/highwater-io/highwater/broker/internal/wire"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+// Broker is one running broker node.
+type Broker struct {
+	cfg       Config
+	s         *settings
+	log       *slog.Logger
+	ln        net.Listener
+	catalog   *topics.Catalog
+	groups    *groupStore
+	handler   *handler.Server
+	wire      *wire.Server
+	unlock    func()
+	clusterID string
+}
+
+// New validates cfg, opens and recovers the data directory and binds the
+// listener. Nothing is served until Run.
+func New(cfg Config) (*Broker, error) {
+	s, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.FS == nil {
+		cfg.FS = vfs.OS
+	}
+	if cfg.Listen == nil {
+		cfg.Listen = net.Listen
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	b := &Broker{cfg: cfg, s: s, log: cfg.Logger.With("node", s.nodeID)}
+	for _, w := range s.warnings {
+		b.log.Warn(w)
+	}
+	if err := b.open(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Broker) open() error {
+	if err := b.cfg.FS.MkdirAll(b.s.dataDir, 0o755); err != nil {
+		return fmt.Errorf("log.dirs %s: %w", b.s.dataDir, err)
+	}
+	unlock, err := lockDir(b.cfg.FS, b.s.dataDir)
+	if err != nil {
+		return err
+	}
+	b.unlock = unlock
+	if b.clusterID, err = b.loadMeta(); err != nil {
+		return err
+	}
+	start := b.cfg.Now()
+	b.catalog, err = topics.Open(topics.Options{FS: b.cfg.FS, Dir: b.s.dataDir, Broker: b.s.props, Now: b.cfg.Now, Random: b.cfg.Random})
+	if err != nil {
+		return err
+	}
+	b.log.Info("recovered logs", "dir", b.s.dataDir, "topics", len(b.catalog.List()), "took", b.cfg.Now().Sub(start))
+	if b.groups, err = openGroups(b.catalog, b.s.props, b.cfg.Now, b.log); err != nil {
+		return err
+	}
+	b.ln, err = b.cfg.Listen("tcp", b.s.listenAddr)
+	if err != nil {
+		return fmt.Errorf("listeners: binding %s: %w", b.s.listenAddr, err)
+	}
+	advertisedPort := b.s.advertisedPort
+	if advertisedPort == 0 {
+		if tcp, ok := b.ln.Addr().(*net.TCPAddr); ok {
+			advertisedPort = int32(tcp.Port)
+		}
+	}
+	b.handler = handler.New(handler.Config{
+		NodeID:         b.s.nodeID,
+		AdvertisedHost: b.s.advertisedHost,
+		AdvertisedPort: advertisedPort,
+		Rack:           b.s.props.String("broker.rack"),
+		ClusterID:      b.clusterID,
+		Broker:         b.s.props,
+		Topics:         b.catalog,
+		Groups:         b.groups.service,
+		Now:            b.cfg.Now,
+		Logger:         b.log,
+	})
+	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
+	return nil
+}
+
+// Addr is the bound listener address.
+func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// ClusterID is the id stored in meta.properties.
+func (b *Broker) ClusterID() string { return b.clusterID }
+
+// Run serves until ctx is done, then stops accepting, finishes the loops
+// and returns. Close releases storage afterwards.
+func (b *Broker) Run(ctx context.Context) error {
+	b.log.Info("broker started", "listener", b.ln.Addr().String(), "cluster.id", b.clusterID, "log.dirs", b.s.dataDir)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.wire.Serve(ctx, b.ln) })
+	g.Go(func() error { b.groups.service.Run(ctx); return nil })
+	g.Go(func() error { b.retentionLoop(ctx); return nil })
+	g.Go(func() error { b.flushLoop(ctx); return nil })
+	return g.Wait()
+}
+
+// retentionLoop deletes expired segments every log.retention.check.interval.ms.
+func (b *Broker) retentionLoop(ctx context.Context) {
+	interval := time.Duration(b.s.props.Int64("log.retention.check.interval.ms")) * time.Millisecond
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := b.catalog.EnforceRetention()
+			if err != nil {
+				b.log.Error("retention", "err", err)
+			}
+			if n > 0 {
+				b.log.Info("retention deleted segments", "segments", n)
+				b.catalog.Notify()
+			}
+		}
+	}
+}
+
+// flushLoop fsyncs every log every log.flush.interval.ms, when that is set
+// to something shorter than "never".
+func (b *Broker) flushLoop(ctx context.Context) {
+	ms := b.s.props.Int64("log.flush.interval.ms")
+	if ms <= 0 || ms >= math.MaxInt64/int64(time.Millisecond) {
+		return
+	}
+	t := time.NewTicker(time.Duration(ms) * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := b.catalog.Flush(); err != nil {
+				b.log.Error("periodic flush", "err", err)
+			}
+		}
+	}
+}
+
+// Close flushes and closes storage and the listener. Call after Run returns
+// (or instead of Run).
+func (b *Broker) Close() error {
+	var errs []error
+	if b.ln != nil {
+		b.ln.Close()
+	}
+	if b.catalog != nil {
+		errs = append(errs, b.catalog.Close())
+	}
+	if b.unlock != nil {
+		b.unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// loadMeta reads or creates meta.properties, as Kafka keeps it: the cluster
+// id and this node's id, which must not change under existing data.
+func (b *Broker) loadMeta() (string, error) {
+	path := filepath.Join(b.s.dataDir, "meta.properties")
+	f, err := b.cfg.FS.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		var id [16]byte
+		if _, err := io.ReadFull(b.cfg.Random, id[:]); err != nil {
+			return "", err
+		}
+		clusterID := base64.RawURLEncoding.EncodeToString(id[:])
+		data := fmt.Sprintf("# written by highwater\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, b.s.nodeID)
+		return clusterID, topics.WriteFileAtomic(b.cfg.FS, path, []byte(data))
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	meta, err := config.ParseProperties(f)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	if stored := meta["node.id"]; stored != strconv.Itoa(int(b.s.nodeID)) {
+		return "", fmt.Errorf("%s: the data belongs to node.id %s but this broker is configured as node.id %d", path, stored, b.s.nodeID)
+	}
+	if strings.TrimSpace(meta["cluster.id"]) == "" {
+		return "", fmt.Errorf("%s has no cluster.id", path)
+	}
+	return meta["cluster.id"], nil
+}

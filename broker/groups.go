@@ -1,0 +1,193 @@
+package broker
+
+import (
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/config"
+	"github.com/highwater-io/highwater/broker/internal/group"
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+)
+
+// offsetsTopic is Kafka's internal topic for group metadata and committed
+// offsets; the records use Kafka's own key and value schemas.
+const offsetsTopic = "__consumer_offsets"
+
+// groupStore persists the group coordinator's records to __consumer_offsets
+// and replays them at start-up.
+type groupStore struct {
+	catalog *topics.Catalog
+	topic   *topics.Topic
+	now     func() time.Time
+	service *group.Service
+}
+
+func openGroups(catalog *topics.Catalog, props *config.Broker, now func() time.Time, log *slog.Logger) (*groupStore, error) {
+	t, ok := catalog.Get(offsetsTopic)
+	if !ok {
+		var err error
+		t, err = catalog.Create(offsetsTopic, int32(props.Int64("offsets.topic.num.partitions")), map[string]string{
+			"segment.bytes": strconv.FormatInt(props.Int64("offsets.topic.segment.bytes"), 10),
+			// Without compaction (not implemented yet) nothing may expire:
+			// the newest record per key must stay readable forever.
+			"retention.ms":    "-1",
+			"retention.bytes": "-1",
+			// A commit is acknowledged only once it is on disk.
+			"flush.messages": "1",
+		}, true, false)
+		if err != nil {
+			return nil, fmt.Errorf("creating %s: %w", offsetsTopic, err)
+		}
+	}
+	gs := &groupStore{catalog: catalog, topic: t, now: now}
+	cfg := group.DefaultConfig()
+	svc, err := group.NewService(group.Config{
+		TickInterval:          cfg.TickInterval,
+		InitialRebalanceDelay: time.Duration(props.Int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
+		OffsetsRetention:      time.Duration(props.Int64("offsets.retention.minutes")) * time.Minute,
+		MinSessionTimeout:     time.Duration(props.Int64("group.min.session.timeout.ms")) * time.Millisecond,
+		MaxSessionTimeout:     time.Duration(props.Int64("group.max.session.timeout.ms")) * time.Millisecond,
+		Now:                   now,
+		Logger:                log,
+		TopicExists: func(topic string, partition int32) bool {
+			t, ok := catalog.Get(topic)
+			return ok && t.Partition(partition) != nil
+		},
+		TopicNameByID: func(id [16]byte) (string, bool) {
+			t, ok := catalog.GetByID(id)
+			if !ok {
+				return "", false
+			}
+			return t.Name, true
+		},
+		TopicIDByName: func(name string) ([16]byte, bool) {
+			t, ok := catalog.Get(name)
+			if !ok {
+				return [16]byte{}, false
+			}
+			return t.ID, true
+		},
+	}, gs)
+	if err != nil {
+		return nil, err
+	}
+	gs.service = svc
+	kvs, err := gs.replay()
+	if err != nil {
+		return nil, err
+	}
+	if err := gs.service.Load(kvs); err != nil {
+		return nil, fmt.Errorf("replaying %s: %w", offsetsTopic, err)
+	}
+	log.Info("loaded consumer groups", "records", len(kvs))
+	return gs, nil
+}
+
+// Append writes the records of one group to its __consumer_offsets
+// partition (Kafka's choice: the group id's Java hash code modulo the
+// partition count), durably before returning.
+func (gs *groupStore) Append(kvs []group.KV) error {
+	byPartition := map[int32][]records.Record{}
+	var order []int32
+	for _, kv := range kvs {
+		p := gs.partitionFor(kv.Key)
+		if _, seen := byPartition[p]; !seen {
+			order = append(order, p)
+		}
+		byPartition[p] = append(byPartition[p], records.Record{
+			OffsetDelta: int32(len(byPartition[p])),
+			Key:         kv.Key,
+			Value:       kv.Value, // nil: a tombstone, encoded as a null value
+		})
+	}
+	now := gs.now().UnixMilli()
+	for _, p := range order {
+		batch, err := records.Build(records.BuildOptions{FirstTimestamp: now, MaxTimestamp: now, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records.CodecNone, byPartition[p])
+		if err != nil {
+			return err
+		}
+		if _, err := gs.topic.Partition(p).Log.Append(batch); err != nil {
+			return fmt.Errorf("%s-%d: %w", offsetsTopic, p, err)
+		}
+	}
+	return nil
+}
+
+// partitionFor maps a record key to its partition by the group id inside
+// it (every key schema starts with version int16, then the group string).
+func (gs *groupStore) partitionFor(key []byte) int32 {
+	n := int32(len(gs.topic.Partitions()))
+	if len(key) < 4 {
+		return 0
+	}
+	l := int(binary.BigEndian.Uint16(key[2:]))
+	if 4+l > len(key) {
+		return 0
+	}
+	return GroupPartition(string(key[4:4+l]), n)
+}
+
+// GroupPartition is Kafka's placement of a group on __consumer_offsets:
+// abs(groupId.hashCode()) % partitions, with Java's String.hashCode.
+func GroupPartition(groupID string, partitions int32) int32 {
+	var h int32
+	for _, c := range utf16Units(groupID) {
+		h = 31*h + int32(c)
+	}
+	if h == -2147483648 { // Kafka's Utils.abs maps MIN_VALUE to 0
+		h = 0
+	}
+	if h < 0 {
+		h = -h
+	}
+	return h % partitions
+}
+
+func utf16Units(s string) []uint16 {
+	var out []uint16
+	for _, r := range s {
+		if r >= 0x10000 {
+			r -= 0x10000
+			out = append(out, uint16(0xD800+(r>>10)), uint16(0xDC00+(r&0x3FF)))
+			continue
+		}
+		out = append(out, uint16(r))
+	}
+	return out
+}
+
+// replay reads every __consumer_offsets partition from its start, in
+// partition then offset order (a group's records all live in one partition,
+// so their relative order is preserved).
+func (gs *groupStore) replay() ([]group.KV, error) {
+	var kvs []group.KV
+	for _, p := range gs.topic.Partitions() {
+		offset := p.Log.StartOffset()
+		end := p.Log.EndOffset()
+		for offset < end {
+			data, err := p.Log.Read(offset, 1<<20, end)
+			if err != nil {
+				return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
+			}
+			if len(data) == 0 {
+				break
+			}
+			for len(data) > 0 {
+				h, recs, err := records.Decode(data)
+				if err != nil {
+					return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
+				}
+				for _, r := range recs {
+					kvs = append(kvs, group.KV{Key: r.Key, Value: r.Value})
+				}
+				offset = h.LastOffset() + 1
+				data = data[h.Size():]
+			}
+		}
+	}
+	return kvs, nil
+}

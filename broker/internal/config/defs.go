@@ -1,0 +1,198 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// Type is a config value's type, numbered as Kafka's DescribeConfigs v3+
+// reports it.
+type Type int8
+
+const (
+	TypeBoolean Type = 1
+	TypeString  Type = 2
+	TypeInt     Type = 3
+	TypeShort   Type = 4
+	TypeLong    Type = 5
+	TypeDouble  Type = 6
+	TypeList    Type = 7
+)
+
+// Def describes one configuration key.
+type Def struct {
+	Name    string
+	Type    Type
+	Default string // "" with HasDefault false means "no default" (null in Kafka)
+	// HasDefault distinguishes an empty-string default from none.
+	HasDefault bool
+	// BrokerSynonym is, for a topic key, the broker key whose value applies
+	// when the topic sets none (retention.ms ← log.retention.ms).
+	BrokerSynonym string
+	Doc           string
+	// check validates a value already known to parse as Type.
+	check func(string) error
+}
+
+// Validate checks a value against the key's type and constraints.
+func (d *Def) Validate(value string) error {
+	if err := checkType(d.Type, value); err != nil {
+		return fmt.Errorf("invalid value %q for configuration %s: %w", value, d.Name, err)
+	}
+	if d.check != nil {
+		if err := d.check(value); err != nil {
+			return fmt.Errorf("invalid value %q for configuration %s: %w", value, d.Name, err)
+		}
+	}
+	return nil
+}
+
+func checkType(t Type, v string) error {
+	switch t {
+	case TypeBoolean:
+		if v != "true" && v != "false" {
+			return fmt.Errorf("expected true or false")
+		}
+	case TypeInt:
+		if _, err := strconv.ParseInt(v, 10, 32); err != nil {
+			return fmt.Errorf("expected a 32-bit integer")
+		}
+	case TypeShort:
+		if _, err := strconv.ParseInt(v, 10, 16); err != nil {
+			return fmt.Errorf("expected a 16-bit integer")
+		}
+	case TypeLong:
+		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+			return fmt.Errorf("expected a 64-bit integer")
+		}
+	case TypeDouble:
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return fmt.Errorf("expected a number")
+		}
+	}
+	return nil
+}
+
+func atLeast(min int64) func(string) error {
+	return func(v string) error {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n < min {
+			return fmt.Errorf("value must be at least %d", min)
+		}
+		return nil
+	}
+}
+
+func oneOf(values ...string) func(string) error {
+	return func(v string) error {
+		if !slices.Contains(values, v) {
+			return fmt.Errorf("expected one of %s", strings.Join(values, ", "))
+		}
+		return nil
+	}
+}
+
+// cleanupPolicy accepts only "delete": compaction is not implemented yet,
+// and silently accepting "compact" would promise what the broker does not do.
+func cleanupPolicy(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+		case "compact":
+			return fmt.Errorf("cleanup.policy=compact is not supported by this broker yet")
+		default:
+			return fmt.Errorf("expected delete")
+		}
+	}
+	return nil
+}
+
+var compressionTypes = []string{"uncompressed", "none", "gzip", "snappy", "lz4", "zstd", "producer"}
+
+var maxLong = strconv.FormatInt(math.MaxInt64, 10)
+
+// brokerDefs are the broker keys this broker understands, with Kafka's
+// defaults.
+var brokerDefs = []*Def{
+	{Name: "node.id", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(0), Doc: "this node's id"},
+	{Name: "broker.id", Type: TypeInt, Default: "-1", HasDefault: true, Doc: "legacy alias of node.id"},
+	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://127.0.0.1:9092", HasDefault: true, Doc: "listener URIs to bind"},
+	{Name: "advertised.listeners", Type: TypeList, Doc: "listener URIs given to clients; defaults to listeners"},
+	{Name: "log.dirs", Type: TypeList, Doc: "data directories (only the first is used)"},
+	{Name: "log.dir", Type: TypeString, Default: "/tmp/highwater-logs", HasDefault: true, Doc: "data directory when log.dirs is unset"},
+	{Name: "num.partitions", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(1)},
+	{Name: "default.replication.factor", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(1)},
+	{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true", HasDefault: true},
+	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", HasDefault: true, check: atLeast(14)},
+	{Name: "log.roll.ms", Type: TypeLong, check: atLeast(1)},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", HasDefault: true, check: atLeast(1)},
+	{Name: "log.retention.ms", Type: TypeLong, check: atLeast(-1)},
+	{Name: "log.retention.minutes", Type: TypeInt},
+	{Name: "log.retention.hours", Type: TypeInt, Default: "168", HasDefault: true},
+	{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", HasDefault: true},
+	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", HasDefault: true, check: atLeast(1)},
+	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", HasDefault: true, check: atLeast(0)},
+	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", HasDefault: true, check: cleanupPolicy},
+	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", HasDefault: true, check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", HasDefault: true, check: atLeast(0)},
+	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, check: atLeast(1)},
+	{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, HasDefault: true, check: atLeast(1)},
+	{Name: "log.flush.interval.ms", Type: TypeLong, check: atLeast(0)},
+	{Name: "log.flush.scheduler.interval.ms", Type: TypeLong, Default: maxLong, HasDefault: true},
+	{Name: "compression.type", Type: TypeString, Default: "producer", HasDefault: true, check: oneOf(compressionTypes...)},
+	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(1)},
+	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", HasDefault: true},
+	{Name: "broker.rack", Type: TypeString},
+	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, check: atLeast(0)},
+	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", HasDefault: true},
+	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", HasDefault: true},
+	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", HasDefault: true, check: atLeast(1)},
+	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", HasDefault: true, check: atLeast(1)},
+	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "3", HasDefault: true, check: atLeast(1)},
+	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "3", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "2", HasDefault: true, check: atLeast(1)},
+	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", HasDefault: true},
+}
+
+// topicDefs are the per-topic keys, each with the broker key it falls back to.
+var topicDefs = []*Def{
+	{Name: "cleanup.policy", Type: TypeList, BrokerSynonym: "log.cleanup.policy", check: cleanupPolicy},
+	{Name: "compression.type", Type: TypeString, BrokerSynonym: "compression.type", check: oneOf(compressionTypes...)},
+	{Name: "flush.messages", Type: TypeLong, BrokerSynonym: "log.flush.interval.messages", check: atLeast(1)},
+	{Name: "flush.ms", Type: TypeLong, BrokerSynonym: "log.flush.interval.ms", check: atLeast(0)},
+	{Name: "index.interval.bytes", Type: TypeInt, BrokerSynonym: "log.index.interval.bytes", check: atLeast(0)},
+	{Name: "max.message.bytes", Type: TypeInt, BrokerSynonym: "message.max.bytes", check: atLeast(0)},
+	{Name: "message.timestamp.type", Type: TypeString, BrokerSynonym: "log.message.timestamp.type", check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "min.insync.replicas", Type: TypeInt, BrokerSynonym: "min.insync.replicas", check: atLeast(1)},
+	{Name: "retention.bytes", Type: TypeLong, BrokerSynonym: "log.retention.bytes"},
+	{Name: "retention.ms", Type: TypeLong, BrokerSynonym: "log.retention.ms", check: atLeast(-1)},
+	{Name: "segment.bytes", Type: TypeInt, BrokerSynonym: "log.segment.bytes", check: atLeast(14)},
+	{Name: "segment.ms", Type: TypeLong, BrokerSynonym: "log.roll.ms", check: atLeast(1)},
+	{Name: "unclean.leader.election.enable", Type: TypeBoolean, BrokerSynonym: "unclean.leader.election.enable"},
+}
+
+var brokerByName, topicByName = index(brokerDefs), index(topicDefs)
+
+func index(defs []*Def) map[string]*Def {
+	m := make(map[string]*Def, len(defs))
+	for _, d := range defs {
+		m[d.Name] = d
+	}
+	return m
+}
+
+// BrokerDef looks up a broker key.
+func BrokerDef(name string) (*Def, bool) { d, ok := brokerByName[name]; return d, ok }
+
+// TopicDef looks up a topic key.
+func TopicDef(name string) (*Def, bool) { d, ok := topicByName[name]; return d, ok }
+
+// TopicDefs lists the topic keys in name order.
+func TopicDefs() []*Def { return topicDefs }
+
+// BrokerDefs lists the broker keys.
+func BrokerDefs() []*Def { return brokerDefs }

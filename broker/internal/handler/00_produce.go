@@ -1,0 +1,149 @@
+package handler
+
+// Produce (key 0), versions 0-13.
+//
+// Versions 0-2 are advertised because librdkafka 2.0.x derives its
+// compression support from them, but only v2 record batches (magic 2) are
+// accepted at any version: older message sets get
+// UNSUPPORTED_FOR_MESSAGE_FORMAT, as Kafka 4 does. Each partition's data
+// must be exactly one batch (INVALID_RECORD otherwise, Kafka's v3+ rule).
+// Every batch is CRC-checked and its records validated (CORRUPT_MESSAGE);
+// a batch larger than the topic's max.message.bytes gets MESSAGE_TOO_LARGE.
+// The topic's compression.type recompresses batches whose codec differs
+// (kept as sent when it is "producer"); message.timestamp.type=LogAppendTime
+// stamps the broker's time. acks 0, 1 and -1 (all): with one replica the
+// ISR is this node, so acks=all succeeds unless min.insync.replicas > 1
+// (NOT_ENOUGH_REPLICAS). acks=0 gets no response. v13 addresses topics by id.
+// Not implemented: idempotent and transactional producers (batches with a
+// producer id are refused with UNKNOWN_PRODUCER_ID, and InitProducerId is not
+// advertised, so clients fall back to non-idempotent producing).
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+)
+
+func init() { register(kmsg.Produce, 0, 13, (*Server).produce) }
+
+// maxDecompressedBatchBytes bounds decompression of one batch while
+// validating it, so a small compressed bomb cannot exhaust memory.
+const maxDecompressedBatchBytes = 256 << 20
+
+func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	appended := false
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		var t *topics.Topic
+		var ok bool
+		if req.Version >= 13 {
+			t, ok = s.cfg.Topics.GetByID(rt.TopicID)
+		} else {
+			t, ok = s.cfg.Topics.Get(rt.Topic)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
+			p, err := s.partition(t, ok, rp.Partition, req.Version >= 13)
+			if err == nil {
+				err = s.checkAcks(req, t)
+			}
+			if err == nil {
+				err = s.appendTo(p, rp.Records, &sp)
+				appended = appended || err == nil
+			}
+			if err != nil {
+				sp.ErrorCode = errorCode(err)
+				if req.Version >= 8 {
+					sp.ErrorMessage = errorMessage(err)
+				}
+				s.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if appended {
+		s.cfg.Topics.Notify()
+	}
+	if req.Acks == 0 {
+		return nil, nil
+	}
+	return resp, nil
+}
+
+func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
+	switch req.Acks {
+	case 0, 1:
+		return nil
+	case -1:
+		const isrSize = 1 // this single node
+		if minISR := s.cfg.Broker.TopicInt64(t.Configs(), "min.insync.replicas"); minISR > isrSize {
+			return kerrWithMessage(kerr.NotEnoughReplicas, "the ISR has %d replica, min.insync.replicas is %d", isrSize, minISR)
+		}
+		return nil
+	}
+	return kerrWithMessage(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
+}
+
+var errTransactionalUnsupported = kerrWithMessage(kerr.UnknownProducerID,
+	"idempotent and transactional producers are not supported by this broker yet")
+
+// appendTo validates, converts and appends one partition's data.
+func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
+	batches, err := records.SplitBatches(data)
+	if err != nil {
+		return err
+	}
+	if len(batches) != 1 {
+		return kerrWithMessage(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition, got %d", len(batches))
+	}
+	batch := batches[0]
+	h, err := records.Validate(batch, maxDecompressedBatchBytes)
+	if err != nil {
+		return err
+	}
+	if h.ProducerID >= 0 || h.Transactional() {
+		return errTransactionalUnsupported
+	}
+	if h.Control() {
+		return kerrWithMessage(kerr.InvalidRecord, "clients may not write control batches")
+	}
+	overrides := p.Topic.Configs()
+	if max := s.cfg.Broker.TopicInt64(overrides, "max.message.bytes"); int64(len(batch)) > max {
+		return kerrWithMessage(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
+	}
+	if want, _ := s.cfg.Broker.Topic(overrides, "compression.type"); want != "producer" {
+		codec, err := records.ParseCodec(want)
+		if err != nil {
+			return err
+		}
+		if codec != h.Codec() {
+			if batch, err = records.Recompress(batch, codec); err != nil {
+				return err
+			}
+		}
+	}
+	if tsType, _ := s.cfg.Broker.Topic(overrides, "message.timestamp.type"); tsType == "LogAppendTime" {
+		now := s.cfg.Now().UnixMilli()
+		records.SetLogAppendTime(batch, now)
+		sp.LogAppendTime = now
+	}
+	res, err := p.Log.Append(batch)
+	if err != nil {
+		if !errors.Is(err, records.ErrCorrupt) {
+			s.log.Error("append failed", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		}
+		return err
+	}
+	sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+	return nil
+}

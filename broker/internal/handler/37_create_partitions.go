@@ -1,0 +1,48 @@
+package handler
+
+// CreatePartitions (key 37), versions 0-3.
+//
+// Grows a topic's partition count; never shrinks (INVALID_PARTITIONS).
+// Manual assignments must name only this node. ValidateOnly checks only.
+
+import (
+	"context"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.CreatePartitions, 0, 3, (*Server).createPartitions) }
+
+func (s *Server) createPartitions(_ context.Context, _ *Conn, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		err := s.createPartitionsOne(rt, req.ValidateOnly)
+		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp, nil
+}
+
+func (s *Server) createPartitionsOne(rt kmsg.CreatePartitionsRequestTopic, validateOnly bool) error {
+	t, ok := s.cfg.Topics.Get(rt.Topic)
+	if !ok {
+		return kerr.UnknownTopicOrPartition
+	}
+	if t.Internal {
+		return kerrWithMessage(kerr.InvalidRequest, "cannot add partitions to internal topic %s", rt.Topic)
+	}
+	if rt.Assignment != nil {
+		if want := int(rt.Count) - len(t.Partitions()); len(rt.Assignment) != want {
+			return kerrWithMessage(kerr.InvalidReplicaAssignment, "%d assignments given for %d new partitions", len(rt.Assignment), want)
+		}
+		for _, a := range rt.Assignment {
+			if len(a.Replicas) != 1 || a.Replicas[0] != s.cfg.NodeID {
+				return kerrWithMessage(kerr.InvalidReplicaAssignment, "replicas must be exactly [%d], the only broker", s.cfg.NodeID)
+			}
+		}
+	}
+	return s.cfg.Topics.AddPartitions(rt.Topic, rt.Count, validateOnly)
+}

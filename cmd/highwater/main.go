@@ -1,0 +1,25 @@
+// Command highwater is the project's one binary: the reference broker now,
+// and the cluster, chaos, check, report, bench and size commands as they
+// land.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "highwater",
+		Short:         "A Kafka-compatible reference broker and the harness that proves what brokers promise",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(brokerCommand())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "highwater:", err)
+		os.Exit(1)
+	}
+}
