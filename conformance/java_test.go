@@ -75,10 +75,14 @@ func javaKafkaVersion(t *testing.T) string {
 }
 
 // javaRun runs a Kafka tool class with a small heap and warnings-only
-// logging, bounded by ctx.
+// logging (HIGHWATER_JAVA_LOG overrides the level), bounded by ctx.
 func javaRun(ctx context.Context, t *testing.T, lib, class string, args ...string) (stdout, stderr []byte, err error) {
 	t.Helper()
-	all := append([]string{javaHeap, "-XX:+UseSerialGC", "-Dlog4j2.level=WARN",
+	level := "WARN"
+	if l := os.Getenv("HIGHWATER_JAVA_LOG"); l != "" { // e.g. DEBUG, to see the client's requests
+		level = l
+	}
+	all := append([]string{javaHeap, "-XX:+UseSerialGC", "-Dlog4j2.level=" + level,
 		"-cp", filepath.Join(lib, "*"), class}, args...)
 	return stockRun(ctx, t, nil, "java", all...)
 }

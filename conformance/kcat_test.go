@@ -123,6 +123,16 @@ func stockTail(b []byte, n int) string {
 	return strings.Join(lines, "\n")
 }
 
+// kcatRun runs kcat; HIGHWATER_KCAT_DEBUG (librdkafka debug contexts, e.g.
+// "protocol,broker,msg") adds -d to every call, for diagnosing a broker.
+func kcatRun(ctx context.Context, t *testing.T, stdin []byte, kcat string, args ...string) (stdout, stderr []byte, err error) {
+	t.Helper()
+	if d := os.Getenv("HIGHWATER_KCAT_DEBUG"); d != "" {
+		args = append([]string{"-d", d}, args...)
+	}
+	return stockRun(ctx, t, stdin, kcat, args...)
+}
+
 // kcatRecords is how many keyed records each kcat codec run produces.
 const kcatRecords = 500
 
@@ -144,7 +154,7 @@ func kcatPayload(tag string, from, to int) (in []byte, want []string) {
 // on any delivery error (kcat reports those on stderr and in its exit code).
 func kcatProduce(ctx context.Context, t *testing.T, kcat, bootstrap, topic, codec string, in []byte) {
 	t.Helper()
-	_, stderr, err := stockRun(ctx, t, in, kcat, "-b", bootstrap, "-P", "-t", topic, "-K:",
+	_, stderr, err := kcatRun(ctx, t, in, kcat, "-b", bootstrap, "-P", "-t", topic, "-K:",
 		"-z", codec, "-X", "acks=all", "-X", "message.timeout.ms=30000")
 	if err != nil || bytes.Contains(stderr, []byte("Delivery failed")) {
 		t.Fatalf("kcat produce %s (-z %s): %v\n%s", topic, codec, err, stockTail(stderr, 20))
@@ -185,7 +195,7 @@ func TestKcatProduceConsumeCodecs(t *testing.T) {
 			stockCreateTopics(t, tgt.Bootstrap, 1, topic)
 			in, want := kcatPayload(codec, 0, kcatRecords)
 			kcatProduce(ctx, t, kcat, tgt.Bootstrap, topic, codec, in)
-			out, stderr, err := stockRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-C", "-t", topic,
+			out, stderr, err := kcatRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-C", "-t", topic,
 				"-e", "-o", "beginning", "-f", `%k=%s %o\n`)
 			if err != nil {
 				t.Fatalf("kcat consume %s: %v\n%s", topic, err, stockTail(stderr, 20))
@@ -227,7 +237,7 @@ func TestKcatMetadata(t *testing.T) {
 	in, _ := kcatPayload("md", 0, 1)
 	kcatProduce(ctx, t, kcat, tgt.Bootstrap, topic, "none", in)
 
-	out, stderr, err := stockRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-L", "-J", "-t", topic)
+	out, stderr, err := kcatRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-L", "-J", "-t", topic)
 	if err != nil {
 		t.Fatalf("kcat -L: %v\n%s", err, stockTail(stderr, 20))
 	}
@@ -274,7 +284,7 @@ func TestKcatGroupConsumer(t *testing.T) {
 	// partition (-e) and leaves; librdkafka commits its position on close.
 	consume := func(what string) []string {
 		t.Helper()
-		out, stderr, err := stockRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-G", group,
+		out, stderr, err := kcatRun(ctx, t, nil, kcat, "-b", tgt.Bootstrap, "-G", group,
 			"-X", "auto.offset.reset=earliest", "-e", "-f", `%k=%s %o\n`, topic)
 		if err != nil {
 			t.Fatalf("kcat -G %s (%s): %v\n%s", group, what, err, stockTail(stderr, 20))

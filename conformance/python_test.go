@@ -91,6 +91,9 @@ func TestKafkaPythonCodecsAndGroup(t *testing.T) {
 	defer cancel()
 	args := []string{script, "--bootstrap", tgt.Bootstrap, "--prefix", prefix,
 		"--count", fmt.Sprint(pyRecords), "--timeout", "30"}
+	if l := os.Getenv("HIGHWATER_PY_LOG"); l != "" { // e.g. DEBUG: kafka-python's protocol log
+		args = append(args, "--log-level", l)
+	}
 	if v := os.Getenv("HIGHWATER_PY_API_VERSION"); v != "" {
 		args = append(args, "--api-version", v)
 	}

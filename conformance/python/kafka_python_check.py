@@ -42,6 +42,7 @@ def parse_args():
     p.add_argument("--count", type=int, default=200)
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per phase")
     p.add_argument("--api-version", default="", help="e.g. 2.5.0; empty = auto-detect")
+    p.add_argument("--log-level", default="WARNING", help="kafka-python logging to stderr")
     return p.parse_args()
 
 
@@ -112,7 +113,7 @@ def check_codec(args, codec):
 
 def main():
     args = parse_args()
-    logging.basicConfig(stream=sys.stderr, level=logging.WARNING)
+    logging.basicConfig(stream=sys.stderr, level=getattr(logging, args.log_level.upper()))
     out = {
         "kafka_python": kafka.__version__,
         "python": sys.version.split()[0],
