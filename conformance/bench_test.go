@@ -74,4 +74,3 @@ func BenchmarkFetch(b *testing.B) {
 	}
 	b.StopTimer()
 }
-
