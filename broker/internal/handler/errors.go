@@ -33,6 +33,10 @@ func errorCode(err error) int16 {
 		return kerr.OffsetOutOfRange.Code
 	case errors.Is(err, records.ErrUnsupportedMagic):
 		return kerr.UnsupportedForMessageFormat.Code
+	case errors.Is(err, records.ErrInvalidTimestamp):
+		return kerr.InvalidTimestamp.Code
+	case errors.Is(err, records.ErrInvalidRecord):
+		return kerr.InvalidRecord.Code
 	case errors.Is(err, records.ErrCorrupt):
 		return kerr.CorruptMessage.Code
 	case errors.Is(err, partlog.ErrClosed):
