@@ -34,8 +34,16 @@ tmp=$(mktemp -d "$dest/.lib.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 
 # -B: no colour codes or progress in CI logs; runtime scope is what a JVM needs.
-"${MVN:-mvn}" -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$tmp" >&2
+# Maven's output is shown only when it fails (3.8 prints stray colour codes
+# even when quiet).
+if ! "${MVN:-mvn}" -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies \
+  -DincludeScope=runtime -DoutputDirectory="$tmp" > "$tmp.log" 2>&1; then
+  cat "$tmp.log" >&2
+  rm -f "$tmp.log"
+  echo "fetch.sh: maven could not resolve Kafka $version" >&2
+  exit 1
+fi
+rm -f "$tmp.log"
 
 rm -rf "$lib"
 mv "$tmp" "$lib"
