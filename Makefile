@@ -1,0 +1,61 @@
+# highwater — common tasks. `make help` lists them.
+#
+# The test target is the one CI runs (.ci/run) and the README names: it
+# installs what the stock-client conformance tests need, then runs every
+# Go test.
+
+GO        ?= go
+BIN       ?= bin/highwater
+FUZZTIME  ?= 10s
+BENCH     ?= .
+BENCHTIME ?= 1s
+# Per-package bound; the conformance package starts real brokers (and a
+# real Kafka for the Java client tests).
+TESTTIMEOUT ?= 20m
+
+.PHONY: help build test unit deps broker cluster fuzz bench vet clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/highwater
+	$(GO) build -o $(BIN) ./cmd/highwater
+
+test: deps ## install test dependencies, then run every test (what CI runs)
+	$(GO) test -timeout $(TESTTIMEOUT) ./...
+
+unit: ## run every test without installing anything first
+	$(GO) test -timeout $(TESTTIMEOUT) ./...
+
+deps: ## install kcat, kafka-python (Debian packages) and Kafka's jars (Maven)
+	@if [ -f conformance/deps.sh ]; then \
+		bash conformance/deps.sh >/dev/null; \
+	else \
+		sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends kcat python3-kafka >/dev/null; \
+		if [ -f conformance/java/fetch.sh ]; then bash conformance/java/fetch.sh >/dev/null; fi; \
+	fi
+
+broker: ## run one broker with the embedded defaults (127.0.0.1:9092)
+	$(GO) run ./cmd/highwater broker
+
+cluster: broker ## the main job on the embedded default (one broker for now)
+
+fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
+	@set -e; for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+bench: ## run the benchmarks (BENCH=regexp, BENCHTIME=1s)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) ./...
+
+vet: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+clean: ## remove build output
+	rm -rf bin
