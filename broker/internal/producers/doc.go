@@ -1,0 +1,43 @@
+// Package producers is the idempotent-producer state of one partition and
+// the allocator of producer ids: pure state machines with no I/O, clocks or
+// goroutines. Time comes in as milliseconds arguments; persistence of the
+// producer id high-water mark is a callback the caller supplies.
+//
+// Per-partition contract (Kafka's ProducerStateManager/ProducerAppendInfo
+// for a client append to a single-leader partition, idempotent only):
+//
+//   - For each producer id the state keeps the current epoch, the last
+//     BatchesRetained batches (first/last sequence, first/last offset, max
+//     timestamp) and the last timestamp, which drives expiry.
+//   - Check, on a batch about to be appended, answers in this order:
+//     same epoch and a sequence range equal to a retained batch: a
+//     duplicate (the caller does not append and reports the original
+//     offsets, no error); epoch below the current one: ErrInvalidProducerEpoch;
+//     no state for the producer (new, expired, or its batches were never
+//     seen since the state was rebuilt): any sequence is accepted, as Kafka
+//     4 does (UNKNOWN_PRODUCER_ID is no longer returned since KIP-360);
+//     epoch above the current one: the sequence must be 0; same epoch: the
+//     first sequence must follow the last one (MaxInt32 wraps to 0), else
+//     ErrOutOfOrderSequence.
+//   - Update records a batch once it has offsets. It does not validate: log
+//     recovery replays the log through it, as Kafka's replication/recovery
+//     origin does. A batch with a different epoch resets the retained
+//     batches.
+//   - Expiry (producer.id.expiration.ms): a producer whose last timestamp
+//     (the max timestamp of its last batch, as in Kafka) is ExpirationMs or
+//     more before now is forgotten. Check treats an expired producer as
+//     unknown; Update sweeps all producers at most every SweepIntervalMs
+//     (producer.id.expiration.check.interval.ms), so the result does not
+//     depend on when a background task happens to run.
+//   - The state is not trimmed when the log start offset advances (Kafka
+//     keeps it too); only expiry removes producers.
+//
+// Rebuilding after a restart is the caller's: replay the headers of every
+// batch from the log start offset through Update. There are no snapshot
+// files yet, so a producer whose batches were all deleted by retention is
+// unknown after a restart (and then accepted with any sequence).
+//
+// Concurrency: State and IDAllocator are not safe for concurrent use. The
+// owner serialises Check, the log append and Update under one per-partition
+// lock so that the check and the append are atomic.
+package producers
