@@ -104,6 +104,10 @@ func (b *Broker) open() error {
 			advertisedPort = int32(tcp.Port)
 		}
 	}
+	producerIDs, err := topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir)
+	if err != nil {
+		return err
+	}
 	b.handler = handler.New(handler.Config{
 		NodeID:         b.s.nodeID,
 		AdvertisedHost: b.s.advertisedHost,
@@ -113,6 +117,7 @@ func (b *Broker) open() error {
 		Broker:         b.s.props,
 		Topics:         b.catalog,
 		Groups:         b.groups.service,
+		ProducerIDs:    producerIDs,
 		Now:            b.cfg.Now,
 		Logger:         b.log,
 	})

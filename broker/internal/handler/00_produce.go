@@ -14,9 +14,13 @@ package handler
 // stamps the broker's time. acks 0, 1 and -1 (all): with one replica the
 // ISR is this node, so acks=all succeeds unless min.insync.replicas > 1
 // (NOT_ENOUGH_REPLICAS). acks=0 gets no response. v13 addresses topics by id.
-// Not implemented: idempotent and transactional producers (batches with a
-// producer id are refused with UNKNOWN_PRODUCER_ID, and InitProducerId is not
-// advertised, so clients fall back to non-idempotent producing).
+// Idempotent producers (batches with a producer id) are checked per
+// partition by topics.Partition.Append (see package producers): a retried
+// batch among the producer's last 5 is not appended again and is answered
+// with its original base offset and no error; a stale epoch gets
+// INVALID_PRODUCER_EPOCH, a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER.
+// Not implemented: transactional producers (transactional batches are
+// refused with INVALID_TXN_STATE; InitProducerId refuses transactional ids).
 
 import (
 	"context"
@@ -25,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/highwater-io/highwater/broker/internal/producers"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
@@ -94,8 +99,21 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 	return kerrWithMessage(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 }
 
-var errTransactionalUnsupported = kerrWithMessage(kerr.UnknownProducerID,
-	"idempotent and transactional producers are not supported by this broker yet")
+var errTransactionalUnsupported = kerrWithMessage(kerr.InvalidTxnState,
+	"transactional producers are not supported by this broker yet")
+
+// producerError maps the idempotence checks' sentinels to Kafka codes.
+func producerError(err error) error {
+	switch {
+	case errors.Is(err, producers.ErrInvalidProducerEpoch):
+		return kerrWithMessage(kerr.InvalidProducerEpoch, "%v", err)
+	case errors.Is(err, producers.ErrOutOfOrderSequence):
+		return kerrWithMessage(kerr.OutOfOrderSequenceNumber, "%v", err)
+	case errors.Is(err, producers.ErrInvalidBatch):
+		return kerrWithMessage(kerr.InvalidRecord, "%v", err)
+	}
+	return err
+}
 
 // appendTo validates, converts and appends one partition's data.
 func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
@@ -111,7 +129,7 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 	if err != nil {
 		return err
 	}
-	if h.ProducerID >= 0 || h.Transactional() {
+	if h.Transactional() {
 		return errTransactionalUnsupported
 	}
 	if h.Control() {
@@ -137,13 +155,19 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		records.SetLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
-	res, err := p.Log.Append(batch)
+	res, err := p.Append(batch)
 	if err != nil {
+		if perr := producerError(err); perr != err {
+			return perr
+		}
 		if !errors.Is(err, records.ErrCorrupt) {
 			s.log.Error("append failed", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		}
 		return err
 	}
 	sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+	if res.Duplicate && sp.LogAppendTime >= 0 {
+		sp.LogAppendTime = res.OriginalMaxTimestamp // the original append time
+	}
 	return nil
 }

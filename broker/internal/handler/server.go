@@ -38,6 +38,7 @@ type Config struct {
 	Broker         *config.Broker
 	Topics         *topics.Catalog
 	Groups         Groups
+	ProducerIDs    ProducerIDs // InitProducerId; nil answers COORDINATOR_NOT_AVAILABLE
 	Now            func() time.Time
 	Logger         *slog.Logger
 }

@@ -71,6 +71,8 @@ type Partition struct {
 	Topic *Topic
 	Index int32
 	Log   *partlog.Log
+
+	producers *producerState // idempotent-producer state; see Append
 }
 
 // Catalog holds every topic of the broker.
@@ -204,7 +206,12 @@ func (c *Catalog) openPartition(t *Topic, p int32) (*Partition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topics: opening %s-%d: %w", t.Name, p, err)
 	}
-	return &Partition{Topic: t, Index: p, Log: log}, nil
+	part := &Partition{Topic: t, Index: p, Log: log}
+	if err := c.loadProducers(part); err != nil {
+		_ = log.Close()
+		return nil, err
+	}
+	return part, nil
 }
 
 // LogConfig derives a partition log's settings from a topic's overrides

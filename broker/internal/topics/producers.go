@@ -1,0 +1,188 @@
+package topics
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/partlog"
+	"github.com/highwater-io/highwater/broker/internal/producers"
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+// producerState is one partition's idempotent-producer state. mu is held
+// across check, log append and update, so two retries of the same batch
+// cannot both pass the duplicate check.
+type producerState struct {
+	mu    sync.Mutex
+	state *producers.State
+	now   func() time.Time
+}
+
+// AppendResult is partlog's result plus whether the batch was a duplicate
+// of one already in the log, in which case nothing was appended and the
+// offsets are the original batch's.
+type AppendResult struct {
+	partlog.AppendResult
+	Duplicate bool
+	// OriginalMaxTimestamp is the duplicate's original max timestamp (its
+	// log append time on LogAppendTime topics); -1 when not a duplicate.
+	OriginalMaxTimestamp int64
+}
+
+// Append appends one batch the produce path has validated. A batch with a
+// producer id first goes through the partition's idempotence checks
+// (producers.State.Check): a duplicate is not appended, an out-of-order or
+// fenced batch is refused with the producers package's sentinel errors.
+func (p *Partition) Append(batch []byte) (AppendResult, error) {
+	h, err := records.ReadHeader(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if h.ProducerID < 0 || p.producers == nil {
+		res, err := p.Log.Append(batch)
+		return AppendResult{AppendResult: res, OriginalMaxTimestamp: -1}, err
+	}
+	ps := p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	nowMs := ps.now().UnixMilli()
+	b := producerBatch(h)
+	check, err := ps.state.Check(b, nowMs)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	if check.Duplicate {
+		o := check.Original
+		return AppendResult{
+			AppendResult:         partlog.AppendResult{BaseOffset: o.FirstOffset, LastOffset: o.LastOffset, LogStartOffset: p.Log.StartOffset()},
+			Duplicate:            true,
+			OriginalMaxTimestamp: o.MaxTimestampMs,
+		}, nil
+	}
+	res, err := p.Log.Append(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	b.BaseOffset = res.BaseOffset
+	ps.state.Update(b, nowMs)
+	return AppendResult{AppendResult: res, OriginalMaxTimestamp: -1}, nil
+}
+
+func producerBatch(h records.Header) producers.Batch {
+	return producers.Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
+		LastOffsetDelta: h.LastOffsetDelta, MaxTimestampMs: h.MaxTimestamp, BaseOffset: h.BaseOffset}
+}
+
+// producerConfig reads producer.id.expiration.ms and its check interval,
+// falling back to Kafka's defaults where the broker config does not know
+// the keys.
+func (c *Catalog) producerConfig() producers.Config {
+	cfg := producers.DefaultConfig()
+	if v, _, ok := c.broker.Get("producer.id.expiration.ms"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			cfg.ExpirationMs = n
+		}
+	}
+	if v, _, ok := c.broker.Get("producer.id.expiration.check.interval.ms"); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			cfg.SweepIntervalMs = n
+		}
+	}
+	return cfg
+}
+
+// scanChunkBytes bounds each read of the rebuild scan.
+const scanChunkBytes = 1 << 20
+
+// loadProducers rebuilds a partition's producer state by replaying the
+// header of every batch from the log start offset (no snapshot files yet:
+// a full scan, so opening a large log reads all of it once).
+func (c *Catalog) loadProducers(p *Partition) error {
+	ps := &producerState{state: producers.New(c.producerConfig()), now: c.now}
+	nowMs := c.now().UnixMilli()
+	end := p.Log.EndOffset()
+	for offset := p.Log.StartOffset(); offset < end; {
+		chunk, err := p.Log.Read(offset, scanChunkBytes, end)
+		if err != nil {
+			return fmt.Errorf("topics: rebuilding producer state of %s-%d at offset %d: %w", p.Topic.Name, p.Index, offset, err)
+		}
+		if len(chunk) == 0 {
+			break
+		}
+		for len(chunk) > 0 {
+			h, err := records.ReadHeader(chunk)
+			if err != nil || h.Size() > len(chunk) {
+				return fmt.Errorf("topics: rebuilding producer state of %s-%d at offset %d: %w", p.Topic.Name, p.Index, offset, records.ErrCorrupt)
+			}
+			chunk = chunk[h.Size():]
+			if h.LastOffset() < offset {
+				continue
+			}
+			offset = h.LastOffset() + 1
+			if h.ProducerID >= 0 && !h.Control() {
+				ps.state.Update(producerBatch(h), nowMs)
+			}
+		}
+	}
+	p.producers = ps
+	return nil
+}
+
+// producerIDsFile holds the producer id high-water mark: "0\n<mark>\n", a
+// format version then every id below the mark may have been handed out.
+const producerIDsFile = "producer-ids"
+
+// ProducerIDs allocates producer ids that are never reused, persisting a
+// reservation of producers.DefaultIDBlockSize ids at a time in the data
+// directory (temporary file, fsync, rename, directory fsync). Safe for
+// concurrent use.
+type ProducerIDs struct {
+	mu    sync.Mutex
+	alloc *producers.IDAllocator
+}
+
+// OpenProducerIDs loads the high-water mark from dir.
+func OpenProducerIDs(fsys vfs.FS, dir string) (*ProducerIDs, error) {
+	name := filepath.Join(dir, producerIDsFile)
+	var mark int64
+	data, err := vfs.ReadFile(fsys, name)
+	switch {
+	case vfs.IsNotExist(err):
+	case err != nil:
+		return nil, err
+	default:
+		lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+		if len(lines) != 2 || lines[0] != "0" {
+			return nil, fmt.Errorf("topics: %s: unknown format %q", name, data)
+		}
+		if mark, err = strconv.ParseInt(lines[1], 10, 64); err != nil || mark < 0 {
+			return nil, fmt.Errorf("topics: %s: bad high-water mark %q", name, lines[1])
+		}
+	}
+	alloc, err := producers.NewIDAllocator(mark, producers.DefaultIDBlockSize, func(mark int64) error {
+		// vfs's version also syncs the directory: the new mark must be
+		// durable before any id under it is handed out.
+		return vfs.WriteFileAtomic(fsys, name, []byte("0\n"+strconv.FormatInt(mark, 10)+"\n"), 0o644)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ProducerIDs{alloc: alloc}, nil
+}
+
+// NextProducerID returns a producer id never handed out before.
+func (a *ProducerIDs) NextProducerID() (int64, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	id, err := a.alloc.Next()
+	if err != nil && !errors.Is(err, producers.ErrIDsExhausted) {
+		err = fmt.Errorf("topics: %w", err)
+	}
+	return id, err
+}
