@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// RunResult is one workload run against one target.
+type RunResult struct {
+	Target string `json:"target"`
+	Round  int    `json:"round"`
+	Topic  string `json:"topic"`
+	// StartSeconds is how long the target took to come up.
+	StartSeconds float64       `json:"startSeconds"`
+	Produce      ProduceResult `json:"produce"`
+	Consume      ConsumeResult `json:"consume"`
+	// Broker is the target process's resource use over the produce and
+	// consume phases (PeakRSSBytes: since the process started); Measured is
+	// false when the target is not a local process.
+	Broker   ProcStats `json:"broker"`
+	Measured bool      `json:"measured"`
+	// ClientCPUSeconds is this process's CPU over the same phases: the load
+	// generator shares the machine with the broker.
+	ClientCPUSeconds float64 `json:"clientCpuSeconds"`
+	Err              string  `json:"error,omitempty"`
+}
+
+// OK reports whether the run completed.
+func (r RunResult) OK() bool { return r.Err == "" }
+
+// RunOnce starts t, runs w on it (creating the topic first) and stops it.
+// Failures are returned and also recorded in the result.
+func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer) (RunResult, error) {
+	res := RunResult{Target: t.Name(), Round: round, Topic: w.Topic}
+	if res.Topic == "" {
+		res.Topic = fmt.Sprintf("bench-%d-r%d", time.Now().UnixNano(), round)
+	}
+	fail := func(err error) (RunResult, error) {
+		res.Err = err.Error()
+		return res, err
+	}
+	if err := w.Validate(); err != nil {
+		return fail(err)
+	}
+	began := time.Now()
+	inst, err := t.Start(ctx)
+	if err != nil {
+		return fail(err)
+	}
+	res.StartSeconds = time.Since(began).Seconds()
+	defer func() {
+		if err := inst.Stop(); err != nil && log != nil {
+			fmt.Fprintf(log, "%s: stop: %v\n", t.Name(), err)
+		}
+	}()
+	if err := createTopic(ctx, inst.Bootstrap(), res.Topic, w); err != nil {
+		return fail(err)
+	}
+	pid := inst.PID()
+	before, procErr := ReadProcStats("/proc", pid)
+	selfBefore, _ := ReadProcStats("/proc", os.Getpid())
+	res.Measured = procErr == nil
+
+	res.Produce, err = Produce(ctx, inst.Bootstrap(), res.Topic, w, log)
+	if err != nil {
+		return fail(fmt.Errorf("produce: %w", err))
+	}
+	if res.Produce.Errors > 0 {
+		return fail(fmt.Errorf("produce: %d records failed, first: %s", res.Produce.Errors, res.Produce.FirstError))
+	}
+	if w.Consume {
+		res.Consume, err = Consume(ctx, inst.Bootstrap(), res.Topic, res.Produce.TotalRecords, w.IdleTimeout)
+		if err != nil {
+			return fail(fmt.Errorf("consume: %w", err))
+		}
+	}
+	if res.Measured {
+		after, err := ReadProcStats("/proc", pid)
+		if err != nil {
+			return fail(fmt.Errorf("resource use of pid %d: %w", pid, err))
+		}
+		res.Broker = after.Sub(before)
+	}
+	if selfAfter, err := ReadProcStats("/proc", os.Getpid()); err == nil {
+		res.ClientCPUSeconds = selfAfter.CPUSeconds - selfBefore.CPUSeconds
+	}
+	return res, nil
+}
+
+// createTopic creates the run's topic and waits until its partitions have
+// leaders, so the first produce does not measure metadata retries.
+func createTopic(ctx context.Context, bootstrap, topic string, w Workload) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		return fmt.Errorf("bench: admin client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, w.Partitions, w.ReplicationFactor, nil, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("bench: create topic %s: %w", topic, err)
+	}
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && int32(len(td.Partitions)) >= w.Partitions && allLed(td) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("bench: topic %s has no leaders: %w", topic, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func allLed(td kadm.TopicDetail) bool {
+	for _, p := range td.Partitions {
+		if p.Err != nil || p.Leader < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Compare runs w on every target, interleaved in rounds (A B C A B C ...),
+// and returns every run. A run that fails is recorded and the comparison
+// goes on; only a cancelled context stops it early. perRun, when not nil, is
+// called after each run (to print it).
+func Compare(ctx context.Context, targets []Target, w Workload, rounds int, log io.Writer, perRun func(RunResult)) ([]RunResult, error) {
+	if len(targets) == 0 || rounds < 1 {
+		return nil, fmt.Errorf("%w: %d targets, %d rounds", ErrBadWorkload, len(targets), rounds)
+	}
+	if err := w.Validate(); err != nil {
+		return nil, err
+	}
+	var runs []RunResult
+	for round := 1; round <= rounds; round++ {
+		for _, t := range targets {
+			if log != nil {
+				fmt.Fprintf(log, "== round %d/%d: %s\n", round, rounds, t.Name())
+			}
+			r, _ := RunOnce(ctx, t, w, round, log)
+			runs = append(runs, r)
+			if perRun != nil {
+				perRun(r)
+			}
+			if err := ctx.Err(); err != nil {
+				return runs, err
+			}
+		}
+	}
+	return runs, nil
+}

@@ -1,0 +1,78 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// ProducerLine is kafka-producer-perf-test's closing line for r, with
+// fractional milliseconds (loopback latencies are often below one).
+func ProducerLine(r ProduceResult) string {
+	l := r.Latency
+	return fmt.Sprintf("%d records sent, %.1f records/sec (%.2f MB/sec), %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 95th, %.2f ms 99th, %.2f ms 99.9th.",
+		r.Records, r.RecordsPerSec, r.MBPerSec, l.AvgMs, l.MaxMs, l.P50Ms, l.P95Ms, l.P99Ms, l.P999Ms)
+}
+
+// ConsumerLine is the consumer's equivalent.
+func ConsumerLine(r ConsumeResult) string {
+	return fmt.Sprintf("%d records consumed, %.1f records/sec (%.2f MB/sec), %.2f MB in %.2f s, %.1f ms to first record.",
+		r.Records, r.RecordsPerSec, r.MBPerSec, float64(r.Bytes)/bytesPerMB, r.Seconds, r.FirstRecordMs)
+}
+
+// WriteTable prints the comparison: one row per target with medians, the
+// min–max spread and ratios to the first target.
+func WriteTable(w io.Writer, sums []TargetSummary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "target\truns\tproduce MB/s (min–max)\tconsume MB/s (min–max)\tproduce p99 ms\tpeak RSS MiB\tbroker CPU s\twritten MiB\tclient CPU s\tproduce ×\tconsume ×\tRSS ×\tCPU ×")
+	for _, s := range sums {
+		runs := fmt.Sprintf("%d", s.Runs-s.Failed)
+		if s.Failed > 0 {
+			runs = fmt.Sprintf("%d (%d failed)", s.Runs-s.Failed, s.Failed)
+		}
+		rss, cpu, written := "-", "-", "-"
+		if s.Measured {
+			rss = fmt.Sprintf("%.0f", float64(s.PeakRSSBytes)/bytesPerMB)
+			cpu = fmt.Sprintf("%.1f", s.CPUSeconds.Median)
+			if s.WriteBytes.N > 0 {
+				written = fmt.Sprintf("%.0f", s.WriteBytes.Median/bytesPerMB)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n",
+			s.Target, runs, spread(s.ProduceMBps, "%.1f"), spread(s.ConsumeMBps, "%.1f"),
+			spread(s.ProduceP99Ms, "%.1f"), rss, cpu, written, s.ClientCPUSeconds.Median,
+			ratioText(s.ProduceRatio), ratioText(s.ConsumeRatio), ratioText(s.RSSRatio), ratioText(s.CPURatio))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var errs []string
+	for _, s := range sums {
+		if s.FirstError != "" {
+			errs = append(errs, fmt.Sprintf("%s: %s", s.Target, s.FirstError))
+		}
+	}
+	if len(errs) > 0 {
+		_, err := fmt.Fprintf(w, "failures:\n  %s\n", strings.Join(errs, "\n  "))
+		return err
+	}
+	return nil
+}
+
+func spread(s Spread, f string) string {
+	if s.N == 0 {
+		return "-"
+	}
+	if s.N == 1 {
+		return fmt.Sprintf(f, s.Median)
+	}
+	return fmt.Sprintf(f+" ("+f+"–"+f+")", s.Median, s.Min, s.Max)
+}
+
+func ratioText(r float64) string {
+	if r == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", r)
+}

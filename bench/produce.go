@@ -1,0 +1,222 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// payloadVariants is how many distinct record values a run cycles through,
+// so compression sees varied (but reproducible) data.
+const payloadVariants = 16
+
+// progressInterval is how often Produce reports progress when asked to.
+const progressInterval = 5 * time.Second
+
+// ErrStalled means a phase made no progress for the workload's IdleTimeout.
+var ErrStalled = errors.New("bench: no progress")
+
+// Payloads returns n reproducible values of size bytes each, random capital
+// letters like kafka-producer-perf-test's.
+func Payloads(seed uint64, n, size int) [][]byte {
+	r := rand.New(rand.NewPCG(seed, 0x68696768))
+	out := make([][]byte, n)
+	for i := range out {
+		v := make([]byte, size)
+		for j := range v {
+			v[j] = byte('A' + r.IntN(26))
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// Produce runs the producer side of w against bootstrap, writing to topic
+// (which must exist or be auto-created). progress, when not nil, gets a line
+// every few seconds. The context bounds the whole phase.
+func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress io.Writer) (ProduceResult, error) {
+	if err := w.Validate(); err != nil {
+		return ProduceResult{}, err
+	}
+	payloads := Payloads(w.Seed, payloadVariants, w.RecordBytes)
+	clients := make([]*kgo.Client, w.Producers)
+	for i := range clients {
+		cl, err := kgo.NewClient(w.producerOpts(bootstrap)...)
+		if err != nil {
+			for _, c := range clients[:i] {
+				c.Close()
+			}
+			return ProduceResult{}, fmt.Errorf("bench: producer client: %w", err)
+		}
+		clients[i] = cl
+	}
+	// Connect before the clock starts, so the first records do not measure
+	// connection set-up (the warm-up would hide it, but short runs have
+	// none).
+	for _, cl := range clients {
+		if err := cl.Ping(ctx); err != nil {
+			for _, c := range clients {
+				c.Close()
+			}
+			return ProduceResult{}, fmt.Errorf("bench: reach %s: %w", bootstrap, err)
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+
+	start := time.Now()
+	rec := NewRecorder(start, w.Warmup)
+	promise := func(r *kgo.Record, err error) {
+		rec.Ack(r.Timestamp, time.Now(), len(r.Value), err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopProgress := watchProgress(runCtx, rec, w.IdleTimeout, progress, cancel)
+
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		plan := producerPlan(w, i, start)
+		wg.Go(func() {
+			sendAll(runCtx, cl, topic, plan, payloads, promise)
+			// Flush waits for every buffered record's promise; a cancelled
+			// context fails the rest, which the recorder counts as errors.
+			_ = cl.Flush(runCtx)
+		})
+	}
+	wg.Wait()
+	stalled := stopProgress()
+	res := rec.Result()
+	res.TargetRate = w.RatePerSec
+	switch {
+	case stalled:
+		return res, fmt.Errorf("%w: producer acknowledged nothing for %v (%d acked)", ErrStalled, w.IdleTimeout, res.TotalRecords)
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// plan is one producer's share of the load.
+type plan struct {
+	records  int64     // upper bound on records; 0 = until deadline
+	deadline time.Time // zero = until records are sent
+	sched    Schedule  // open loop when sched.Open()
+	offset   int       // payload rotation offset
+}
+
+// producerPlan splits w over the producers: records and rate evenly (the
+// first producers take the remainder), everyone shares start and deadline.
+func producerPlan(w Workload, i int, start time.Time) plan {
+	p := plan{offset: i}
+	n := int64(w.Producers)
+	if w.Duration > 0 {
+		p.deadline = start.Add(w.Duration)
+	} else {
+		p.records = w.Records / n
+		if int64(i) < w.Records%n {
+			p.records++
+		}
+	}
+	if w.RatePerSec > 0 {
+		p.sched = NewSchedule(start, w.RatePerSec/float64(n))
+		if w.Duration > 0 {
+			// An open loop over a duration is a fixed count: what is due
+			// strictly before the deadline.
+			p.records = p.sched.DueBy(p.deadline.Add(-1))
+			p.deadline = time.Time{}
+		}
+	}
+	return p
+}
+
+// sendAll hands the plan's records to the client. Closed loop: as fast as
+// Produce accepts them (it blocks on a full buffer), each stamped with the
+// time it was offered. Open loop: each at its scheduled time, stamped with
+// that intended time, and sent late rather than skipped when the client
+// falls behind.
+func sendAll(ctx context.Context, cl *kgo.Client, topic string, p plan, payloads [][]byte, promise func(*kgo.Record, error)) {
+	var i int64
+	send := func(ts time.Time) {
+		r := &kgo.Record{Topic: topic, Value: payloads[(int(i%payloadVariants)+p.offset)%len(payloads)], Timestamp: ts}
+		cl.Produce(ctx, r, promise)
+		i++
+	}
+	if !p.sched.Open() {
+		for ctx.Err() == nil && (p.records == 0 || i < p.records) {
+			now := time.Now()
+			if !p.deadline.IsZero() && !now.Before(p.deadline) {
+				return
+			}
+			send(now)
+		}
+		return
+	}
+	for ctx.Err() == nil && i < p.records {
+		due := min(p.sched.DueBy(time.Now()), p.records)
+		for i < due && ctx.Err() == nil {
+			send(p.sched.IntendedAt(i))
+		}
+		if i >= p.records {
+			return
+		}
+		if wait := time.Until(p.sched.IntendedAt(i)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// watchProgress prints a progress line every progressInterval (when out is
+// not nil) and cancels the run when nothing was acknowledged for idle. The
+// returned stop function ends the watcher and says whether it cancelled.
+func watchProgress(ctx context.Context, rec *Recorder, idle time.Duration, out io.Writer, cancel func()) (stop func() (stalled bool)) {
+	done := make(chan struct{})
+	var stalled bool
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		last, lastChange, lastPrint, printed := int64(0), time.Now(), time.Now(), int64(0)
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-tick.C:
+				n := rec.Acked()
+				if n != last {
+					last, lastChange = n, now
+				} else if now.Sub(lastChange) >= idle {
+					stalled = true
+					cancel()
+					return
+				}
+				if out != nil && now.Sub(lastPrint) >= progressInterval {
+					secs := now.Sub(lastPrint).Seconds()
+					fmt.Fprintf(out, "%d records sent, %.1f records/sec in the last %.1f s.\n", n-printed, float64(n-printed)/secs, secs)
+					lastPrint, printed = now, n
+				}
+			}
+		}
+	})
+	return func() bool {
+		close(done)
+		wg.Wait()
+		return stalled
+	}
+}

@@ -1,0 +1,125 @@
+package bench
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+)
+
+// ReportVersion is bumped when the JSON layout changes incompatibly.
+const ReportVersion = 1
+
+// Report is the JSON a bench run writes. Field names follow OpenMessaging
+// Benchmark's result files where one exists (messageSize,
+// partitionsPerTopic, publishRate, aggregatedPublishLatency99pct, …) so
+// existing tooling and habits carry over; resource figures are our own.
+type Report struct {
+	Version   int               `json:"version"`
+	StartedAt time.Time         `json:"startedAt"`
+	Workload  WorkloadJSON      `json:"workload"`
+	Results   []ResultJSON      `json:"results"`
+	Summary   []TargetSummary   `json:"summary"`
+	Host      map[string]string `json:"host,omitempty"`
+}
+
+// WorkloadJSON describes the workload in OpenMessaging Benchmark's terms.
+type WorkloadJSON struct {
+	Topics                  int     `json:"topics"`
+	PartitionsPerTopic      int32   `json:"partitionsPerTopic"`
+	ReplicationFactor       int16   `json:"replicationFactor"`
+	MessageSize             int     `json:"messageSize"`
+	ProducersPerTopic       int     `json:"producersPerTopic"`
+	ConsumerPerSubscription int     `json:"consumerPerSubscription"`
+	ProducerRate            float64 `json:"producerRate"` // records/s; 0 = closed loop
+	Records                 int64   `json:"records,omitempty"`
+	TestDurationSeconds     float64 `json:"testDurationSeconds,omitempty"`
+	WarmupDurationSeconds   float64 `json:"warmupDurationSeconds"`
+	Acks                    string  `json:"acks"`
+	CompressionType         string  `json:"compressionType"`
+	BatchMaxBytes           int32   `json:"batchMaxBytes"`
+	LingerMs                float64 `json:"lingerMs"`
+}
+
+// ResultJSON is one run, flattened the way OpenMessaging Benchmark's
+// TestResult names its aggregates.
+type ResultJSON struct {
+	Driver string `json:"driver"`
+	Round  int    `json:"round"`
+	Error  string `json:"error,omitempty"`
+
+	PublishRate          float64 `json:"publishRate"`          // records/s
+	PublishThroughputMBs float64 `json:"publishThroughputMBs"` // MiB/s
+	PublishErrors        int64   `json:"publishErrors"`
+	ConsumeRate          float64 `json:"consumeRate"`
+	ConsumeThroughputMBs float64 `json:"consumeThroughputMBs"`
+	RecordsPublished     int64   `json:"recordsPublished"`
+	RecordsConsumed      int64   `json:"recordsConsumed"`
+
+	AggregatedPublishLatencyAvg    float64 `json:"aggregatedPublishLatencyAvg"`
+	AggregatedPublishLatency50pct  float64 `json:"aggregatedPublishLatency50pct"`
+	AggregatedPublishLatency75pct  float64 `json:"aggregatedPublishLatency75pct"`
+	AggregatedPublishLatency95pct  float64 `json:"aggregatedPublishLatency95pct"`
+	AggregatedPublishLatency99pct  float64 `json:"aggregatedPublishLatency99pct"`
+	AggregatedPublishLatency999pct float64 `json:"aggregatedPublishLatency999pct"`
+	AggregatedPublishLatencyMax    float64 `json:"aggregatedPublishLatencyMax"`
+
+	BrokerStartSeconds float64 `json:"brokerStartSeconds"`
+	BrokerCPUSeconds   float64 `json:"brokerCpuSeconds"`
+	BrokerPeakRSSBytes int64   `json:"brokerPeakRssBytes"`
+	BrokerWriteBytes   int64   `json:"brokerWriteBytes"`
+	ClientCPUSeconds   float64 `json:"clientCpuSeconds"`
+}
+
+// NewReport assembles the JSON report of runs of w.
+func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
+	rep := Report{
+		Version:   ReportVersion,
+		StartedAt: startedAt.UTC(),
+		Workload: WorkloadJSON{
+			Topics: 1, PartitionsPerTopic: w.Partitions, ReplicationFactor: w.ReplicationFactor,
+			MessageSize: w.RecordBytes, ProducersPerTopic: w.Producers, ConsumerPerSubscription: consumers(w),
+			ProducerRate: w.RatePerSec, Records: w.Records, TestDurationSeconds: w.Duration.Seconds(),
+			WarmupDurationSeconds: w.Warmup.Seconds(), Acks: w.Acks, CompressionType: w.Compression,
+			BatchMaxBytes: w.BatchMaxBytes, LingerMs: float64(w.Linger) / float64(time.Millisecond),
+		},
+		Results: make([]ResultJSON, 0, len(runs)),
+		Summary: Summarise(runs),
+	}
+	if w.Duration > 0 {
+		rep.Workload.Records = 0
+	}
+	for _, r := range runs {
+		l := r.Produce.Latency
+		j := ResultJSON{
+			Driver: r.Target, Round: r.Round, Error: r.Err,
+			PublishRate: r.Produce.RecordsPerSec, PublishThroughputMBs: r.Produce.MBPerSec, PublishErrors: r.Produce.Errors,
+			ConsumeRate: r.Consume.RecordsPerSec, ConsumeThroughputMBs: r.Consume.MBPerSec,
+			RecordsPublished: r.Produce.TotalRecords, RecordsConsumed: r.Consume.Records,
+			AggregatedPublishLatencyAvg: l.AvgMs, AggregatedPublishLatency50pct: l.P50Ms,
+			AggregatedPublishLatency75pct: l.P75Ms, AggregatedPublishLatency95pct: l.P95Ms,
+			AggregatedPublishLatency99pct: l.P99Ms, AggregatedPublishLatency999pct: l.P999Ms,
+			AggregatedPublishLatencyMax: l.MaxMs,
+			BrokerStartSeconds:          r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds,
+			BrokerWriteBytes: -1,
+		}
+		if r.Measured {
+			j.BrokerCPUSeconds, j.BrokerPeakRSSBytes, j.BrokerWriteBytes = r.Broker.CPUSeconds, r.Broker.PeakRSSBytes, r.Broker.WriteBytes
+		}
+		rep.Results = append(rep.Results, j)
+	}
+	return rep
+}
+
+func consumers(w Workload) int {
+	if w.Consume {
+		return 1
+	}
+	return 0
+}
+
+// WriteJSON writes the report indented.
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
