@@ -4,8 +4,9 @@ package handler
 //
 // Versions 0-2 are advertised because librdkafka 2.0.x derives its
 // compression support from them, but only v2 record batches (magic 2) are
-// accepted at any version: older message sets get
-// UNSUPPORTED_FOR_MESSAGE_FORMAT, as Kafka 4 does. Each partition's data
+// accepted at any version: older message sets get INVALID_RECORD on v3+ (as
+// Kafka 4 answers) and UNSUPPORTED_FOR_MESSAGE_FORMAT on v0-2 (which Kafka 4
+// refuses outright). Each partition's data
 // must be exactly one batch (INVALID_RECORD otherwise, Kafka's v3+ rule).
 // Every batch is CRC-checked and its records validated (CORRUPT_MESSAGE);
 // a batch larger than the topic's max.message.bytes gets MESSAGE_TOO_LARGE.
@@ -64,6 +65,10 @@ func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (
 			if err == nil {
 				err = s.appendTo(p, rp.Records, &sp)
 				appended = appended || err == nil
+			}
+			if req.Version >= 3 && errors.Is(err, records.ErrUnsupportedMagic) {
+				// Kafka 4 checks v3+ requests for magic 2 first (INVALID_RECORD).
+				err = kerrWithMessage(kerr.InvalidRecord, "produce v%d requires record batches of magic 2: %v", req.Version, err)
 			}
 			if err != nil {
 				sp.ErrorCode = errorCode(err)

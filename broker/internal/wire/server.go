@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kbin"
@@ -107,8 +108,8 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			s.log.Warn("closing connection: request size out of bounds", "remote", remote, "size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
 			return
 		}
-		frame := make([]byte, size)
-		if _, err := io.ReadFull(c, frame); err != nil {
+		frame, err := readFrame(c, int(size))
+		if err != nil {
 			return
 		}
 		out, err := s.handleFrame(ctx, conn, frame)
@@ -123,6 +124,39 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			return
 		}
 	}
+}
+
+// eagerFrameBytes is the largest frame buffer allocated before its bytes
+// arrive. Larger frames grow as data comes in, so a client announcing a
+// frame of socket.request.max.bytes and sending little costs what it sent,
+// not the announced size (many such connections would otherwise exhaust
+// memory).
+const eagerFrameBytes = 64 << 10
+
+// readFrame reads a frame body of size bytes.
+func readFrame(r io.Reader, size int) ([]byte, error) {
+	if size <= eagerFrameBytes {
+		frame := make([]byte, size)
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil, err
+		}
+		return frame, nil
+	}
+	frame := make([]byte, 0, eagerFrameBytes)
+	for len(frame) < size {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(len(frame), size-len(frame))) // doubling, capped at size
+		}
+		n, err := r.Read(frame[len(frame):min(cap(frame), size)])
+		frame = frame[:len(frame)+n]
+		if err != nil && len(frame) < size {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return frame, nil
 }
 
 // handleFrame decodes one request frame and returns the response frame to
