@@ -18,6 +18,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(brokerCommand())
+	root.AddCommand(sizeCommand())
 	root.AddCommand(benchCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "highwater:", err)

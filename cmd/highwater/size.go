@@ -1,0 +1,199 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"unicode"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/highwater-io/highwater/sizing"
+)
+
+// workloadFlagUsage documents every Workload field as a flag; the flag name
+// is the YAML key in kebab case (ingestMBps -> --ingest-mbps).
+var workloadFlagUsage = map[string]string{
+	"ingestMBps":              "average producer rate into the cluster, MB/s (MB = 2^20 bytes)",
+	"ingestPeakMBps":          "peak producer rate the brokers must sustain, MB/s (0 = the average)",
+	"dataOutMBps":             "total consumer read rate, MB/s (0 = consumer-groups × ingest)",
+	"consumerGroups":          "consumer groups reading everything (used when data-out-mbps is 0)",
+	"replicationFactor":       "replication factor",
+	"retentionHours":          "full retention, hours",
+	"tieredStorage":           "use tiered storage",
+	"localRetentionHours":     "retention on broker disks with tiered storage, hours",
+	"tieredReadPercent":       "share of data out read back from tiered storage, %",
+	"availabilityZones":       "availability zones (brokers come in multiples of this)",
+	"nearestReplicaFetching":  "consumers fetch from a replica in their own AZ (KIP-392)",
+	"laggingConsumersPercent": "share of data out read from disk by lagging consumers, %",
+	"encryptionInTransit":     "TLS between clients and brokers",
+	"safetyFactor":            "multiplier on every throughput and memory load (>= 1)",
+	"diskUtilisationPercent":  "how full broker volumes may get, %",
+	"utilisationPercent":      "most of storage/EBS/network/page-cache capacity to use, %",
+	"cpuUtilisationPercent":   "most of CPU capacity to use, %",
+	"ramCachedSeconds":        "seconds of replicated ingest each broker keeps in the page cache",
+	"brokersDownTolerated":    "brokers that may be out while the rest carry the peak",
+	"maxBrokers":              "cluster broker quota",
+	"partitions":              "partitions of the topic (0 = derive)",
+	"partitionMBps":           "throughput one partition sustains, MB/s (0 = calibration or catalogue default)",
+	"consumerParallelism":     "most consumers one group runs in parallel",
+}
+
+func sizeCommand() *cobra.Command {
+	var (
+		workloadFile, catalogFile, calibrateFile, format string
+		example, printCatalog, printWorkload             bool
+		types                                            []string
+	)
+	flagged := sizing.ExampleWorkload()
+	cmd := &cobra.Command{
+		Use:   "size",
+		Short: "Plan a Kafka cluster (MSK broker type, count, storage, monthly cost) for a workload",
+		Long: `Plan a cluster for a workload: broker type and count (a multiple of the AZ
+count), partitions, storage per broker, tiered storage, and the monthly cost on
+Amazon MSK with and without tiered storage and on self-managed EC2, with the
+resource that binds and the headroom left on each.
+
+The workload starts as the published MSK sizing-spreadsheet example (so plain
+'highwater size' prints its figures); --workload FILE (YAML, keys as printed by
+--print-workload) replaces what it names, and flags win over both.
+
+Broker types, capacity limits and prices come from an embedded catalogue
+(--print-catalog shows it; edit a copy and pass --catalog FILE).
+--calibrate FILE sizes from a measured capacity instead of the catalogue's
+CPU assumption (JSON schema in 'go doc github.com/highwater-io/highwater/sizing').`,
+		Example: `  highwater size
+  highwater size --ingest-mbps 200 --retention-hours 168 --format markdown
+  highwater size --workload workload.yaml --catalog my-prices.yaml --format json
+  highwater size --calibrate bench.json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if printCatalog {
+				_, err := out.Write(sizing.DefaultCatalogYAML())
+				return err
+			}
+			if example && workloadFile != "" {
+				return errors.New("--example and --workload are exclusive")
+			}
+			w := sizing.ExampleWorkload()
+			if workloadFile != "" {
+				data, err := os.ReadFile(workloadFile)
+				if err != nil {
+					return err
+				}
+				if w, err = sizing.ParseWorkload(data); err != nil {
+					return fmt.Errorf("%s: %w", workloadFile, err)
+				}
+			}
+			if !example {
+				applyChangedFlags(cmd.Flags(), &w, flagged)
+			}
+			if printWorkload {
+				data, err := w.YAML()
+				if err != nil {
+					return err
+				}
+				_, err = out.Write(data)
+				return err
+			}
+			cat, err := loadCatalog(catalogFile)
+			if err != nil {
+				return err
+			}
+			opt := sizing.Options{Types: types}
+			if calibrateFile != "" {
+				data, err := os.ReadFile(calibrateFile)
+				if err != nil {
+					return err
+				}
+				c, err := sizing.ParseCalibration(data)
+				if err != nil {
+					return fmt.Errorf("%s: %w", calibrateFile, err)
+				}
+				opt.Calibration = &c
+			}
+			plan, err := sizing.Size(w, cat, opt)
+			if err != nil {
+				return err
+			}
+			return sizing.Format(out, plan, format)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&workloadFile, "workload", "", "workload YAML file (keys as --print-workload prints them)")
+	f.BoolVar(&example, "example", false, "size the published MSK example exactly, ignoring workload flags")
+	f.StringVar(&catalogFile, "catalog", "", "instance catalogue YAML replacing the embedded one")
+	f.StringVar(&calibrateFile, "calibrate", "", "measured capacity JSON (highwater.sizing.calibration/v1)")
+	f.StringVar(&format, "format", "text", "output: "+strings.Join(sizing.Formats, ", "))
+	f.StringSliceVar(&types, "type", nil, "only consider these broker types (repeatable)")
+	f.BoolVar(&printCatalog, "print-catalog", false, "print the embedded catalogue (a starting point for --catalog) and exit")
+	f.BoolVar(&printWorkload, "print-workload", false, "print the resolved workload as YAML and exit")
+	registerWorkloadFlags(f, &flagged)
+	return cmd
+}
+
+func loadCatalog(file string) (sizing.Catalog, error) {
+	if file == "" {
+		return sizing.DefaultCatalog()
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return sizing.Catalog{}, err
+	}
+	cat, err := sizing.ParseCatalog(data)
+	if err != nil {
+		return sizing.Catalog{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return cat, nil
+}
+
+// registerWorkloadFlags binds one flag per Workload field, so that the
+// flags, the YAML keys and the struct cannot drift apart.
+func registerWorkloadFlags(f *pflag.FlagSet, w *sizing.Workload) {
+	v := reflect.ValueOf(w).Elem()
+	for i := range v.NumField() {
+		key := yamlKey(v.Type().Field(i))
+		name, usage := kebab(key), workloadFlagUsage[key]
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *float64:
+			f.Float64Var(p, name, *p, usage)
+		case *int:
+			f.IntVar(p, name, *p, usage)
+		case *bool:
+			f.BoolVar(p, name, *p, usage)
+		}
+	}
+}
+
+// applyChangedFlags copies the workload fields whose flags were given.
+func applyChangedFlags(f *pflag.FlagSet, dst *sizing.Workload, src sizing.Workload) {
+	d, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := range d.NumField() {
+		if f.Changed(kebab(yamlKey(d.Type().Field(i)))) {
+			d.Field(i).Set(s.Field(i))
+		}
+	}
+}
+
+func yamlKey(sf reflect.StructField) string {
+	key, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+	return key
+}
+
+// kebab turns a camelCase key into a flag name: ingestMBps -> ingest-mbps.
+func kebab(key string) string {
+	var b strings.Builder
+	prevLower := false
+	for _, r := range key {
+		if unicode.IsUpper(r) && prevLower {
+			b.WriteByte('-')
+		}
+		prevLower = unicode.IsLower(r) || unicode.IsDigit(r)
+		b.WriteRune(unicode.ToLower(r))
+	}
+	return b.String()
+}
