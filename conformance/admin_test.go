@@ -78,16 +78,10 @@ func TestTopicLifecycle(t *testing.T) {
 		t.Error("metadata has a zero topic ID")
 	}
 
-	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := rcs.On(topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantConfig(t, rc, "retention.ms", "123456789", kmsg.ConfigSourceDynamicTopicConfig)
-	wantConfig(t, rc, "cleanup.policy", "delete", kmsg.ConfigSourceDynamicTopicConfig)
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("retention.ms", "123456789", kmsg.ConfigSourceDynamicTopicConfig),
+		hasConfig("cleanup.policy", "delete", kmsg.ConfigSourceDynamicTopicConfig),
+	)
 
 	// Creating it again fails and leaves it as it was.
 	if _, err := adm.CreateTopic(ctx, 5, 1, nil, topic); !errors.Is(err, kerr.TopicAlreadyExists) {

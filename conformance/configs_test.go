@@ -12,35 +12,68 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// wantConfig checks one config entry's value and source.
-func wantConfig(t testing.TB, rc kadm.ResourceConfig, key, value string, source kmsg.ConfigSource) {
-	t.Helper()
-	for _, c := range rc.Configs {
-		if c.Key != key {
-			continue
-		}
-		if c.MaybeValue() != value || c.Source != source {
-			t.Errorf("%s: %s=%q (%v), want %q (%v)", rc.Name, key, c.MaybeValue(), c.Source, value, source)
-		}
-		return
-	}
-	t.Errorf("%s: config %s not described", rc.Name, key)
-}
+// configCheck inspects a described topic config.
+type configCheck func(rc kadm.ResourceConfig) error
 
-// wantNotDynamic checks that key has no topic override any more.
-func wantNotDynamic(t testing.TB, rc kadm.ResourceConfig, key string) {
-	t.Helper()
-	for _, c := range rc.Configs {
-		if c.Key == key {
-			if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
-				t.Errorf("%s: %s=%q still a topic override", rc.Name, key, c.MaybeValue())
+// hasConfig: key has value and source.
+func hasConfig(key, value string, source kmsg.ConfigSource) configCheck {
+	return func(rc kadm.ResourceConfig) error {
+		for _, c := range rc.Configs {
+			if c.Key == key {
+				if c.MaybeValue() != value || c.Source != source {
+					return fmt.Errorf("%s=%q (%v), want %q (%v)", key, c.MaybeValue(), c.Source, value, source)
+				}
+				return nil
 			}
-			return
 		}
+		return fmt.Errorf("config %s not described", key)
 	}
-	t.Errorf("%s: config %s not described", rc.Name, key)
 }
 
+// notDynamic: key has no topic override.
+func notDynamic(key string) configCheck {
+	return func(rc kadm.ResourceConfig) error {
+		for _, c := range rc.Configs {
+			if c.Key == key {
+				if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+					return fmt.Errorf("%s=%q is still a topic override", key, c.MaybeValue())
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("config %s not described", key)
+	}
+}
+
+// waitConfigs describes topic until every check passes. Kafka applies
+// config changes through its controller and serves DescribeConfigs from
+// each broker's metadata cache, so a describe right after an alter may
+// still show the old state; a single-node broker shows the new one at once.
+func waitConfigs(t testing.TB, ctx context.Context, adm *kadm.Client, topic string, checks ...configCheck) {
+	t.Helper()
+	eventually(t, ctx, "configs of "+topic, func() error {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			return err
+		}
+		rc, err := rcs.On(topic, nil)
+		if err != nil {
+			return err
+		}
+		if rc.Err != nil {
+			return rc.Err
+		}
+		var errs []error
+		for _, check := range checks {
+			if err := check(rc); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// describeTopic returns the topic's configs once.
 func describeTopic(t testing.TB, ctx context.Context, adm *kadm.Client, topic string) kadm.ResourceConfig {
 	t.Helper()
 	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
@@ -48,11 +81,8 @@ func describeTopic(t testing.TB, ctx context.Context, adm *kadm.Client, topic st
 		t.Fatalf("describe configs: %v", err)
 	}
 	rc, err := rcs.On(topic, nil)
-	if err != nil {
-		t.Fatalf("describe configs: %v", err)
-	}
-	if rc.Err != nil {
-		t.Fatalf("describe configs of %s: %v", topic, rc.Err)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("describe configs of %s: %v %v", topic, err, rc.Err)
 	}
 	return rc
 }
@@ -81,13 +111,14 @@ func TestTopicConfigSources(t *testing.T) {
 	adm := tg.admin()
 	topic := tg.createTopic(ctx, 1, nil)
 
-	rc := describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "retention.ms", "7200000", kmsg.ConfigSourceStaticBrokerConfig)
-	wantConfig(t, rc, "max.message.bytes", "2000000", kmsg.ConfigSourceStaticBrokerConfig)
-	wantConfig(t, rc, "segment.bytes", "1073741824", kmsg.ConfigSourceDefaultConfig)
-	wantConfig(t, rc, "cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig)
-	wantConfig(t, rc, "retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig)
-	wantConfig(t, rc, "compression.type", "producer", kmsg.ConfigSourceDefaultConfig)
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("retention.ms", "7200000", kmsg.ConfigSourceStaticBrokerConfig),
+		hasConfig("max.message.bytes", "2000000", kmsg.ConfigSourceStaticBrokerConfig),
+		hasConfig("segment.bytes", "1073741824", kmsg.ConfigSourceDefaultConfig),
+		hasConfig("cleanup.policy", "delete", kmsg.ConfigSourceDefaultConfig),
+		hasConfig("retention.bytes", "-1", kmsg.ConfigSourceDefaultConfig),
+		hasConfig("compression.type", "producer", kmsg.ConfigSourceDefaultConfig),
+	)
 
 	err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
 		{Op: kadm.SetConfig, Name: "retention.ms", Value: strp("1000000")},
@@ -95,9 +126,10 @@ func TestTopicConfigSources(t *testing.T) {
 	if err != nil {
 		t.Fatalf("incremental set: %v", err)
 	}
-	rc = describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig)
-	wantConfig(t, rc, "max.message.bytes", "2000000", kmsg.ConfigSourceStaticBrokerConfig)
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig),
+		hasConfig("max.message.bytes", "2000000", kmsg.ConfigSourceStaticBrokerConfig),
+	)
 
 	err = alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
 		{Op: kadm.DeleteConfig, Name: "retention.ms"},
@@ -105,8 +137,7 @@ func TestTopicConfigSources(t *testing.T) {
 	if err != nil {
 		t.Fatalf("incremental delete: %v", err)
 	}
-	rc = describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "retention.ms", "7200000", kmsg.ConfigSourceStaticBrokerConfig)
+	waitConfigs(t, ctx, adm, topic, hasConfig("retention.ms", "7200000", kmsg.ConfigSourceStaticBrokerConfig))
 }
 
 // TestTopicConfigAlter: IncrementalAlterConfigs changes only the named
@@ -118,9 +149,10 @@ func TestTopicConfigAlter(t *testing.T) {
 	adm := tg.admin()
 	topic := tg.createTopic(ctx, 1, map[string]*string{"retention.bytes": strp("10000000")})
 
-	rc := describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "retention.bytes", "10000000", kmsg.ConfigSourceDynamicTopicConfig)
-	wantNotDynamic(t, rc, "retention.ms")
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("retention.bytes", "10000000", kmsg.ConfigSourceDynamicTopicConfig),
+		notDynamic("retention.ms"),
+	)
 
 	// Incremental: adds two overrides, keeps the existing one.
 	err := alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
@@ -130,10 +162,11 @@ func TestTopicConfigAlter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("incremental set: %v", err)
 	}
-	rc = describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig)
-	wantConfig(t, rc, "max.message.bytes", "5000", kmsg.ConfigSourceDynamicTopicConfig)
-	wantConfig(t, rc, "retention.bytes", "10000000", kmsg.ConfigSourceDynamicTopicConfig)
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig),
+		hasConfig("max.message.bytes", "5000", kmsg.ConfigSourceDynamicTopicConfig),
+		hasConfig("retention.bytes", "10000000", kmsg.ConfigSourceDynamicTopicConfig),
+	)
 
 	// Validate-only: accepted, not applied.
 	err = alterErr(adm.ValidateAlterTopicConfigs(ctx, []kadm.AlterConfig{
@@ -142,7 +175,9 @@ func TestTopicConfigAlter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("validate-only incremental set: %v", err)
 	}
-	wantConfig(t, describeTopic(t, ctx, adm, topic), "retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig)
+	if err := hasConfig("retention.ms", "1000000", kmsg.ConfigSourceDynamicTopicConfig)(describeTopic(t, ctx, adm, topic)); err != nil {
+		t.Errorf("after a validate-only alter: %v", err)
+	}
 
 	// Non-incremental AlterConfigs: the request is the whole new override
 	// set, so the three overrides above disappear.
@@ -152,18 +187,17 @@ func TestTopicConfigAlter(t *testing.T) {
 	if err != nil {
 		t.Fatalf("alter configs: %v", err)
 	}
-	rc = describeTopic(t, ctx, adm, topic)
-	wantConfig(t, rc, "segment.ms", "3600000", kmsg.ConfigSourceDynamicTopicConfig)
-	for _, k := range []string{"retention.ms", "max.message.bytes", "retention.bytes"} {
-		wantNotDynamic(t, rc, k)
-	}
+	waitConfigs(t, ctx, adm, topic,
+		hasConfig("segment.ms", "3600000", kmsg.ConfigSourceDynamicTopicConfig),
+		notDynamic("retention.ms"), notDynamic("max.message.bytes"), notDynamic("retention.bytes"),
+	)
 
 	// Incremental delete of an override.
 	err = alterErr(adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.DeleteConfig, Name: "segment.ms"}}, topic))
 	if err != nil {
 		t.Fatalf("incremental delete: %v", err)
 	}
-	wantNotDynamic(t, describeTopic(t, ctx, adm, topic), "segment.ms")
+	waitConfigs(t, ctx, adm, topic, notDynamic("segment.ms"))
 
 	errCases := []struct {
 		name  string
@@ -186,7 +220,9 @@ func TestTopicConfigAlter(t *testing.T) {
 		}
 	}
 	// A rejected alteration changed nothing.
-	wantNotDynamic(t, describeTopic(t, ctx, adm, topic), "retention.ms")
+	if err := notDynamic("retention.ms")(describeTopic(t, ctx, adm, topic)); err != nil {
+		t.Errorf("after rejected alters: %v", err)
+	}
 
 	rcs, err := adm.DescribeTopicConfigs(ctx, uniqueName(t, "missing"))
 	if err == nil && len(rcs) == 1 {

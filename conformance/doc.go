@@ -12,6 +12,9 @@
 //	HIGHWATER_BROKER_BINARY=path    use this binary instead of building
 //	                                ./cmd/highwater (for instance the kfake
 //	                                stand-in internal/brokerproc/kfakebroker).
+//	HIGHWATER_EXTERNAL_PROPS="k=v ..." the external cluster's settings: tests
+//	                                asking only for these run instead of
+//	                                skipping.
 //	HIGHWATER_BROKER_LOG=1          stream broker output to stderr.
 //
 // The package has no non-test code.
