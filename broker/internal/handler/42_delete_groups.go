@@ -4,7 +4,8 @@ package handler
 //
 // Deletes groups that have no members (NON_EMPTY_GROUP otherwise,
 // GROUP_ID_NOT_FOUND for unknown ones) with their committed offsets, and
-// answers once the tombstones are durable. Same range as Kafka 4.0.
+// answers once the tombstones are durable. Kafka 4.0 serves 0-2; v3 came
+// later (KIP-1331, Kafka 4.4).
 
 import (
 	"context"
