@@ -1,0 +1,123 @@
+package replica
+
+import (
+	"fmt"
+	"slices"
+)
+
+// applyPartitionState applies a controller decision (Kafka's makeLeader /
+// makeFollower under KRaft): a decision with an older partition epoch is
+// stale and ignored; an equal one is a repeat (or the metadata echo of an
+// AlterPartition already applied) and only refreshes assignment and ISR.
+func (p *Partition) applyPartitionState(m PartitionState) error {
+	if err := validatePartitionState(m); err != nil {
+		return err
+	}
+	if m.PartitionEpoch < p.partitionEpoch {
+		return nil
+	}
+	if m.LeaderEpoch < p.leaderEpoch {
+		return fmt.Errorf("%w: epochs-only-grow: leader epoch %d after %d (partition epoch %d >= %d)",
+			ErrBadInput, m.LeaderEpoch, p.leaderEpoch, m.PartitionEpoch, p.partitionEpoch)
+	}
+	self := p.cfg.ReplicaID
+	if !slices.Contains(m.Replicas, self) {
+		// Reassigned away: stop serving, keep the log for the driver to delete.
+		p.stopLeading()
+		p.role, p.leader, p.leaderEpoch, p.partitionEpoch = RoleNone, m.Leader, m.LeaderEpoch, m.PartitionEpoch
+		p.replicas, p.isr = slices.Clone(m.Replicas), nil
+		p.fetching = fetchIdle()
+		return nil
+	}
+	if m.Leader == self {
+		if p.role == RoleFollower && m.LeaderEpoch == p.leaderEpoch {
+			return fmt.Errorf("%w: leader %d at epoch %d already followed as leader %d", ErrBadInput, self, m.LeaderEpoch, p.leader)
+		}
+		p.becomeLeader(m)
+	} else {
+		p.becomeFollower(m)
+	}
+	return nil
+}
+
+func validatePartitionState(m PartitionState) error {
+	if m.LeaderEpoch < 0 || m.PartitionEpoch < 0 || len(m.Replicas) == 0 {
+		return fmt.Errorf("%w: partition state epochs %d/%d, replicas %v", ErrBadInput, m.LeaderEpoch, m.PartitionEpoch, m.Replicas)
+	}
+	if hasDuplicates(m.Replicas) || hasDuplicates(m.ISR) {
+		return fmt.Errorf("%w: duplicate replica in %v / isr %v", ErrBadInput, m.Replicas, m.ISR)
+	}
+	for _, id := range m.ISR {
+		if !slices.Contains(m.Replicas, id) {
+			return fmt.Errorf("%w: isr member %d not a replica %v", ErrBadInput, id, m.Replicas)
+		}
+	}
+	if m.Leader >= 0 && !slices.Contains(m.ISR, m.Leader) {
+		return fmt.Errorf("%w: isr-contains-leader: leader %d not in isr %v", ErrBadInput, m.Leader, m.ISR)
+	}
+	return nil
+}
+
+func hasDuplicates(ids []int32) bool {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return len(slices.Compact(s)) != len(ids)
+}
+
+// becomeLeader: a new leader epoch records where the epoch starts (the
+// current log end: followers with a longer log for an older epoch truncate
+// to it) and resets what is known of the followers; a repeat at the same
+// epoch only takes the committed ISR and drops any pending proposal, as
+// Kafka does.
+func (p *Partition) becomeLeader(m PartitionState) {
+	isNewLeader := p.role != RoleLeader
+	isNewEpoch := m.LeaderEpoch > p.leaderEpoch
+	p.role, p.leader, p.partitionEpoch = RoleLeader, p.cfg.ReplicaID, m.PartitionEpoch
+	p.replicas, p.ineligible = slices.Clone(m.Replicas), slices.Clone(m.Ineligible)
+	p.isr = sortedIDs(m.ISR)
+	p.proposal = nil
+	p.fetching = fetchIdle()
+	p.syncFollowers()
+	if isNewEpoch {
+		p.leaderEpoch = m.LeaderEpoch
+		p.epochStart = p.leo
+		if !p.epochs.assign(m.LeaderEpoch, p.leo) {
+			p.fail("epochs-only-grow", "cannot start epoch %d at %d after %v", m.LeaderEpoch, p.leo, p.epochs.entries)
+			return
+		}
+		for _, f := range p.followers {
+			f.reset(p.nowMs, p.epochStart, isNewLeader, slices.Contains(p.isr, f.id))
+		}
+		p.hwFloor = p.hw
+	}
+	p.maybeAdvanceHW()
+	p.completeWaiters()
+}
+
+// becomeFollower: a new leader epoch (or leader) restarts fetching; the log is
+// not truncated here, the first fetch's diverging epoch does that (KIP-320).
+func (p *Partition) becomeFollower(m PartitionState) {
+	restart := p.role != RoleFollower || m.LeaderEpoch > p.leaderEpoch || m.Leader != p.leader
+	p.stopLeading()
+	p.role, p.leader, p.leaderEpoch, p.partitionEpoch = RoleFollower, m.Leader, m.LeaderEpoch, m.PartitionEpoch
+	p.replicas, p.ineligible = slices.Clone(m.Replicas), slices.Clone(m.Ineligible)
+	if restart {
+		p.fetching = fetchIdle()
+	}
+}
+
+// stopLeading drops leader-only state and fails waiting produces with
+// NOT_LEADER_OR_FOLLOWER, as Kafka's delayed produce does once the
+// partition is no longer led here.
+func (p *Partition) stopLeading() {
+	for _, w := range p.waiters {
+		p.out.Completions = append(p.out.Completions, Completion{ID: w.ID, LastOffset: w.LastOffset, Err: ErrNotLeaderOrFollower})
+	}
+	p.leaderState = leaderState{}
+}
+
+func sortedIDs(ids []int32) []int32 {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return s
+}
