@@ -1,6 +1,7 @@
 package sizing
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -110,10 +111,25 @@ func ExampleWorkload() Workload {
 // keys are errors.
 func ParseWorkload(data []byte) (Workload, error) {
 	w := ExampleWorkload()
+	if onlyComments(data) {
+		// yaml.Load refuses a stream with no document; an empty workload
+		// file simply changes nothing.
+		return w, nil
+	}
 	if err := yaml.Load(data, &w, yaml.WithKnownFields()); err != nil {
 		return Workload{}, fmt.Errorf("%w: %v", ErrWorkload, err)
 	}
 	return w, w.Validate()
+}
+
+func onlyComments(data []byte) bool {
+	for line := range bytes.Lines(data) {
+		line = bytes.TrimSpace(line)
+		if len(line) > 0 && line[0] != '#' && !bytes.Equal(line, []byte("---")) {
+			return false
+		}
+	}
+	return true
 }
 
 // YAML renders the workload in the format ParseWorkload reads.
