@@ -32,10 +32,17 @@
 //   - The state is not trimmed when the log start offset advances (Kafka
 //     keeps it too); only expiry removes producers.
 //
-// Rebuilding after a restart is the caller's: replay the headers of every
-// batch from the log start offset through Update. There are no snapshot
-// files yet, so a producer whose batches were all deleted by retention is
-// unknown after a restart (and then accepted with any sequence).
+// Rebuilding after a restart is the caller's: Restore the last snapshot
+// (Snapshot encodes the whole state as of a log offset, CRC-checked, see
+// snapshot.go), then replay the header of every batch above its offset
+// through Update; without a usable snapshot, replay from the log start
+// offset. The broker writes a snapshot per partition at a clean close
+// only (not at every segment roll as Kafka does), so after a crash the
+// rebuild reads the log above the last clean close's snapshot, or all of
+// it; and a producer whose batches were all deleted by retention or
+// DeleteRecords is forgotten by a crash-restart without such a snapshot
+// (it is then accepted at any sequence, as Kafka accepts producers it has
+// no state for).
 //
 // Concurrency: State and IDAllocator are not safe for concurrent use. The
 // owner serialises Check, the log append and Update under one per-partition

@@ -277,6 +277,8 @@ func (c *Catalog) Close() error {
 		for _, p := range t.Partitions() {
 			if err := p.Log.Flush(); err != nil {
 				errs = append(errs, err)
+			} else if err := c.saveProducers(p); err != nil {
+				errs = append(errs, err)
 			}
 			if err := p.Log.Close(); err != nil {
 				errs = append(errs, err)

@@ -19,9 +19,10 @@ import (
 // across check, log append and update, so two retries of the same batch
 // cannot both pass the duplicate check.
 type producerState struct {
-	mu    sync.Mutex
-	state *producers.State
-	now   func() time.Time
+	mu          sync.Mutex
+	state       *producers.State
+	now         func() time.Time
+	hasSnapshot bool // a snapshot file exists and must be kept current
 }
 
 // AppendResult is partlog's result plus whether the batch was a duplicate
@@ -100,14 +101,51 @@ func (c *Catalog) producerConfig() producers.Config {
 // scanChunkBytes bounds each read of the rebuild scan.
 const scanChunkBytes = 1 << 20
 
-// loadProducers rebuilds a partition's producer state by replaying the
-// header of every batch from the log start offset (no snapshot files yet:
-// a full scan, so opening a large log reads all of it once).
+// producerSnapshotFile, in the partition directory, is the producer state
+// as of a log offset (producers.State.Snapshot), written at a clean close
+// after the log is flushed, so everything below its offset is durable.
+const producerSnapshotFile = "producer-state.snapshot"
+
+// loadProducers rebuilds a partition's producer state: from the snapshot
+// if there is a usable one, then by replaying the header of every batch
+// above it (from the log start offset without a snapshot, which reads the
+// whole log once).
 func (c *Catalog) loadProducers(p *Partition) error {
 	ps := &producerState{state: producers.New(c.producerConfig()), now: c.now}
 	nowMs := c.now().UnixMilli()
 	end := p.Log.EndOffset()
-	for offset := p.Log.StartOffset(); offset < end; {
+	from := p.Log.StartOffset()
+	snapPath := filepath.Join(c.partitionDir(p.Topic.Name, p.Index), producerSnapshotFile)
+	data, err := vfs.ReadFile(c.fs, snapPath)
+	switch {
+	case vfs.IsNotExist(err):
+	case err != nil:
+		return err
+	default:
+		ps.hasSnapshot = true
+		off, err := ps.state.Restore(data, nowMs)
+		if err != nil || off > end {
+			// Corrupt, or describing data the log no longer has: rebuild
+			// from the log alone, and remove the file so it cannot be
+			// mistaken for valid once the log has grown past its offset.
+			ps.state = producers.New(c.producerConfig())
+			if err := c.fs.Remove(snapPath); err != nil && !vfs.IsNotExist(err) {
+				return err
+			}
+			ps.hasSnapshot = false
+		} else {
+			from = max(from, off)
+		}
+	}
+	if err := replayProducers(p, ps.state, from, end, nowMs); err != nil {
+		return err
+	}
+	p.producers = ps
+	return nil
+}
+
+func replayProducers(p *Partition, state *producers.State, from, end, nowMs int64) error {
+	for offset := from; offset < end; {
 		chunk, err := p.Log.Read(offset, scanChunkBytes, end)
 		if err != nil {
 			return fmt.Errorf("topics: rebuilding producer state of %s-%d at offset %d: %w", p.Topic.Name, p.Index, offset, err)
@@ -126,11 +164,32 @@ func (c *Catalog) loadProducers(p *Partition) error {
 			}
 			offset = h.LastOffset() + 1
 			if h.ProducerID >= 0 && !h.Control() {
-				ps.state.Update(producerBatch(h), nowMs)
+				state.Update(producerBatch(h), nowMs)
 			}
 		}
 	}
-	p.producers = ps
+	return nil
+}
+
+// saveProducers writes the partition's producer snapshot. The caller has
+// flushed the log. A partition that never had producers and has no old
+// snapshot to supersede writes nothing.
+func (c *Catalog) saveProducers(p *Partition) error {
+	ps := p.producers
+	if ps == nil {
+		return nil
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.state.Len() == 0 && !ps.hasSnapshot {
+		return nil
+	}
+	data := ps.state.Snapshot(p.Log.EndOffset())
+	path := filepath.Join(c.partitionDir(p.Topic.Name, p.Index), producerSnapshotFile)
+	if err := vfs.WriteFileAtomic(c.fs, path, data, 0o644); err != nil {
+		return fmt.Errorf("topics: writing producer snapshot of %s-%d: %w", p.Topic.Name, p.Index, err)
+	}
+	ps.hasSnapshot = true
 	return nil
 }
 
