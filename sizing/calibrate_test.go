@@ -2,6 +2,7 @@ package sizing
 
 import (
 	"errors"
+	"os"
 	"testing"
 )
 
@@ -78,5 +79,22 @@ func TestCalibratedSizing(t *testing.T) {
 	c := Calibration{InstanceType: "local", VCPU: 2, ProduceMBps: 100, Partitions: 50}
 	if p := mustSize(t, ExampleWorkload(), cat, Options{Calibration: &c}); p.Partitions != 36 {
 		t.Errorf("partitions at 2 MB/s each for 66 MB/s = %d, want 33 rounded up to 36", p.Partitions)
+	}
+}
+
+// TestCalibrationSample keeps the documented sample file readable, so the
+// format bench writes has one checked example.
+func TestCalibrationSample(t *testing.T) {
+	data, err := os.ReadFile("testdata/calibration.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseCalibration(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := mustSize(t, ExampleWorkload(), mustCatalog(t), Options{Calibration: &c})
+	if p.InstanceType != "kafka.m5.xlarge" || p.Brokers != 6 || p.Binding != ResIngress {
+		t.Errorf("sample calibration: %s × %d binding %s", p.InstanceType, p.Brokers, p.Binding)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -76,8 +77,14 @@ CPU assumption (JSON schema in 'go doc github.com/highwater-io/highwater/sizing'
 				_, err := out.Write(sizing.DefaultCatalogYAML())
 				return err
 			}
+			if !slices.Contains(sizing.Formats, format) {
+				return fmt.Errorf("--format %q: want one of %s", format, strings.Join(sizing.Formats, ", "))
+			}
 			if example && workloadFile != "" {
 				return errors.New("--example and --workload are exclusive")
+			}
+			if changed := changedWorkloadFlags(cmd.Flags()); example && len(changed) > 0 {
+				return fmt.Errorf("--example sizes the published example as it is; drop --%s", strings.Join(changed, ", --"))
 			}
 			w := sizing.ExampleWorkload()
 			if workloadFile != "" {
@@ -89,9 +96,7 @@ CPU assumption (JSON schema in 'go doc github.com/highwater-io/highwater/sizing'
 					return fmt.Errorf("%s: %w", workloadFile, err)
 				}
 			}
-			if !example {
-				applyChangedFlags(cmd.Flags(), &w, flagged)
-			}
+			applyChangedFlags(cmd.Flags(), &w, flagged)
 			if printWorkload {
 				data, err := w.YAML()
 				if err != nil {
@@ -125,7 +130,7 @@ CPU assumption (JSON schema in 'go doc github.com/highwater-io/highwater/sizing'
 	}
 	f := cmd.Flags()
 	f.StringVar(&workloadFile, "workload", "", "workload YAML file (keys as --print-workload prints them)")
-	f.BoolVar(&example, "example", false, "size the published MSK example exactly, ignoring workload flags")
+	f.BoolVar(&example, "example", false, "size the published MSK example exactly (the default workload; takes no workload flags)")
 	f.StringVar(&catalogFile, "catalog", "", "instance catalogue YAML replacing the embedded one")
 	f.StringVar(&calibrateFile, "calibrate", "", "measured capacity JSON (highwater.sizing.calibration/v1)")
 	f.StringVar(&format, "format", "text", "output: "+strings.Join(sizing.Formats, ", "))
@@ -177,6 +182,18 @@ func applyChangedFlags(f *pflag.FlagSet, dst *sizing.Workload, src sizing.Worklo
 			d.Field(i).Set(s.Field(i))
 		}
 	}
+}
+
+// changedWorkloadFlags names the workload flags given on the command line.
+func changedWorkloadFlags(f *pflag.FlagSet) []string {
+	var out []string
+	t := reflect.TypeFor[sizing.Workload]()
+	for i := range t.NumField() {
+		if name := kebab(yamlKey(t.Field(i))); f.Changed(name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 func yamlKey(sf reflect.StructField) string {
