@@ -333,3 +333,20 @@ func TestProcParsers(t *testing.T) {
 		t.Errorf("ioField = %d %v", v, ok)
 	}
 }
+
+func TestProcessCPUSecondsSelf(t *testing.T) {
+	own, err := ProcessCPUSeconds("/proc", os.Getpid())
+	if errors.Is(err, ErrNoProc) {
+		t.Skip("no /proc here")
+	}
+	if err != nil || own < 0 {
+		t.Fatalf("ProcessCPUSeconds = %v, %v", own, err)
+	}
+	tree, err := ReadProcStats("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own > tree.CPUSeconds+0.05 {
+		t.Errorf("own CPU %v exceeds the tree's %v", own, tree.CPUSeconds)
+	}
+}

@@ -27,8 +27,9 @@ type RunResult struct {
 	// false when the target is not a local process.
 	Broker   ProcStats `json:"broker"`
 	Measured bool      `json:"measured"`
-	// ClientCPUSeconds is this process's CPU over the same phases: the load
-	// generator shares the machine with the broker.
+	// ClientCPUSeconds is this process's own CPU (brokers it started as
+	// children excluded) over the same phases: the load generator shares the
+	// machine with the broker.
 	ClientCPUSeconds float64 `json:"clientCpuSeconds"`
 	Err              string  `json:"error,omitempty"`
 }
@@ -66,7 +67,7 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 	}
 	pid := inst.PID()
 	before, procErr := ReadProcStats("/proc", pid)
-	selfBefore, _ := ReadProcStats("/proc", os.Getpid())
+	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
 
 	res.Produce, err = Produce(ctx, inst.Bootstrap(), res.Topic, w, log)
@@ -89,8 +90,8 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 		}
 		res.Broker = after.Sub(before)
 	}
-	if selfAfter, err := ReadProcStats("/proc", os.Getpid()); err == nil {
-		res.ClientCPUSeconds = selfAfter.CPUSeconds - selfBefore.CPUSeconds
+	if selfAfter, err := ProcessCPUSeconds("/proc", os.Getpid()); err == nil && selfErr == nil {
+		res.ClientCPUSeconds = selfAfter - selfBefore
 	}
 	return res, nil
 }

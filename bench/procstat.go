@@ -47,7 +47,7 @@ func ReadProcStats(procRoot string, pid int) (ProcStats, error) {
 	st := ProcStats{Processes: len(tree)}
 	for i, p := range tree {
 		dir := filepath.Join(procRoot, strconv.Itoa(p))
-		cpu, err := readCPUSeconds(filepath.Join(dir, "stat"))
+		cpu, err := readCPUSeconds(filepath.Join(dir, "stat"), true)
 		if err != nil {
 			if i == 0 {
 				return ProcStats{}, err
@@ -128,7 +128,15 @@ func statFields(b []byte) []string {
 	return strings.Fields(string(b[i+1:]))
 }
 
-func readCPUSeconds(path string) (float64, error) {
+// ProcessCPUSeconds is pid's own user+system time, without its children:
+// the benchmark client's share when the brokers are its children.
+func ProcessCPUSeconds(procRoot string, pid int) (float64, error) {
+	return readCPUSeconds(filepath.Join(procRoot, strconv.Itoa(pid), "stat"), false)
+}
+
+// readCPUSeconds sums utime and stime, plus cutime and cstime (children
+// waited for) when withChildren.
+func readCPUSeconds(path string, withChildren bool) (float64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, fmt.Errorf("%w: %w", ErrNoProc, err)
@@ -138,7 +146,11 @@ func readCPUSeconds(path string) (float64, error) {
 		return 0, fmt.Errorf("%w: short %s", ErrNoProc, path)
 	}
 	var ticks int64
-	for _, idx := range []int{11, 12, 13, 14} {
+	idxs := []int{11, 12}
+	if withChildren {
+		idxs = append(idxs, 13, 14)
+	}
+	for _, idx := range idxs {
 		v, err := strconv.ParseInt(f[idx], 10, 64)
 		if err != nil {
 			return 0, fmt.Errorf("%w: %s field %d: %w", ErrNoProc, path, idx, err)

@@ -52,8 +52,9 @@ type Workload struct {
 
 // DefaultWorkload is the side-by-side comparison the project publishes:
 // 1 KiB records, acks=1, 6 partitions, 1 MiB batches, 5 ms linger, one
-// producer, closed loop, 1.2 M records (about 1.2 GB; 10–20 s a run on a
-// two-core machine), 2 s warm-up, then a full read back.
+// producer, closed loop, 3 M records (about 2.9 GiB: 10–20 s of producing
+// and about as long consuming a run on a loaded two-core machine), 2 s
+// warm-up, then a full read back.
 func DefaultWorkload() Workload {
 	return Workload{
 		Partitions:        6,
@@ -66,7 +67,7 @@ func DefaultWorkload() Workload {
 		MaxInflight:       5,
 		MaxBufferedBytes:  32 << 20, // Java's buffer.memory
 		Producers:         1,
-		Records:           1_200_000,
+		Records:           3_000_000,
 		Warmup:            2 * time.Second,
 		Consume:           true,
 		IdleTimeout:       30 * time.Second,
