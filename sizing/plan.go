@@ -242,7 +242,7 @@ func (s sizer) plan(t InstanceType, n int, cands []Candidate) Plan {
 		PartitionsPerBroker:       ceilDiv(parts*s.w.ReplicationFactor, n),
 		PartitionLimit:            t.MaxPartitions,
 		StoragePerBrokerGB:        st.localGB / float64(n),
-		StoragePerBrokerGBRounded: int(math.Round(st.localGB / float64(n))),
+		StoragePerBrokerGBRounded: max(1, int(math.Round(st.localGB/float64(n)))), // MSK's smallest volume is 1 GB
 		LocalStorageGB:            st.localGB,
 		TieredStorageGB:           st.tieredGB,
 		Costs:                     s.costs(t, n),

@@ -43,13 +43,17 @@ var workloadFlagUsage = map[string]string{
 	"consumerParallelism":     "most consumers one group runs in parallel",
 }
 
+// sizeOptions are the size command's non-workload flags.
+type sizeOptions struct {
+	workloadFile, catalogFile, calibrateFile, format string
+	example, printCatalog, printWorkload             bool
+	types                                            []string
+	// flagged receives the workload flags; only the ones given are used.
+	flagged sizing.Workload
+}
+
 func sizeCommand() *cobra.Command {
-	var (
-		workloadFile, catalogFile, calibrateFile, format string
-		example, printCatalog, printWorkload             bool
-		types                                            []string
-	)
-	flagged := sizing.ExampleWorkload()
+	o := &sizeOptions{flagged: sizing.ExampleWorkload()}
 	cmd := &cobra.Command{
 		Use:   "size",
 		Short: "Plan a Kafka cluster (MSK broker type, count, storage, monthly cost) for a workload",
@@ -71,74 +75,85 @@ CPU assumption (JSON schema in 'go doc github.com/highwater-io/highwater/sizing'
   highwater size --workload workload.yaml --catalog my-prices.yaml --format json
   highwater size --calibrate bench.json`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			out := cmd.OutOrStdout()
-			if printCatalog {
-				_, err := out.Write(sizing.DefaultCatalogYAML())
-				return err
-			}
-			if !slices.Contains(sizing.Formats, format) {
-				return fmt.Errorf("--format %q: want one of %s", format, strings.Join(sizing.Formats, ", "))
-			}
-			if example && workloadFile != "" {
-				return errors.New("--example and --workload are exclusive")
-			}
-			if changed := changedWorkloadFlags(cmd.Flags()); example && len(changed) > 0 {
-				return fmt.Errorf("--example sizes the published example as it is; drop --%s", strings.Join(changed, ", --"))
-			}
-			w := sizing.ExampleWorkload()
-			if workloadFile != "" {
-				data, err := os.ReadFile(workloadFile)
-				if err != nil {
-					return err
-				}
-				if w, err = sizing.ParseWorkload(data); err != nil {
-					return fmt.Errorf("%s: %w", workloadFile, err)
-				}
-			}
-			applyChangedFlags(cmd.Flags(), &w, flagged)
-			if printWorkload {
-				data, err := w.YAML()
-				if err != nil {
-					return err
-				}
-				_, err = out.Write(data)
-				return err
-			}
-			cat, err := loadCatalog(catalogFile)
-			if err != nil {
-				return err
-			}
-			opt := sizing.Options{Types: types}
-			if calibrateFile != "" {
-				data, err := os.ReadFile(calibrateFile)
-				if err != nil {
-					return err
-				}
-				c, err := sizing.ParseCalibration(data)
-				if err != nil {
-					return fmt.Errorf("%s: %w", calibrateFile, err)
-				}
-				opt.Calibration = &c
-			}
-			plan, err := sizing.Size(w, cat, opt)
-			if err != nil {
-				return err
-			}
-			return sizing.Format(out, plan, format)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&workloadFile, "workload", "", "workload YAML file (keys as --print-workload prints them)")
-	f.BoolVar(&example, "example", false, "size the published MSK example exactly (the default workload; takes no workload flags)")
-	f.StringVar(&catalogFile, "catalog", "", "instance catalogue YAML replacing the embedded one")
-	f.StringVar(&calibrateFile, "calibrate", "", "measured capacity JSON (highwater.sizing.calibration/v1)")
-	f.StringVar(&format, "format", "text", "output: "+strings.Join(sizing.Formats, ", "))
-	f.StringSliceVar(&types, "type", nil, "only consider these broker types (repeatable)")
-	f.BoolVar(&printCatalog, "print-catalog", false, "print the embedded catalogue (a starting point for --catalog) and exit")
-	f.BoolVar(&printWorkload, "print-workload", false, "print the resolved workload as YAML and exit")
-	registerWorkloadFlags(f, &flagged)
+	f.StringVar(&o.workloadFile, "workload", "", "workload YAML file (keys as --print-workload prints them)")
+	f.BoolVar(&o.example, "example", false, "size the published MSK example exactly (the default workload; takes no workload flags)")
+	f.StringVar(&o.catalogFile, "catalog", "", "instance catalogue YAML replacing the embedded one")
+	f.StringVar(&o.calibrateFile, "calibrate", "", "measured capacity JSON (highwater.sizing.calibration/v1)")
+	f.StringVar(&o.format, "format", "text", "output: "+strings.Join(sizing.Formats, ", "))
+	f.StringSliceVar(&o.types, "type", nil, "only consider these broker types (repeatable)")
+	f.BoolVar(&o.printCatalog, "print-catalog", false, "print the embedded catalogue (a starting point for --catalog) and exit")
+	f.BoolVar(&o.printWorkload, "print-workload", false, "print the resolved workload as YAML and exit")
+	registerWorkloadFlags(f, &o.flagged)
 	return cmd
+}
+
+func (o *sizeOptions) run(cmd *cobra.Command) error {
+	out := cmd.OutOrStdout()
+	if o.printCatalog {
+		_, err := out.Write(sizing.DefaultCatalogYAML())
+		return err
+	}
+	if !slices.Contains(sizing.Formats, o.format) {
+		return fmt.Errorf("--format %q: want one of %s", o.format, strings.Join(sizing.Formats, ", "))
+	}
+	w, err := o.workload(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	if o.printWorkload {
+		data, err := w.YAML()
+		if err != nil {
+			return err
+		}
+		_, err = out.Write(data)
+		return err
+	}
+	cat, err := loadCatalog(o.catalogFile)
+	if err != nil {
+		return err
+	}
+	opt := sizing.Options{Types: o.types}
+	if o.calibrateFile != "" {
+		data, err := os.ReadFile(o.calibrateFile)
+		if err != nil {
+			return err
+		}
+		c, err := sizing.ParseCalibration(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", o.calibrateFile, err)
+		}
+		opt.Calibration = &c
+	}
+	plan, err := sizing.Size(w, cat, opt)
+	if err != nil {
+		return err
+	}
+	return sizing.Format(out, plan, o.format)
+}
+
+// workload resolves the example, the --workload file and the flags.
+func (o *sizeOptions) workload(f *pflag.FlagSet) (sizing.Workload, error) {
+	if o.example && o.workloadFile != "" {
+		return sizing.Workload{}, errors.New("--example and --workload are exclusive")
+	}
+	if changed := changedWorkloadFlags(f); o.example && len(changed) > 0 {
+		return sizing.Workload{}, fmt.Errorf("--example sizes the published example as it is; drop --%s", strings.Join(changed, ", --"))
+	}
+	w := sizing.ExampleWorkload()
+	if o.workloadFile != "" {
+		data, err := os.ReadFile(o.workloadFile)
+		if err != nil {
+			return sizing.Workload{}, err
+		}
+		if w, err = sizing.ParseWorkload(data); err != nil {
+			return sizing.Workload{}, fmt.Errorf("%s: %w", o.workloadFile, err)
+		}
+	}
+	applyChangedFlags(f, &w, o.flagged)
+	return w, nil
 }
 
 func loadCatalog(file string) (sizing.Catalog, error) {
