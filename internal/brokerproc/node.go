@@ -81,7 +81,9 @@ type Node struct {
 }
 
 // Start writes DataDir/server.properties, starts the broker and waits until
-// it answers ApiVersions. On failure no process is left running.
+// it answers ApiVersions. ctx bounds only that wait (with ReadyTimeout): the
+// process then lives until Stop or Kill. On failure no process is left
+// running.
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	if opts.Binary == "" || opts.DataDir == "" {
 		return nil, fmt.Errorf("%w: Binary and DataDir are required", ErrBadOptions)
