@@ -1,0 +1,84 @@
+// Package checker judges a saved history offline. It reads package history
+// only: no cluster, no clock, no goroutines of its own beyond what
+// porcupine starts inside one Check call (and stops before returning).
+// Checkers are safe to run concurrently over the same *history.History.
+//
+// Every [Checker] returns a [Result] whose Valid is Valid, Invalid or
+// Unknown. Unknown means the checker could not decide — it ran out of time
+// or context, or a precondition failed (a value sent twice, no completed
+// final drain) — and is never reported as valid. Each anomaly carries a
+// minimal explanation: values, offsets and the operations (indices, process,
+// times) that show it.
+//
+// # Queue anomalies
+//
+// The [Queue] checker follows the definitions of Jepsen's Kafka workload
+// (jepsen.tests.kafka), restated here for a workload of producers sending
+// unique values to chosen partitions, consumers polling, explicit-offset
+// fetches and a final drain.
+//
+// Observations of a partition are the (offset, value) pairs from ok sends
+// (the acknowledged offset) and from every read (polls and fetches, any
+// completion type that carries records). A partition's version order is its
+// distinct observed offsets in ascending order; a value's index is the rank
+// of the lowest offset it was observed at. Offsets nobody observed are not in
+// the order, so gaps in offsets alone are never reported.
+//
+//   - inconsistent-offsets: one offset of a partition was observed holding
+//     two or more different values.
+//   - duplicate: one value was observed at two or more offsets of a
+//     partition.
+//   - unexpected: a read returned a value no send ever invoked, or one sent
+//     to a different partition (garbage read).
+//   - G1a (aborted read): a read returned a value whose send failed (type
+//     fail: certainly not written). Values of info sends may be read or not.
+//   - lost-write: a value acknowledged (ok send) at offset o was never read,
+//     although some read returned an offset ≥ o of the same partition.
+//   - unseen: a value acknowledged was never read, and it is not a
+//     lost-write, although the history records a completed final drain
+//     (phase "drain" followed by phase "done"). Without that drain unseen
+//     cannot be judged and the verdict is at best Unknown.
+//   - poll-skip: two successive ok polls by one process in one consumer
+//     session read a partition, and the first record of the later poll is
+//     more than one index after the last record of the earlier one: values
+//     known to exist in between were skipped.
+//   - nonmonotonic-poll: the same, but the later poll starts at or before
+//     the index where the earlier one ended.
+//   - int-poll-skip, int-nonmonotonic-poll: the same between consecutive
+//     records of one partition inside a single poll.
+//   - nonmonotonic-send: two successive sends (ok or info) by one process to
+//     one partition whose values were both observed, and the later value's
+//     index is at or before the earlier's.
+//   - int-nonmonotonic-send: the same between consecutive records to one
+//     partition inside a single send operation.
+//
+// Consumer sessions: an assign (ok or info) keeps the positions of
+// partitions still assigned (none with seek_to_beginning); a subscribe keeps
+// those of its topics; a partition listed in a poll's rebalanced field
+// starts a new session in that poll and its records are not checked against
+// each other. Fail polls and fetches never count as session reads.
+//
+// # Linearizability
+//
+// The [Linearizability] checker models each (topic, partition) as a
+// sequential append-only log whose length is the high watermark, and checks
+// the history against it with porcupine, partitioned per topic-partition:
+//
+//   - send of value v: appends v. If ok with offset o, legal only when the
+//     log's length is o. A send that ended info may or may not have
+//     happened: it may take effect any time after its invoke (its return is
+//     placed after the end of the history), and is harmless if it never
+//     does. Failed sends are dropped.
+//   - fetch at offset o (ok): every record (o', v) returned must sit at o' in
+//     the log; no records means o ≥ the log's length; the high watermark
+//     returned must equal the log's length.
+//   - list-offsets (ok): the high watermark returned equals the log's length.
+//
+// So an acknowledged record must be visible to any read that starts after
+// the acknowledgement, no read may see a record before it is committed, and
+// the high watermark never moves backwards. Polls are not modelled (they
+// depend on client position). On failure the checker writes porcupine's
+// visualization to <OutDir>/linearizability/<topic>-<partition>.html and
+// names the longest legal prefix and the operation it could not take. It
+// bounds itself with Timeout and its context: out of time means Unknown.
+package checker

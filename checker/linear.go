@@ -1,0 +1,398 @@
+package checker
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/highwater-io/highwater/history"
+)
+
+// DefaultLinearizabilityTimeout bounds a porcupine check when
+// Linearizability.Timeout is zero (etcd's robustness tests use the same).
+const DefaultLinearizabilityTimeout = 5 * time.Minute
+
+// Linearizability checks each partition's sends, explicit-offset fetches
+// and list-offsets answers against a sequential append-only log (see
+// doc.go). Polls are not modelled: they depend on consumer positions.
+type Linearizability struct {
+	// OutDir receives linearizability/<topic>-<partition>.html for each
+	// partition with no legal order; empty writes nothing.
+	OutDir string
+	// Timeout bounds the whole check; past it the verdict is Unknown.
+	Timeout time.Duration
+	// IgnoreHighWatermark drops the requirement that the high watermark a
+	// fetch or list-offsets returned equals the log's length at the
+	// operation's linearization point.
+	IgnoreHighWatermark bool
+}
+
+// Name implements Checker.
+func (*Linearizability) Name() string { return "linearizability" }
+
+type linKind uint8
+
+const (
+	linSend linKind = iota
+	linFetch
+	linList
+)
+
+// linInput and linOutput are porcupine's operation input and output.
+type linInput struct {
+	tp     history.TopicPartition
+	kind   linKind
+	value  string // send
+	offset int64  // fetch: the offset asked for
+	ref    OpRef
+}
+
+type linOutput struct {
+	known   bool  // send: the acknowledged offset is known
+	offset  int64 // send: acknowledged offset
+	records []history.Record
+	hw      int64 // -1: not reported
+}
+
+// Check implements Checker.
+func (c *Linearizability) Check(ctx context.Context, h *history.History) Result {
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultLinearizabilityTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ops := linOperations(h)
+	if len(ops) == 0 {
+		return Result{Valid: Unknown, Reason: "no send, fetch or list-offsets operations to check"}
+	}
+	model := c.model(ctx)
+	groups := model.Partition(ops)
+	stats := map[string]int64{"operations": int64(len(ops)), "partitions": int64(len(groups))}
+	res := porcupine.CheckOperationsTimeout(model, ops, 0)
+	if err := ctx.Err(); err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("porcupine did not finish within %s: %v", timeout, err), Stats: stats}
+	}
+	if res == porcupine.Ok {
+		return Result{Valid: Valid, Stats: stats}
+	}
+	// Some partition has no legal order; find which ones and explain them.
+	var out collector
+	reason := ""
+	for _, g := range groups {
+		r, info := porcupine.CheckOperationsVerbose(model, g, 0)
+		if ctx.Err() != nil {
+			reason = "explaining the failing partitions ran out of time; some may be missing"
+			break
+		}
+		if r != porcupine.Illegal {
+			continue
+		}
+		out.add(c.explain(model, h, g, info))
+	}
+	if len(out.anomalies) == 0 {
+		// The whole history was illegal but no single partition was:
+		// impossible for a correct partition function, so do not guess.
+		return Result{Valid: Unknown, Reason: "porcupine rejected the history but no partition alone: " + reason, Stats: stats}
+	}
+	return Result{Valid: Invalid, Reason: reason, Counts: out.counts, Anomalies: out.anomalies, Stats: stats}
+}
+
+// linOperations turns the history into porcupine operations. Failed and
+// unfinished reads carry no information and are dropped; failed sends had
+// no effect. A send that ended info may take effect at any time after its
+// invoke, so it returns after everything else.
+func linOperations(h *history.History) []porcupine.Operation {
+	never := h.EndTime() + 1
+	clients := map[int]int{}
+	client := func(p int) int {
+		id, ok := clients[p]
+		if !ok {
+			id = len(clients)
+			clients[p] = id
+		}
+		return id
+	}
+	var ops []porcupine.Operation
+	for i := range h.Ops {
+		op := &h.Ops[i]
+		ref := refOf(op)
+		switch op.F {
+		case history.FSend:
+			if op.Type() == history.TypeFail {
+				continue
+			}
+			ops = appendSends(ops, op, ref, client(op.Process), never)
+		case history.FFetch:
+			f, ok := op.Complete.Fetch()
+			if op.Type() != history.TypeOK || !ok {
+				continue
+			}
+			hw := int64(-1)
+			if f.HighWatermark != nil {
+				hw = *f.HighWatermark
+			}
+			ops = append(ops, porcupine.Operation{ClientId: client(op.Process),
+				Input:  &linInput{tp: f.TopicPartition(), kind: linFetch, offset: f.Offset, ref: ref},
+				Output: &linOutput{records: f.Records, hw: hw},
+				Call:   op.Invoke.Time, Return: op.Complete.Time, Metadata: ref})
+		case history.FListOffsets:
+			l, ok := op.Complete.ListOffsets()
+			if op.Type() != history.TypeOK || !ok || l.HighWatermark == nil {
+				continue
+			}
+			ops = append(ops, porcupine.Operation{ClientId: client(op.Process),
+				Input:  &linInput{tp: l.TopicPartition(), kind: linList, ref: ref},
+				Output: &linOutput{hw: *l.HighWatermark},
+				Call:   op.Invoke.Time, Return: op.Complete.Time, Metadata: ref})
+		}
+	}
+	return ops
+}
+
+func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client int, never int64) []porcupine.Operation {
+	inv, ok := op.Invoke.Send()
+	if !ok {
+		return ops
+	}
+	acked := map[string]int64{}
+	ret := never
+	if op.Type() == history.TypeOK {
+		ret = op.Complete.Time
+		if done, ok := op.Complete.Send(); ok {
+			for _, r := range done.Records {
+				if r.Offset != nil {
+					acked[r.Value] = *r.Offset
+				}
+			}
+		}
+	}
+	// Records of one operation share its interval; their offsets, when
+	// known, fix their order.
+	for _, r := range inv.Records {
+		o, known := acked[r.Value]
+		ops = append(ops, porcupine.Operation{ClientId: client,
+			Input:  &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, ref: ref},
+			Output: &linOutput{known: known, offset: o, hw: -1},
+			Call:   op.Invoke.Time, Return: ret, Metadata: ref})
+	}
+	return ops
+}
+
+// model is the sequential specification of one partition: a log whose
+// length is the high watermark. ctx makes steps fail fast once the check is
+// out of time; Check then reports Unknown instead of the illegal verdict
+// such a step produces.
+func (c *Linearizability) model(ctx context.Context) porcupine.Model {
+	checkHW := !c.IgnoreHighWatermark
+	step := func(state, input, output any) (bool, any) {
+		if ctx.Err() != nil {
+			return false, state
+		}
+		l, _ := state.(*plog)
+		in, out := input.(*linInput), output.(*linOutput)
+		switch in.kind {
+		case linSend:
+			if out.known && out.offset != l.length() {
+				return false, state
+			}
+			return true, l.append(in.value)
+		case linFetch:
+			if checkHW && out.hw >= 0 && out.hw != l.length() {
+				return false, state
+			}
+			if len(out.records) == 0 {
+				return in.offset >= l.length(), state
+			}
+			for _, r := range out.records {
+				if v, ok := l.at(r.Offset); !ok || v != r.Value {
+					return false, state
+				}
+			}
+			return true, state
+		default: // linList
+			return !checkHW || out.hw == l.length(), state
+		}
+	}
+	return porcupine.Model{
+		Partition: partitionByTopicPartition,
+		Init:      func() any { return (*plog)(nil) },
+		Step:      step,
+		Equal: func(a, b any) bool {
+			la, _ := a.(*plog)
+			lb, _ := b.(*plog)
+			return la.equal(lb)
+		},
+		Hash: func(s any) uint64 {
+			l, _ := s.(*plog)
+			return l.hashOf()
+		},
+		DescribeOperation:         describeLinOp,
+		DescribeState:             describeLog,
+		DescribeOperationMetadata: func(m any) string { r, _ := m.(OpRef); return r.String() },
+	}
+}
+
+func partitionByTopicPartition(ops []porcupine.Operation) [][]porcupine.Operation {
+	index := map[history.TopicPartition]int{}
+	var tps []history.TopicPartition
+	var groups [][]porcupine.Operation
+	for _, op := range ops {
+		tp := op.Input.(*linInput).tp
+		i, ok := index[tp]
+		if !ok {
+			i = len(groups)
+			index[tp] = i
+			tps = append(tps, tp)
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], op)
+	}
+	// Deterministic order (topic, partition) so reports are stable.
+	order := make([]int, len(groups))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if c := strings.Compare(tps[a].Topic, tps[b].Topic); c != 0 {
+			return c
+		}
+		return int(tps[a].Partition) - int(tps[b].Partition)
+	})
+	sorted := make([][]porcupine.Operation, len(groups))
+	for i, j := range order {
+		sorted[i] = groups[j]
+	}
+	return sorted
+}
+
+func describeLinOp(input, output any) string {
+	in, out := input.(*linInput), output.(*linOutput)
+	switch in.kind {
+	case linSend:
+		if out.known {
+			return fmt.Sprintf("send(%q) → offset %d", in.value, out.offset)
+		}
+		return fmt.Sprintf("send(%q) → ?", in.value)
+	case linFetch:
+		var b strings.Builder
+		fmt.Fprintf(&b, "fetch(%d) → [", in.offset)
+		for i, r := range out.records {
+			if i == 3 {
+				fmt.Fprintf(&b, " …%d more", len(out.records)-3)
+				break
+			}
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			fmt.Fprintf(&b, "%d:%q", r.Offset, r.Value)
+		}
+		b.WriteString("]")
+		if out.hw >= 0 {
+			fmt.Fprintf(&b, " hw=%d", out.hw)
+		}
+		return b.String()
+	default:
+		return fmt.Sprintf("list-offsets → hw=%d", out.hw)
+	}
+}
+
+func describeLog(state any) string {
+	l, _ := state.(*plog)
+	var tail []string
+	for x := l; x != nil && len(tail) < 4; x = x.prev {
+		tail = append(tail, fmt.Sprintf("%d:%q", x.n-1, x.val))
+	}
+	slices.Reverse(tail)
+	prefix := ""
+	if l.length() > int64(len(tail)) {
+		prefix = "… "
+	}
+	return fmt.Sprintf("hw=%d [%s%s]", l.length(), prefix, strings.Join(tail, " "))
+}
+
+// explain turns porcupine's partial linearizations of one failing
+// partition into an anomaly and writes the visualization.
+func (c *Linearizability) explain(model porcupine.Model, h *history.History, g []porcupine.Operation, info porcupine.LinearizationInfo) Anomaly {
+	tp := g[0].Input.(*linInput).tp
+	a := Anomaly{Type: NotLinearizable, Topic: tp.Topic, Partition: tp.Partition}
+	var longest []porcupine.Operation
+	for _, part := range info.PartialLinearizationsOperations() {
+		for _, lin := range part {
+			if len(lin) > len(longest) {
+				longest = lin
+			}
+		}
+	}
+	// Replay the longest legal prefix to show the state it reached, then
+	// name the earliest-invoked operation it could not extend with.
+	var state any = (*plog)(nil)
+	in := map[*linInput]bool{}
+	for _, op := range longest {
+		_, state = model.Step(state, op.Input, op.Output)
+		in[op.Input.(*linInput)] = true
+	}
+	var stuck *porcupine.Operation
+	for i := range g {
+		if !in[g[i].Input.(*linInput)] && (stuck == nil || g[i].Call < stuck.Call) {
+			stuck = &g[i]
+		}
+	}
+	a.Explanation = fmt.Sprintf("%s: no legal order of its %d operations; the longest legal prefix has %d, reaching %s",
+		tp, len(g), len(longest), describeLog(state))
+	if stuck != nil {
+		ref := stuck.Input.(*linInput).ref
+		a.Ops = append(a.Ops, ref)
+		a.Explanation += fmt.Sprintf(", and cannot take %s: %s", ref, describeLinOp(stuck.Input, stuck.Output))
+		if in := stuck.Input.(*linInput); in.kind == linSend {
+			a.Values = []string{in.value}
+		}
+	}
+	if c.OutDir != "" {
+		rel := filepath.Join("linearizability", fileSafe(tp.Topic)+fmt.Sprintf("-%d.html", tp.Partition))
+		info.AddAnnotations(faultAnnotations(h))
+		if err := writeVisualization(model, info, filepath.Join(c.OutDir, rel)); err != nil {
+			a.Explanation += fmt.Sprintf(" (visualization not written: %v)", err)
+		} else {
+			a.Artifact = rel
+		}
+	}
+	return a
+}
+
+func writeVisualization(model porcupine.Model, info porcupine.LinearizationInfo, path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return porcupine.VisualizePath(model, info, path)
+}
+
+func faultAnnotations(h *history.History) []porcupine.Annotation {
+	var out []porcupine.Annotation
+	for _, w := range h.Faults {
+		end := w.StopTime
+		if end < 0 {
+			end = h.EndTime()
+		}
+		out = append(out, porcupine.Annotation{Tag: "nemesis", Start: w.StartTime, End: end,
+			Description: w.Fault, Details: w.Description, BackgroundColor: "#f6d5d5"})
+	}
+	return out
+}
+
+// fileSafe keeps topic names (already restricted by Kafka to
+// [a-zA-Z0-9._-]) from escaping the output directory.
+func fileSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 {
+			return '_'
+		}
+		return r
+	}, s)
+}
