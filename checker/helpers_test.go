@@ -59,7 +59,9 @@ func sendOf(topic string, part int32, values ...string) *history.Send {
 }
 
 // invokeSend starts a send of values to t-0 by proc.
-func (b *hb) invokeSend(proc int, values ...string) { b.must(b.w.Invoke(proc, history.FSend, sendOf("t", 0, values...))) }
+func (b *hb) invokeSend(proc int, values ...string) {
+	b.must(b.w.Invoke(proc, history.FSend, sendOf("t", 0, values...)))
+}
 
 // ackSend completes proc's send ok with the given offsets, one per value.
 func (b *hb) ackSend(proc int, values []string, offsets ...int64) {

@@ -11,19 +11,19 @@ import (
 
 // Anomaly types the Queue checker reports; doc.go defines each.
 const (
-	LostWrite             = "lost-write"
-	Unseen                = "unseen"
-	InconsistentOffsets   = "inconsistent-offsets"
-	Duplicate             = "duplicate"
-	PollSkip              = "poll-skip"
-	NonmonotonicPoll      = "nonmonotonic-poll"
-	IntPollSkip           = "int-poll-skip"
-	IntNonmonotonicPoll   = "int-nonmonotonic-poll"
-	NonmonotonicSend      = "nonmonotonic-send"
-	IntNonmonotonicSend   = "int-nonmonotonic-send"
-	Unexpected            = "unexpected"
-	AbortedRead           = "G1a"
-	NotLinearizable       = "not-linearizable"
+	LostWrite           = "lost-write"
+	Unseen              = "unseen"
+	InconsistentOffsets = "inconsistent-offsets"
+	Duplicate           = "duplicate"
+	PollSkip            = "poll-skip"
+	NonmonotonicPoll    = "nonmonotonic-poll"
+	IntPollSkip         = "int-poll-skip"
+	IntNonmonotonicPoll = "int-nonmonotonic-poll"
+	NonmonotonicSend    = "nonmonotonic-send"
+	IntNonmonotonicSend = "int-nonmonotonic-send"
+	Unexpected          = "unexpected"
+	AbortedRead         = "G1a"
+	NotLinearizable     = "not-linearizable"
 )
 
 // Queue checks the Jepsen Kafka queue anomalies over sends, polls and
@@ -52,10 +52,10 @@ type seen struct {
 // order derived from them.
 type partition struct {
 	tp       history.TopicPartition
-	byOffset map[int64][]seen    // distinct values at each offset, first observer of each
+	byOffset map[int64][]seen       // distinct values at each offset, first observer of each
 	readers  map[string]*history.Op // value → first op that read it
-	offsets  map[string][]int64  // value → distinct offsets it was seen at
-	maxRead  seen                // highest offset returned by a read
+	offsets  map[string][]int64     // value → distinct offsets it was seen at
+	maxRead  seen                   // highest offset returned by a read
 	hasRead  bool
 	// version order: observed offsets ascending; a value's index is the
 	// rank of the lowest offset it was seen at.
