@@ -8,6 +8,9 @@ package handler
 // single node (INVALID_REPLICATION_FACTOR otherwise); manual replica
 // assignments must name only this node. v5+ responses carry the topic's
 // configs, partitions and replication factor.
+// As KRaft does, one request may create at most 10,000 partitions in all;
+// topics past that limit get POLICY_VIOLATION, so one small request cannot
+// make the broker create millions of partition directories.
 // Not implemented: CreateTopicPolicy.
 
 import (
@@ -22,6 +25,7 @@ func init() { register(kmsg.CreateTopics, 2, 7, (*Server).createTopics) }
 
 func (s *Server) createTopics(_ context.Context, _ *Conn, req *kmsg.CreateTopicsRequest) (*kmsg.CreateTopicsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
+	budget := maxPartitionsPerRequest
 	seen := map[string]int{}
 	for _, rt := range req.Topics {
 		seen[rt.Topic]++
@@ -54,6 +58,13 @@ func (s *Server) createTopics(_ context.Context, _ *Conn, req *kmsg.CreateTopics
 		if partitions == -1 {
 			partitions = int32(s.cfg.Broker.Int64("num.partitions"))
 		}
+		if partitions > int32(budget) {
+			fail(kerrWithMessage(kerr.PolicyViolation, "excessively large number of partitions per request (at most %d)", maxPartitionsPerRequest))
+			continue
+		}
+		if partitions > 0 {
+			budget -= int(partitions)
+		}
 		rf := rt.ReplicationFactor
 		if rf == -1 {
 			rf = int16(s.cfg.Broker.Int64("default.replication.factor"))
@@ -83,6 +94,10 @@ func (s *Server) createTopics(_ context.Context, _ *Conn, req *kmsg.CreateTopics
 	}
 	return resp, nil
 }
+
+// maxPartitionsPerRequest is KRaft's cap on partitions one CreateTopics or
+// CreatePartitions request may create.
+const maxPartitionsPerRequest = 10_000
 
 func (s *Server) checkAssignment(assignment []kmsg.CreateTopicsRequestTopicReplicaAssignment) error {
 	for i, a := range assignment {

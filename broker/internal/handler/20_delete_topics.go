@@ -3,9 +3,10 @@ package handler
 // DeleteTopics (key 20), versions 1-6 (Kafka 4.0's floor is 1).
 //
 // Deletes topics by name, or by topic id (v6+), removing their data at once.
-// Deleting an internal topic is refused (TOPIC_DELETION_DISABLED).
-// Not implemented: delete.topic.enable=false is honoured; no asynchronous
-// deletion (Kafka renames then deletes later; here deletion is synchronous).
+// Deleting an internal topic, or any topic with delete.topic.enable=false,
+// is refused (TOPIC_DELETION_DISABLED).
+// Differs from Kafka: deletion is synchronous (Kafka renames the directories
+// and deletes them later).
 
 import (
 	"context"

@@ -4,6 +4,8 @@ package handler
 //
 // Grows a topic's partition count; never shrinks (INVALID_PARTITIONS).
 // Manual assignments must name only this node. ValidateOnly checks only.
+// At most 10,000 new partitions per request, as KRaft allows
+// (POLICY_VIOLATION past that).
 
 import (
 	"context"
@@ -16,10 +18,19 @@ func init() { register(kmsg.CreatePartitions, 0, 3, (*Server).createPartitions) 
 
 func (s *Server) createPartitions(_ context.Context, _ *Conn, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	budget := maxPartitionsPerRequest
 	for _, rt := range req.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
-		err := s.createPartitionsOne(rt, req.ValidateOnly)
+		var err error
+		if t, ok := s.cfg.Topics.Get(rt.Topic); ok && int(rt.Count)-len(t.Partitions()) > budget {
+			err = kerrWithMessage(kerr.PolicyViolation, "excessively large number of partitions per request (at most %d)", maxPartitionsPerRequest)
+		} else {
+			if ok {
+				budget -= max(0, int(rt.Count)-len(t.Partitions()))
+			}
+			err = s.createPartitionsOne(rt, req.ValidateOnly)
+		}
 		st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Topics = append(resp.Topics, st)
 	}
