@@ -176,6 +176,12 @@ type rawRecord struct {
 // buildBatch encodes a v2 (magic 2) uncompressed, non-transactional,
 // non-idempotent record batch with a correct CRC-32C.
 func buildBatch(timestampMillis int64, recs ...rawRecord) []byte {
+	return buildIdempotentBatch(timestampMillis, -1, -1, -1, recs...)
+}
+
+// buildIdempotentBatch encodes a v2 uncompressed batch carrying a producer
+// id, epoch and first sequence (all -1 for a plain batch).
+func buildIdempotentBatch(timestampMillis, producerID int64, epoch int16, firstSeq int32, recs ...rawRecord) []byte {
 	var records []byte
 	for i, r := range recs {
 		rec := kmsg.Record{OffsetDelta: int32(i), Key: r.Key, Value: r.Value}
@@ -190,9 +196,9 @@ func buildBatch(timestampMillis int64, recs ...rawRecord) []byte {
 		LastOffsetDelta:      int32(len(recs) - 1),
 		FirstTimestamp:       timestampMillis,
 		MaxTimestamp:         timestampMillis,
-		ProducerID:           -1,
-		ProducerEpoch:        -1,
-		FirstSequence:        -1,
+		ProducerID:           producerID,
+		ProducerEpoch:        epoch,
+		FirstSequence:        firstSeq,
 		NumRecords:           int32(len(recs)),
 		Records:              records,
 	}
