@@ -214,7 +214,7 @@ func (b *Broker) loadMeta() (string, error) {
 		}
 		clusterID := base64.RawURLEncoding.EncodeToString(id[:])
 		data := fmt.Sprintf("# written by highwater\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, b.s.nodeID)
-		return clusterID, topics.WriteFileAtomic(b.cfg.FS, path, []byte(data))
+		return clusterID, vfs.WriteFileAtomic(b.cfg.FS, path, []byte(data), 0o644)
 	}
 	if err != nil {
 		return "", err

@@ -156,6 +156,8 @@ var brokerDefs = []*Def{
 	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "3", HasDefault: true, check: atLeast(1)},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "2", HasDefault: true, check: atLeast(1)},
 	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", HasDefault: true},
+	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", HasDefault: true, check: atLeast(1), Doc: "how long an idle idempotent producer's state is kept"},
+	{Name: "producer.id.expiration.check.interval.ms", Type: TypeInt, Default: "600000", HasDefault: true, check: atLeast(1)},
 }
 
 // topicDefs are the per-topic keys, each with the broker key it falls back to.

@@ -188,6 +188,7 @@ func (c *fakeController) unfence(id int32) {
 type ackedRecord struct {
 	off   int64
 	entry simEntry
+	epoch int32 // leader epoch of the acknowledging leader
 }
 
 type cluster struct {
@@ -202,9 +203,9 @@ type cluster struct {
 	nextProd uint64
 	acked    []ackedRecord
 	produced map[uint64]ackedRecord // acks=all produce id -> its last record
-	// committed is the highest high watermark any leader published: no
-	// replica may ever truncate below it.
-	committed int64
+	// committed is the log prefix below some published high watermark: it
+	// never changes and no replica ever truncates a record of it.
+	committed []simEntry
 	failures  []string
 	logf      func(format string, args ...any)
 	maxFetch  int
@@ -214,7 +215,7 @@ type cluster struct {
 
 func newCluster(cfg Config, ids []int32, logf func(string, ...any)) *cluster {
 	c := &cluster{cfg: cfg, nodes: map[int32]*simNode{}, ids: slices.Clone(ids), logf: logf,
-		ctl: &fakeController{leader: -1, leaderEpoch: -1, partitionEpoch: -1, replicas: slices.Clone(ids), isr: sortedIDs(ids)},
+		ctl:      &fakeController{leader: -1, leaderEpoch: -1, partitionEpoch: -1, replicas: slices.Clone(ids), isr: sortedIDs(ids)},
 		produced: map[uint64]ackedRecord{}, maxFetch: 4,
 		// Kafka's clock is wall time: a caught-up time of 0 means long ago.
 		nowMs: 1_000_000}
@@ -299,9 +300,7 @@ func (c *cluster) drain(n *simNode) {
 		}
 		if rd.HighWatermarkChanged {
 			c.logf("%s: hw %d", nodeName(n.id), rd.HighWatermark)
-			if n.p.Role() == RoleLeader {
-				c.committed = max(c.committed, rd.HighWatermark)
-			}
+			c.publishHW(n, rd.HighWatermark)
 		}
 		if f := rd.Fetch; f != nil {
 			c.send(n.id, f.Leader, FollowerFetch{ReplicaID: n.id, CurrentLeaderEpoch: f.CurrentLeaderEpoch,
@@ -325,8 +324,11 @@ func (c *cluster) drain(n *simNode) {
 func (c *cluster) applyWrite(n *simNode, w LogWrite) {
 	switch w.Kind {
 	case WriteTruncate, WriteTruncateFully:
-		if w.Offset < c.committed {
-			c.failf("committed-never-truncated: %s truncates to %d below committed %d", nodeName(n.id), w.Offset, c.committed)
+		for off := w.Offset; off < n.leo() && off < int64(len(c.committed)); off++ {
+			if e, _ := n.at(off); e == c.committed[off] {
+				c.failf("committed-never-truncated: %s truncates committed offset %d %v", nodeName(n.id), off, e)
+				break
+			}
 		}
 		if w.Kind == WriteTruncateFully {
 			n.start, n.log = w.Offset, nil
@@ -349,6 +351,21 @@ func (c *cluster) applyWrite(n *simNode, w LogWrite) {
 	case WriteLogStart:
 		n.log = n.log[w.Offset-n.start:]
 		n.start = w.Offset
+	}
+}
+
+// publishHW: what a replica exposes below its high watermark is the
+// committed prefix: it agrees with what was exposed before, and extends it.
+func (c *cluster) publishHW(n *simNode, hw int64) {
+	for off := n.start; off < hw; off++ {
+		e, _ := n.at(off)
+		switch {
+		case off < int64(len(c.committed)) && e != c.committed[off]:
+			c.failf("committed-prefix-stable: %s exposes %v at %d, committed %v", nodeName(n.id), e, off, c.committed[off])
+			return
+		case off == int64(len(c.committed)):
+			c.committed = append(c.committed, e)
+		}
 	}
 }
 
@@ -378,7 +395,7 @@ func (c *cluster) completed(n *simNode, comp Completion) {
 	}
 	for off := c.firstOf(comp); off <= comp.LastOffset; off++ {
 		e, _ := n.at(off)
-		c.acked = append(c.acked, ackedRecord{off: off, entry: e})
+		c.acked = append(c.acked, ackedRecord{off: off, entry: e, epoch: n.p.LeaderEpoch()})
 	}
 	// acked-on-isr, checked against the real logs.
 	for _, id := range n.p.MaximalISR() {
@@ -395,9 +412,14 @@ func (c *cluster) firstOf(comp Completion) int64 {
 	return comp.LastOffset
 }
 
-// checkAcked: every acknowledged acks=all record is in n's log.
+// checkAcked: every acknowledged acks=all record is in the log of n, a
+// leader. A zombie (a replica that got an old decision late and leads an
+// epoch older than the acknowledgement) is exempt: it cannot commit anything.
 func (c *cluster) checkAcked(n *simNode, why string) {
 	for _, a := range c.acked {
+		if a.epoch > n.p.LeaderEpoch() {
+			continue
+		}
 		if got, ok := n.at(a.off); !ok || got != a.entry {
 			c.failf("acked-never-lost (%s): %s lacks acked offset %d %v (has %v)", why, nodeName(n.id), a.off, a.entry, got)
 			return

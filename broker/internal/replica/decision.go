@@ -21,6 +21,15 @@ func (p *Partition) applyPartitionState(m PartitionState) error {
 			ErrBadInput, m.LeaderEpoch, p.leaderEpoch, m.PartitionEpoch, p.partitionEpoch)
 	}
 	self := p.cfg.ReplicaID
+	if m.PartitionEpoch == p.partitionEpoch && m.LeaderEpoch == p.leaderEpoch && m.Leader == p.leader && p.role != RoleNone {
+		// A repeat of the decision already applied. Kafka's makeLeader
+		// re-commits the ISR and so drops a pending AlterPartition; we keep
+		// it: the controller may still apply that proposal (a repeat can be
+		// reordered behind it), and the maximal ISR must cover it until a
+		// higher partition epoch settles it either way.
+		p.ineligible = slices.Clone(m.Ineligible)
+		return nil
+	}
 	if !slices.Contains(m.Replicas, self) {
 		// Reassigned away: stop serving, keep the log for the driver to delete.
 		p.stopLeading()

@@ -28,6 +28,7 @@ const (
 // rebuild it).
 type epochCache struct {
 	entries []EpochEntry
+	version uint64 // bumped on every change, so Ready can say when to checkpoint
 }
 
 func (c *epochCache) latest() (EpochEntry, bool) {
@@ -57,6 +58,7 @@ func (c *epochCache) assign(epoch int32, startOffset int64) bool {
 		}
 	}
 	c.entries = append(c.entries, EpochEntry{Epoch: epoch, StartOffset: startOffset})
+	c.version++
 	return true
 }
 
@@ -99,7 +101,10 @@ func (c *epochCache) truncateFromEnd(offset int64) {
 	for n > 0 && c.entries[n-1].StartOffset >= offset {
 		n--
 	}
-	c.entries = c.entries[:n]
+	if n != len(c.entries) {
+		c.entries = c.entries[:n]
+		c.version++
+	}
 }
 
 // truncateFromStart follows the log start moving up to offset: epochs that
@@ -114,6 +119,10 @@ func (c *epochCache) truncateFromStart(offset int64) {
 	if len(c.entries) == 0 || c.entries[0].StartOffset > offset {
 		return
 	}
+	if keep == 0 && c.entries[0].StartOffset == offset {
+		return
+	}
 	c.entries = append([]EpochEntry(nil), c.entries[keep:]...)
 	c.entries[0].StartOffset = offset
+	c.version++
 }

@@ -116,9 +116,9 @@ func (p *Partition) truncateToDivergence(d EpochEndOffset) {
 	case own.EndOffset == UndefinedOffset:
 		offset = min(d.EndOffset, p.leo)
 	case own.Epoch != d.Epoch:
-		offset = min(own.EndOffset, p.leo)
+		offset = min(d.EndOffset, p.leo)
 	default:
-		offset = min(d.EndOffset, own.EndOffset, p.leo)
+		offset = min(d.EndOffset, p.leo)
 	}
 	p.truncateTo(offset)
 }
@@ -138,6 +138,11 @@ func (p *Partition) offsetOutOfRange(leaderStart, leaderEnd int64) {
 
 func (p *Partition) truncateTo(offset int64) {
 	if offset >= p.leo {
+		// Nothing to cut, but an epoch that starts at the log end and has no
+		// records goes: a former leader records its epoch's start before
+		// writing anything, and keeping it would make every fetch report it
+		// as the last fetched epoch and diverge forever (Kafka does the same).
+		p.epochs.truncateFromEnd(p.leo)
 		return
 	}
 	if offset < p.logStart {
@@ -152,7 +157,7 @@ func (p *Partition) truncateTo(offset int64) {
 
 func (p *Partition) truncateFully(offset int64) {
 	p.logStart, p.leo = offset, offset
-	p.epochs = epochCache{}
+	p.epochs = epochCache{version: p.epochs.version + 1}
 	p.out.Writes = append(p.out.Writes, LogWrite{Kind: WriteTruncateFully, Offset: offset})
 	p.setHW(offset)
 }

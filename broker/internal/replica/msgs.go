@@ -177,11 +177,16 @@ type Completion struct {
 }
 
 // Ready is what the driver must do, in this order: apply Writes to the local
-// log (durably, as its flush policy says), then send Fetch, FetchResults and
+// log (durably, as its flush policy says) and checkpoint Epochs, then send Fetch, FetchResults and
 // AlterPartition, publish HighWatermark if HighWatermarkChanged, answer
 // Completions; then call Advance.
 type Ready struct {
-	Writes               []LogWrite
+	Writes []LogWrite
+	// Epochs is the leader-epoch cache to checkpoint, when EpochsChanged
+	// (Kafka's leader-epoch-checkpoint). A new leader's epoch start has no
+	// record yet, so the cache cannot be rebuilt from the log alone.
+	Epochs               []EpochEntry
+	EpochsChanged        bool
 	HighWatermark        int64
 	HighWatermarkChanged bool
 	Fetch                *FetchRequest
@@ -192,6 +197,6 @@ type Ready struct {
 
 // Empty reports whether there is nothing to do.
 func (r *Ready) Empty() bool {
-	return len(r.Writes) == 0 && !r.HighWatermarkChanged && r.Fetch == nil &&
+	return len(r.Writes) == 0 && !r.EpochsChanged && !r.HighWatermarkChanged && r.Fetch == nil &&
 		len(r.FetchResults) == 0 && r.AlterPartition == nil && len(r.Completions) == 0
 }

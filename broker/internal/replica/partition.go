@@ -56,8 +56,9 @@ type Partition struct {
 	fetchSeq    uint64
 	proposalSeq uint64
 
-	out     Ready
-	pending bool // a Ready was handed out and not yet Advanced
+	out           Ready
+	pending       bool   // a Ready was handed out and not yet Advanced
+	epochsVersion uint64 // epoch cache version last handed out
 }
 
 // New returns the state machine for a replica whose local log is log. It
@@ -134,7 +135,9 @@ func (p *Partition) observe(nowMs int64) { p.nowMs = max(p.nowMs, nowMs) }
 
 // HasReady reports whether Ready has something and the previous one was
 // advanced.
-func (p *Partition) HasReady() bool { return !p.pending && !p.out.Empty() }
+func (p *Partition) HasReady() bool {
+	return !p.pending && (!p.out.Empty() || p.epochs.version != p.epochsVersion)
+}
 
 // Ready hands out everything accumulated since the last Ready. Until Advance
 // it returns an empty Ready, so log writes of two Readys never overlap.
@@ -142,8 +145,12 @@ func (p *Partition) Ready() Ready {
 	if p.pending {
 		return Ready{}
 	}
+	if p.epochs.version != p.epochsVersion {
+		p.out.EpochsChanged, p.out.Epochs = true, p.epochs.snapshot()
+	}
 	rd := p.out
 	rd.HighWatermark = p.hw
+	p.epochsVersion = p.epochs.version
 	p.out = Ready{}
 	p.pending = !rd.Empty()
 	return rd

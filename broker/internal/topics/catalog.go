@@ -172,29 +172,7 @@ func (c *Catalog) save() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(c.fs, filepath.Join(c.dir, catalogFile), data)
-}
-
-// WriteFileAtomic writes data to name through a synced temporary file and a
-// rename, so readers see the old or the new content, never a mix.
-func WriteFileAtomic(fsys vfs.FS, name string, data []byte) error {
-	tmp := name + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return fsys.Rename(tmp, name)
+	return vfs.WriteFileAtomic(c.fs, filepath.Join(c.dir, catalogFile), data, 0o644)
 }
 
 func (c *Catalog) partitionDir(topic string, p int32) string {
