@@ -46,9 +46,12 @@
 //     the index where the earlier one ended.
 //   - int-poll-skip, int-nonmonotonic-poll: the same between consecutive
 //     records of one partition inside a single poll.
-//   - nonmonotonic-send: two successive sends (ok or info) by one process to
-//     one partition whose values were both observed, and the later value's
-//     index is at or before the earlier's.
+//   - nonmonotonic-send: two successive sends by one process to one
+//     partition, the earlier ok and the later ok or info, whose values were
+//     both observed, and the later value's index is at or before the
+//     earlier's. An info send ends the process's sequence: its records may
+//     land any time later (Jepsen retires a process after an info for the
+//     same reason).
 //   - int-nonmonotonic-send: the same between consecutive records to one
 //     partition inside a single send operation.
 //
@@ -56,7 +59,9 @@
 // partitions still assigned (none with seek_to_beginning); a subscribe keeps
 // those of its topics; a partition listed in a poll's rebalanced field
 // starts a new session in that poll and its records are not checked against
-// each other. Fail polls and fetches never count as session reads.
+// each other; a poll that ended info ends every session of its process (it
+// may have consumed records nobody saw). Fail polls and fetches never count
+// as session reads.
 //
 // # Linearizability
 //

@@ -13,15 +13,24 @@ import (
 // through a real history.Writer (so the contract is exercised) on a clock
 // that advances 1ms per event.
 type hb struct {
-	t     testing.TB
+	t     tb
 	buf   bytes.Buffer
 	w     *history.Writer
 	clock time.Duration
 }
 
-func newHB(t testing.TB) *hb {
+// tb is what hb needs from *testing.T and *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+func newHB(t tb) *hb { return newHBHeader(t, history.Header{Scenario: "test", Seed: 1}) }
+
+func newHBHeader(t tb, hdr history.Header) *hb {
 	b := &hb{t: t}
-	w, err := history.NewWriter(&b.buf, history.Header{Scenario: "test", Seed: 1},
+	hdr.Start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) // stable testdata
+	w, err := history.NewWriter(&b.buf, hdr,
 		history.WithClock(func() time.Duration { b.clock += time.Millisecond; return b.clock }))
 	if err != nil {
 		t.Fatal(err)
@@ -113,6 +122,14 @@ func (b *hb) fetch(proc int, offset, hw int64, rs ...rec) {
 func (b *hb) listOffsets(proc int, hw int64) {
 	b.must(b.w.Invoke(proc, history.FListOffsets, &history.ListOffsets{Topic: "t"}))
 	b.must(b.w.Ok(proc, &history.ListOffsets{Topic: "t", HighWatermark: history.Int64(hw)}))
+}
+
+func (b *hb) faultStart(window int64, name, desc string) {
+	b.must(b.w.FaultStart(history.Fault{Window: window, Fault: name, Description: desc}))
+}
+
+func (b *hb) faultStop(window int64, name string) {
+	b.must(b.w.FaultStop(history.Fault{Window: window, Fault: name}))
 }
 
 func (b *hb) phase(name string) { b.must(b.w.Phase(name, "")) }

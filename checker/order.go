@@ -48,6 +48,10 @@ func (s *queueState) checkPolls() {
 			case history.FPoll:
 				if op.Type() == history.TypeOK {
 					s.checkPoll(op, last)
+				} else {
+					// An info poll may have moved the position by
+					// records we never saw: continuity is unknowable.
+					clear(last)
 				}
 			}
 		}
@@ -151,8 +155,9 @@ func (s *queueState) compareReads(p *partition, skipType, backType string, a, b 
 	s.out.add(an)
 }
 
-// checkSends: each process's sends to a partition (ok or info) must land in
-// the order it made them, across operations and inside one.
+// checkSends: each process's sends to a partition must land in the order it
+// made them, across operations (an ok send, then an ok or info one) and
+// inside one.
 func (s *queueState) checkSends() {
 	by, procs := s.opsByProcess()
 	for _, proc := range procs {
@@ -179,6 +184,12 @@ func (s *queueState) checkSends() {
 				}
 				inOp[tp] = true
 				last[tp] = cur
+			}
+			if op.Type() == history.TypeInfo {
+				// Its records may still land later, so nothing the
+				// process sends next is ordered after them (Jepsen
+				// retires a process after an info for the same reason).
+				clear(last)
 			}
 		}
 	}
