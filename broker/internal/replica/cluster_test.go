@@ -26,6 +26,7 @@ type simNode struct {
 	start    int64 // log start offset
 	log      []simEntry
 	incoming map[int64]simEntry // records of the fetch response being stepped
+	hwSeen   int64              // high watermark last published
 }
 
 func (n *simNode) leo() int64 { return n.start + int64(len(n.log)) }
@@ -301,6 +302,7 @@ func (c *cluster) drain(n *simNode) {
 		if rd.HighWatermarkChanged {
 			c.logf("%s: hw %d", nodeName(n.id), rd.HighWatermark)
 			c.publishHW(n, rd.HighWatermark)
+			n.hwSeen = rd.HighWatermark
 		}
 		if f := rd.Fetch; f != nil {
 			c.send(n.id, f.Leader, FollowerFetch{ReplicaID: n.id, CurrentLeaderEpoch: f.CurrentLeaderEpoch,
@@ -324,9 +326,15 @@ func (c *cluster) drain(n *simNode) {
 func (c *cluster) applyWrite(n *simNode, w LogWrite) {
 	switch w.Kind {
 	case WriteTruncate, WriteTruncateFully:
-		for off := w.Offset; off < n.leo() && off < int64(len(c.committed)); off++ {
+		// What a replica exposed is never retracted; a replica outside the
+		// ISR may cut committed records it never exposed (following a zombie
+		// leader) and fetch them again later.
+		if w.Offset < n.hwSeen {
+			c.failf("committed-never-truncated: %s truncates to %d below its hw %d", nodeName(n.id), w.Offset, n.hwSeen)
+		}
+		for off := w.Offset; slices.Contains(c.ctl.isr, n.id) && off < n.leo() && off < int64(len(c.committed)); off++ {
 			if e, _ := n.at(off); e == c.committed[off] {
-				c.failf("committed-never-truncated: %s truncates committed offset %d %v", nodeName(n.id), off, e)
+				c.failf("committed-never-truncated: isr member %s truncates committed offset %d %v", nodeName(n.id), off, e)
 				break
 			}
 		}

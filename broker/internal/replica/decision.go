@@ -79,7 +79,12 @@ func hasDuplicates(ids []int32) bool {
 // epoch only takes the committed ISR and drops any pending proposal, as
 // Kafka does.
 func (p *Partition) becomeLeader(m PartitionState) {
-	isNewLeader := p.role != RoleLeader
+	// Kafka keeps follower positions when a leader is re-elected. That is
+	// only sound if no other leader came between: the controller bumps the
+	// leader epoch by one per decision, so a larger jump means this replica
+	// missed a decision (another leader may have made followers truncate)
+	// and must forget the positions as a new leader does.
+	isNewLeader := p.role != RoleLeader || m.LeaderEpoch != p.leaderEpoch+1
 	isNewEpoch := m.LeaderEpoch > p.leaderEpoch
 	p.role, p.leader, p.partitionEpoch = RoleLeader, p.cfg.ReplicaID, m.PartitionEpoch
 	p.replicas, p.ineligible = slices.Clone(m.Replicas), slices.Clone(m.Ineligible)

@@ -116,9 +116,9 @@ func (p *Partition) truncateToDivergence(d EpochEndOffset) {
 	case own.EndOffset == UndefinedOffset:
 		offset = min(d.EndOffset, p.leo)
 	case own.Epoch != d.Epoch:
-		offset = min(d.EndOffset, p.leo)
+		offset = min(own.EndOffset, p.leo)
 	default:
-		offset = min(d.EndOffset, p.leo)
+		offset = min(d.EndOffset, own.EndOffset, p.leo)
 	}
 	p.truncateTo(offset)
 }
