@@ -19,6 +19,8 @@ type ConsumeResult struct {
 	MBPerSec      float64 `json:"mbPerSec"`
 	// FirstRecordMs is the time to the first record (metadata, first fetch).
 	FirstRecordMs float64 `json:"firstRecordMs"`
+	// Wire counts the fetch responses read.
+	Wire WireStats `json:"wire"`
 }
 
 // consumeRate fills the rates from the counts and the elapsed time.
@@ -32,6 +34,12 @@ func consumeRate(records, bytes int64, elapsed, first time.Duration) ConsumeResu
 	return res
 }
 
+// withWire attaches the fetch counts to a result.
+func withWire(r ConsumeResult, c *wireCounter) ConsumeResult {
+	r.Wire = c.stats()
+	return r
+}
+
 // Consume reads topic from its start, without a group, until it has seen
 // want records. It fails with ErrStalled when no record arrives for idle.
 func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time.Duration) (ConsumeResult, error) {
@@ -39,7 +47,9 @@ func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time
 		return ConsumeResult{}, fmt.Errorf("%w: consume want %d, idle %v", ErrBadWorkload, want, idle)
 	}
 	start := time.Now()
+	wire := newFetchCounter()
 	cl, err := kgo.NewClient(
+		kgo.WithHooks(wire),
 		kgo.SeedBrokers(bootstrap),
 		kgo.ClientID("highwater-bench"),
 		kgo.ConsumeTopics(topic),
@@ -79,12 +89,12 @@ func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return consumeRate(records, bytes, now.Sub(start), first), err
+			return withWire(consumeRate(records, bytes, now.Sub(start), first), wire), err
 		}
 		if now.Sub(lastProgress) >= idle {
-			return consumeRate(records, bytes, now.Sub(start), first),
+			return withWire(consumeRate(records, bytes, now.Sub(start), first), wire),
 				fmt.Errorf("%w: consumed %d of %d records, nothing for %v (last fetch error: %v)", ErrStalled, records, want, idle, lastErr)
 		}
 	}
-	return consumeRate(records, bytes, time.Since(start), first), nil
+	return withWire(consumeRate(records, bytes, time.Since(start), first), wire), nil
 }

@@ -90,6 +90,9 @@ func TestEndToEndReference(t *testing.T) {
 			if l := p.Latency; l.Count <= 0 || l.MaxMs < l.P99Ms || l.P99Ms < l.P50Ms || l.AvgMs <= 0 {
 				t.Errorf("latency summary inconsistent: %+v", l)
 			}
+			if p.Wire.Requests <= 0 || p.Wire.Bytes < p.TotalBytes || c.Wire.Requests <= 0 || c.Wire.Bytes < c.Bytes {
+				t.Errorf("wire counts: produce %+v consume %+v", p.Wire, c.Wire)
+			}
 			if !r.Measured || r.Broker.PeakRSSBytes <= 0 || r.Broker.CPUSeconds < 0 || r.Broker.Processes != 1 {
 				t.Errorf("broker resources: measured %v %+v", r.Measured, r.Broker)
 			}

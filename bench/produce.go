@@ -46,8 +46,9 @@ func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress 
 	}
 	payloads := Payloads(w.Seed, payloadVariants, w.RecordBytes)
 	clients := make([]*kgo.Client, w.Producers)
+	wire := newProduceCounter()
 	for i := range clients {
-		cl, err := kgo.NewClient(w.producerOpts(bootstrap)...)
+		cl, err := kgo.NewClient(append(w.producerOpts(bootstrap), kgo.WithHooks(wire))...)
 		if err != nil {
 			for _, c := range clients[:i] {
 				c.Close()
@@ -96,6 +97,7 @@ func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress 
 	stalled := stopProgress()
 	res := rec.Result()
 	res.TargetRate = w.RatePerSec
+	res.Wire = wire.stats()
 	switch {
 	case stalled:
 		return res, fmt.Errorf("%w: producer acknowledged nothing for %v (%d acked)", ErrStalled, w.IdleTimeout, res.TotalRecords)

@@ -100,6 +100,10 @@ type ProduceResult struct {
 	// TargetRate is the open-loop rate in records/s, 0 for closed loop.
 	TargetRate float64 `json:"targetRate"`
 
+	// Wire counts the produce requests the clients wrote (warm-up
+	// included).
+	Wire WireStats `json:"wire"`
+
 	// Hist holds the measured latencies for merging and plotting.
 	Hist *LatencyHist `json:"-"`
 }

@@ -63,6 +63,11 @@ type ResultJSON struct {
 	AggregatedPublishLatency999pct float64 `json:"aggregatedPublishLatency999pct"`
 	AggregatedPublishLatencyMax    float64 `json:"aggregatedPublishLatencyMax"`
 
+	ProduceRequests        int64   `json:"produceRequests"`
+	ProduceRequestAvgBytes float64 `json:"produceRequestAvgBytes"`
+	FetchResponses         int64   `json:"fetchResponses"`
+	FetchResponseAvgBytes  float64 `json:"fetchResponseAvgBytes"`
+
 	BrokerStartSeconds float64 `json:"brokerStartSeconds"`
 	BrokerCPUSeconds   float64 `json:"brokerCpuSeconds"`
 	BrokerPeakRSSBytes int64   `json:"brokerPeakRssBytes"`
@@ -101,6 +106,8 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 			AggregatedPublishLatencyMax: l.MaxMs,
 			BrokerStartSeconds:          r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds,
 			BrokerWriteBytes: -1,
+			ProduceRequests:  r.Produce.Wire.Requests, ProduceRequestAvgBytes: r.Produce.Wire.AvgBytes,
+			FetchResponses: r.Consume.Wire.Requests, FetchResponseAvgBytes: r.Consume.Wire.AvgBytes,
 		}
 		if r.Measured {
 			j.BrokerCPUSeconds, j.BrokerPeakRSSBytes, j.BrokerWriteBytes = r.Broker.CPUSeconds, r.Broker.PeakRSSBytes, r.Broker.WriteBytes

@@ -203,6 +203,10 @@ func printRun(out io.Writer, r bench.RunResult) {
 			prefix, r.StartSeconds, float64(r.Broker.PeakRSSBytes)/(1<<20), r.Broker.CPUSeconds,
 			float64(r.Broker.WriteBytes)/(1<<20), r.ClientCPUSeconds)
 	}
+	if pw, cw := r.Produce.Wire, r.Consume.Wire; pw.Requests > 0 || cw.Requests > 0 {
+		fmt.Fprintf(out, "%s wire: %d produce requests (avg %.0f KiB), %d fetch responses (avg %.0f KiB)\n",
+			prefix, pw.Requests, pw.AvgBytes/1024, cw.Requests, cw.AvgBytes/1024)
+	}
 	if !r.OK() {
 		fmt.Fprintf(out, "%s FAILED: %s\n", prefix, r.Err)
 	}
