@@ -119,3 +119,20 @@ func splitBatches(t testing.TB, b []byte) []batchSpan {
 	}
 	return spans
 }
+
+// firstBatch decodes the first complete record batch of fetched bytes.
+func firstBatch(t testing.TB, b []byte) kmsg.RecordBatch {
+	t.Helper()
+	if len(b) < 12 {
+		t.Fatalf("fetched %d bytes, not a batch", len(b))
+	}
+	length := int(int32(binary.BigEndian.Uint32(b[8:])))
+	if length < 49 || 12+length > len(b) {
+		t.Fatalf("first batch length %d with %d bytes fetched", length, len(b))
+	}
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(b[:12+length]); err != nil {
+		t.Fatalf("decode fetched batch: %v", err)
+	}
+	return rb
+}
