@@ -179,6 +179,19 @@ func TestStartFailureQuotesOutput(t *testing.T) {
 	}
 }
 
+func TestExtraArgs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := Start(ctx, Options{
+		Binary:    fakeBinary,
+		DataDir:   t.TempDir(),
+		ExtraArgs: []string{"--override", "num.partitions=seven"},
+	})
+	if !errors.Is(err, ErrExited) || !strings.Contains(err.Error(), "seven") {
+		t.Fatalf("Start with a bad --override = %v, want ErrExited quoting it", err)
+	}
+}
+
 func TestStartTimeout(t *testing.T) {
 	// /bin/sleep ignores its arguments' meaning but never listens: Start
 	// must give up after ReadyTimeout and leave nothing running.

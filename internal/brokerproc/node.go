@@ -63,6 +63,9 @@ type Options struct {
 	// StopTimeout bounds how long Stop waits after SIGTERM before SIGKILL;
 	// DefaultStopTimeout when zero.
 	StopTimeout time.Duration
+	// ExtraArgs follow `broker --config FILE` on the command line (for
+	// instance --log-level debug).
+	ExtraArgs []string
 }
 
 // Node is one broker identity: a data dir and a port, and at most one
@@ -250,7 +253,8 @@ func (n *Node) start(ctx context.Context) error {
 		n.mu.Unlock()
 		return ErrAlreadyRunning
 	}
-	cmd := exec.Command(n.opts.Binary, "broker", "--config", n.propPath)
+	args := append([]string{"broker", "--config", n.propPath}, n.opts.ExtraArgs...)
+	cmd := exec.Command(n.opts.Binary, args...)
 	cmd.Dir = n.opts.DataDir
 	cmd.Stdout = n.out
 	cmd.Stderr = n.out
