@@ -26,7 +26,8 @@ type simNode struct {
 	start    int64 // log start offset
 	log      []simEntry
 	incoming map[int64]simEntry // records of the fetch response being stepped
-	hwSeen   int64              // high watermark last published
+	hwSeen   int64              // high watermark last published (the checkpoint)
+	epochs   []EpochEntry       // leader-epoch checkpoint
 }
 
 func (n *simNode) leo() int64 { return n.start + int64(len(n.log)) }
@@ -208,6 +209,7 @@ type cluster struct {
 	// never changes and no replica ever truncates a record of it.
 	committed []simEntry
 	failures  []string
+	cut       map[int32]bool // isolated nodes: messages to or from them are lost
 	logf      func(format string, args ...any)
 	maxFetch  int
 	// firstOffsets: acks=all produce id -> its first offset
@@ -217,7 +219,7 @@ type cluster struct {
 func newCluster(cfg Config, ids []int32, logf func(string, ...any)) *cluster {
 	c := &cluster{cfg: cfg, nodes: map[int32]*simNode{}, ids: slices.Clone(ids), logf: logf,
 		ctl:      &fakeController{leader: -1, leaderEpoch: -1, partitionEpoch: -1, replicas: slices.Clone(ids), isr: sortedIDs(ids)},
-		produced: map[uint64]ackedRecord{}, maxFetch: 4,
+		produced: map[uint64]ackedRecord{}, maxFetch: 4, cut: map[int32]bool{},
 		// Kafka's clock is wall time: a caught-up time of 0 means long ago.
 		nowMs: 1_000_000}
 	for _, id := range ids {
@@ -253,6 +255,9 @@ func (c *cluster) broadcast() {
 
 // deliver hands one envelope to its destination and runs the driver loop.
 func (c *cluster) deliver(e *envelope) {
+	if c.cut[e.from] || c.cut[e.to] {
+		return
+	}
 	if e.to == ctlID {
 		resp, changed := c.ctl.alter(e.from, *e.alter)
 		c.send(ctlID, e.from, resp)
@@ -298,6 +303,9 @@ func (c *cluster) drain(n *simNode) {
 		rd := n.p.Ready()
 		for _, w := range rd.Writes {
 			c.applyWrite(n, w)
+		}
+		if rd.EpochsChanged {
+			n.epochs = rd.Epochs
 		}
 		if rd.HighWatermarkChanged {
 			c.logf("%s: hw %d", nodeName(n.id), rd.HighWatermark)
@@ -478,6 +486,22 @@ func (c *cluster) produce(id int32, count int, acks int16, deadlineMs int64) (ui
 	}
 	c.step(n, Produce{ID: c.nextProd, LastOffset: n.leo() - 1, Acks: acks, DeadlineMs: deadlineMs})
 	return c.nextProd, nil
+}
+
+// restart replaces id's state machine by one recovered from its log, its
+// high-watermark checkpoint and its epoch checkpoint, and replays the
+// current metadata to it (a KRaft broker catches up on the metadata log).
+func (c *cluster) restart(id int32) error {
+	n := c.nodes[id]
+	cfg := c.cfg
+	cfg.ReplicaID = id
+	p, err := New(cfg, LogState{LogStartOffset: n.start, LogEndOffset: n.leo(), HighWatermark: n.hwSeen, Epochs: n.epochs})
+	if err != nil {
+		return err
+	}
+	n.p = p
+	c.send(ctlID, id, c.ctl.state())
+	return nil
 }
 
 func (c *cluster) tick(ms int64) {

@@ -47,7 +47,9 @@ func (c *epochCache) snapshot() []EpochEntry { return append([]EpochEntry(nil), 
 
 // assign records that epoch starts at startOffset. An epoch equal to the
 // latest one is already recorded; a lower one cannot be appended after a
-// higher one and is refused (the caller reports it).
+// higher one and is refused (the caller reports it). Earlier epochs that
+// start at the same offset had no records and are replaced, as Kafka's
+// cache does, so start offsets stay strictly increasing.
 func (c *epochCache) assign(epoch int32, startOffset int64) bool {
 	if last, ok := c.latest(); ok {
 		if epoch == last.Epoch {
@@ -56,6 +58,9 @@ func (c *epochCache) assign(epoch int32, startOffset int64) bool {
 		if epoch < last.Epoch || startOffset < last.StartOffset {
 			return false
 		}
+	}
+	for n := len(c.entries); n > 0 && c.entries[n-1].StartOffset >= startOffset; n-- {
+		c.entries = c.entries[:n-1]
 	}
 	c.entries = append(c.entries, EpochEntry{Epoch: epoch, StartOffset: startOffset})
 	c.version++

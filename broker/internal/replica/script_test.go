@@ -23,6 +23,8 @@ import (
 //	deliver|drop|dup [id=a,b] [from=n|ctl] [to=n|ctl] [kind=fetch|fetch-resp|meta|alter|alter-resp]
 //	run [rounds=k]                  deliver everything, repeatedly (events only)
 //	tick ms=k                       advance the clock, Tick every replica
+//	restart node=n                  recover n from its log and checkpoints
+//	cut node=n / heal node=n        lose every message to or from n / stop
 //	net                             list queued messages
 //	state                           the controller and every replica
 func TestScripts(t *testing.T) {
@@ -101,6 +103,14 @@ func runScriptCmd(t *testing.T, c *cluster, d *datadriven.TestData, logf func(st
 		c.run(intArg(t, d, "rounds", 20))
 		if len(c.queue) > 0 {
 			logf("(%d queued)", len(c.queue))
+		}
+	case "cut":
+		c.cut[int32(intArg(t, d, "node", -1))] = true
+	case "heal":
+		delete(c.cut, int32(intArg(t, d, "node", -1)))
+	case "restart":
+		if err := c.restart(int32(intArg(t, d, "node", -1))); err != nil {
+			t.Fatalf("%s: %v", d.Pos, err)
 		}
 	case "tick":
 		c.tick(int64(intArg(t, d, "ms", 0)))
