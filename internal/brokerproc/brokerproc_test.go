@@ -209,9 +209,13 @@ func TestStartTimeout(t *testing.T) {
 
 func TestStopTimeoutKills(t *testing.T) {
 	// A "broker" that answers nothing and ignores SIGTERM: Start cannot
-	// succeed, so drive the node directly.
-	script := filepath.Join(t.TempDir(), "stubborn")
-	if err := os.WriteFile(script, []byte("#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n"), 0o755); err != nil {
+	// succeed, so drive the node directly. It touches a file once its trap
+	// is installed, so a loaded machine cannot make the test race it.
+	dir := t.TempDir()
+	trapped := filepath.Join(dir, "trapped")
+	script := filepath.Join(dir, "stubborn")
+	body := "#!/bin/sh\ntrap '' TERM\ntouch " + trapped + "\nwhile :; do sleep 1; done\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	n := newNode(Options{Binary: script, DataDir: t.TempDir(), Host: DefaultHost, Port: 1,
@@ -228,13 +232,19 @@ func TestStopTimeoutKills(t *testing.T) {
 		t.Fatal("failed start left the process running")
 	}
 	// Start it by hand again and check Stop escalates.
+	_ = os.Remove(trapped)
 	n.opts.ReadyTimeout = time.Hour
 	go func() { _ = n.start(context.Background()) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for n.PID() == 0 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(trapped); err == nil && n.PID() != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("stubborn script never started")
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond) // let the shell install its trap
 	if err := n.Stop(); !errors.Is(err, ErrStopTimeout) {
 		t.Fatalf("Stop = %v, want ErrStopTimeout", err)
 	}
