@@ -38,9 +38,14 @@ func (p *Partition) applyPartitionState(m PartitionState) error {
 		p.fetching = fetchIdle()
 		return nil
 	}
+	if m.PartitionEpoch == p.partitionEpoch && (m.Leader != p.leader || m.LeaderEpoch != p.leaderEpoch) {
+		return fmt.Errorf("%w: partition epoch %d reused for leader %d epoch %d (was leader %d epoch %d)",
+			ErrBadInput, m.PartitionEpoch, m.Leader, m.LeaderEpoch, p.leader, p.leaderEpoch)
+	}
 	if m.Leader == self {
-		if p.role == RoleFollower && m.LeaderEpoch == p.leaderEpoch {
-			return fmt.Errorf("%w: leader %d at epoch %d already followed as leader %d", ErrBadInput, self, m.LeaderEpoch, p.leader)
+		if m.LeaderEpoch == p.leaderEpoch && p.role != RoleLeader {
+			// Leadership always comes with a new leader epoch.
+			return fmt.Errorf("%w: leader %d at epoch %d already known with leader %d", ErrBadInput, self, m.LeaderEpoch, p.leader)
 		}
 		p.becomeLeader(m)
 	} else {
