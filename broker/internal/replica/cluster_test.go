@@ -3,7 +3,6 @@ package replica
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -49,7 +48,7 @@ type envelope struct {
 }
 
 func (e *envelope) kind() string {
-	switch m := e.msg.(type) {
+	switch e.msg.(type) {
 	case FollowerFetch:
 		return "fetch"
 	case FetchResponse:
@@ -57,7 +56,6 @@ func (e *envelope) kind() string {
 	case PartitionState:
 		return "meta"
 	case AlterPartitionResponse:
-		_ = m
 		return "alter-resp"
 	}
 	return "alter"
@@ -553,13 +551,4 @@ func fmtLog(n *simNode) string {
 		parts[i] = fmt.Sprintf("%s/e%d", e.Val, e.Epoch)
 	}
 	return "[" + strings.Join(parts, " ") + "]"
-}
-
-func sortedKeys(m map[int32]bool) []int32 {
-	var ks []int32
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
-	return ks
 }

@@ -46,11 +46,24 @@
 //     (every maximal-ISR member reported a position past an acknowledged
 //     acks=all offset). A violation poisons the partition (ErrInvariant).
 //
-// Differences from Kafka, on purpose: the leader's high watermark in a fetch
-// answer is the one before that fetch's update (as Kafka) but there are no
-// delayed fetches here (the driver may hold an answer and re-read); the
-// follower learns the leader's log end for OFFSET_OUT_OF_RANGE from the fetch
-// answer instead of a ListOffsets round trip. Not modelled yet: eligible
+// Differences from Kafka, on purpose. Kafka relies on its metadata log
+// being delivered in order; this state machine stays safe when decisions
+// arrive late, twice or out of order (the property test does that):
+//
+//   - A repeat of the decision already applied keeps a pending ISR proposal
+//     (Kafka's makeLeader re-commits the ISR and drops it, although the
+//     controller may still apply it: the high watermark could then pass a
+//     member that joined without being waited for).
+//   - A leader re-elected with an epoch more than one above its own missed a
+//     decision and forgets follower positions like a new leader (Kafka keeps
+//     them on re-election; a follower may have truncated under the leader it
+//     missed).
+//
+// Also: the high watermark in a fetch answer is the one before that fetch's
+// update (as Kafka) but there are no delayed fetches here (the driver may
+// hold an answer and re-read); the follower learns the leader's log end for
+// OFFSET_OUT_OF_RANGE from the fetch answer instead of a ListOffsets round
+// trip. Not modelled yet: eligible
 // leader replicas (KIP-966) beyond the optional hold of the high watermark
 // under min ISR, reassignment (adding/removing replicas), tiered storage,
 // the leader-recovery state of unclean elections, producer state.
