@@ -88,8 +88,10 @@ func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress 
 		plan := producerPlan(w, i, start)
 		wg.Go(func() {
 			sendAll(runCtx, cl, topic, plan, payloads, promise)
-			// Flush waits for every buffered record's promise; a cancelled
-			// context fails the rest, which the recorder counts as errors.
+			// Flush waits for every buffered record's promise. After a
+			// cancel it returns early; Close then fails what is still
+			// buffered, after the result was taken, and the run reports
+			// the cancel instead.
 			_ = cl.Flush(runCtx)
 		})
 	}
