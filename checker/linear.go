@@ -50,6 +50,7 @@ type linInput struct {
 	kind   linKind
 	value  string // send
 	offset int64  // fetch: the offset asked for
+	info   bool   // send: ended info (may land any time after its invoke)
 	ref    OpRef
 }
 
@@ -58,50 +59,6 @@ type linOutput struct {
 	offset  int64 // send: acknowledged offset
 	records []history.Record
 	hw      int64 // -1: not reported
-}
-
-// Check implements Checker.
-func (c *Linearizability) Check(ctx context.Context, h *history.History) Result {
-	timeout := c.Timeout
-	if timeout <= 0 {
-		timeout = DefaultLinearizabilityTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	ops := linOperations(h)
-	if len(ops) == 0 {
-		return Result{Valid: Unknown, Reason: "no send, fetch or list-offsets operations to check"}
-	}
-	model := c.model(ctx)
-	groups := model.Partition(ops)
-	stats := map[string]int64{"operations": int64(len(ops)), "partitions": int64(len(groups))}
-	res := porcupine.CheckOperationsTimeout(model, ops, 0)
-	if err := ctx.Err(); err != nil {
-		return Result{Valid: Unknown, Reason: fmt.Sprintf("porcupine did not finish within %s: %v", timeout, err), Stats: stats}
-	}
-	if res == porcupine.Ok {
-		return Result{Valid: Valid, Stats: stats}
-	}
-	// Some partition has no legal order; find which ones and explain them.
-	var out collector
-	reason := ""
-	for _, g := range groups {
-		r, info := porcupine.CheckOperationsVerbose(model, g, 0)
-		if ctx.Err() != nil {
-			reason = "explaining the failing partitions ran out of time; some may be missing"
-			break
-		}
-		if r != porcupine.Illegal {
-			continue
-		}
-		out.add(c.explain(model, h, g, info))
-	}
-	if len(out.anomalies) == 0 {
-		// The whole history was illegal but no single partition was:
-		// impossible for a correct partition function, so do not guess.
-		return Result{Valid: Unknown, Reason: "porcupine rejected the history but no partition alone: " + reason, Stats: stats}
-	}
-	return Result{Valid: Invalid, Reason: reason, Counts: out.counts, Anomalies: out.anomalies, Stats: stats}
 }
 
 // linOperations turns the history into porcupine operations. Failed and
@@ -178,7 +135,7 @@ func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client in
 	for _, r := range inv.Records {
 		o, known := acked[r.Value]
 		ops = append(ops, porcupine.Operation{ClientId: client,
-			Input:  &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, ref: ref},
+			Input:  &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, info: op.Type() != history.TypeOK, ref: ref},
 			Output: &linOutput{known: known, offset: o, hw: -1},
 			Call:   op.Invoke.Time, Return: ret, Metadata: ref})
 	}
@@ -319,7 +276,8 @@ func describeLog(state any) string {
 
 // explain turns porcupine's partial linearizations of one failing
 // partition into an anomaly and writes the visualization.
-func (c *Linearizability) explain(model porcupine.Model, h *history.History, g []porcupine.Operation, info porcupine.LinearizationInfo) Anomaly {
+func (c *Linearizability) explain(model porcupine.Model, h *history.History, ch linChunk, info porcupine.LinearizationInfo) Anomaly {
+	g := ch.ops
 	tp := g[0].Input.(*linInput).tp
 	a := Anomaly{Type: NotLinearizable, Topic: tp.Topic, Partition: tp.Partition}
 	var longest []porcupine.Operation
@@ -332,7 +290,7 @@ func (c *Linearizability) explain(model porcupine.Model, h *history.History, g [
 	}
 	// Replay the longest legal prefix to show the state it reached, then
 	// name the earliest-invoked operation it could not extend with.
-	var state any = (*plog)(nil)
+	var state any = ch.init
 	in := map[*linInput]bool{}
 	for _, op := range longest {
 		_, state = model.Step(state, op.Input, op.Output)
@@ -344,8 +302,8 @@ func (c *Linearizability) explain(model porcupine.Model, h *history.History, g [
 			stuck = &g[i]
 		}
 	}
-	a.Explanation = fmt.Sprintf("%s: no legal order of its %d operations; the longest legal prefix has %d, reaching %s",
-		tp, len(g), len(longest), describeLog(state))
+	a.Explanation = fmt.Sprintf("%s: no legal order of its %d operations invoked from %s to %s starting at %s; the longest legal prefix has %d, reaching %s",
+		tp, len(g), seconds(ch.start), seconds(ch.end), describeLog(ch.init), len(longest), describeLog(state))
 	if stuck != nil {
 		ref := stuck.Input.(*linInput).ref
 		a.Ops = append(a.Ops, ref)

@@ -1,0 +1,97 @@
+package checker
+
+import (
+	"context"
+	"testing"
+
+	"github.com/anishathalye/porcupine"
+	"pgregory.net/rapid"
+
+	"github.com/highwater-io/highwater/history"
+)
+
+// Chunking must not change porcupine's verdict: compare with a check of
+// each whole (tightened) partition on random histories, correct and
+// mutated. Tightening itself adds the evidence of polls, which a plain
+// porcupine check ignores, so it may only find more.
+func TestReductionsPreserveVerdict(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		h := genHistory(t)
+		var fetches []*history.Fetch
+		var acks []*history.SendRecord
+		for _, op := range h.Ops {
+			if f, ok := op.Complete.Fetch(); ok && op.Type() == history.TypeOK {
+				fetches = append(fetches, f)
+			}
+			if s, ok := op.Complete.Send(); ok && op.Type() == history.TypeOK {
+				acks = append(acks, &s.Records[0])
+			}
+		}
+		switch rapid.IntRange(0, 3).Draw(t, "mutation") {
+		case 1:
+			if len(acks) > 0 {
+				a := rapid.SampledFrom(acks).Draw(t, "ack")
+				a.Offset = history.Int64(*a.Offset + rapid.Int64Range(-2, 2).Draw(t, "delta"))
+			}
+		case 2:
+			if len(fetches) > 0 && len(acks) > 0 {
+				f := rapid.SampledFrom(fetches).Draw(t, "fetch")
+				if len(f.Records) > 0 {
+					f.Records[0].Value = rapid.SampledFrom(acks).Draw(t, "other").Value
+				}
+			}
+		case 3:
+			if len(fetches) > 0 {
+				f := rapid.SampledFrom(fetches).Draw(t, "fetch")
+				f.HighWatermark = history.Int64(*f.HighWatermark + rapid.Int64Range(-1, 1).Draw(t, "delta"))
+			}
+		}
+		c := &Linearizability{}
+		got := c.Check(context.Background(), h)
+		model := c.model(context.Background())
+		plain := porcupine.CheckOperations(model, linOperations(h))
+		obs := observe(h)
+		var tightened []porcupine.Operation
+		for _, g := range model.Partition(linOperations(h)) {
+			g, _ = tighten(g, obs[g[0].Input.(*linInput).tp])
+			tightened = append(tightened, g...)
+		}
+		want := porcupine.CheckOperations(model, tightened)
+		if (got.Valid == Valid) != want || got.Valid == Unknown {
+			t.Fatalf("chunked check %s (%s), whole-partition porcupine legal=%v", got.Valid, got.Reason, want)
+		}
+		if !plain && want {
+			t.Fatalf("tightening hid a violation plain porcupine found")
+		}
+	})
+}
+
+func TestPlogAt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(0, 300).Draw(t, "n")
+		var l *plog
+		var vals []string
+		for i := range n {
+			v := string(rune('a' + i%26))
+			vals = append(vals, v)
+			l = l.append(v)
+		}
+		for range 20 {
+			off := rapid.Int64Range(-1, int64(n)).Draw(t, "off")
+			v, ok := l.at(off)
+			if ok != (off >= 0 && off < int64(n)) || (ok && v != vals[off]) {
+				t.Fatalf("at(%d) = %q %v", off, v, ok)
+			}
+		}
+		var m *plog
+		for _, v := range vals {
+			m = m.append(v)
+		}
+		if !l.equal(m) || l.hashOf() != m.hashOf() {
+			t.Fatal("equal logs differ")
+		}
+		if n > 0 && l.equal(m.prev) {
+			t.Fatal("different lengths compare equal")
+		}
+	})
+}
