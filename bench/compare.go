@@ -41,7 +41,8 @@ func (r RunResult) OK() bool { return r.Err == "" }
 // Failures are returned and also recorded in the result.
 func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer) (RunResult, error) {
 	res := RunResult{Target: t.Name(), Round: round, Topic: w.Topic}
-	if res.Topic == "" {
+	generated := res.Topic == ""
+	if generated {
 		res.Topic = fmt.Sprintf("bench-%d-r%d", time.Now().UnixNano(), round)
 	}
 	fail := func(err error) (RunResult, error) {
@@ -66,6 +67,15 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 		return fail(err)
 	}
 	pid := inst.PID()
+	if pid == 0 && generated {
+		// Someone else's broker: do not leave gigabytes of bench data
+		// behind. (Process targets lose their whole directory on Stop.)
+		defer func() {
+			if err := deleteTopic(inst.Bootstrap(), res.Topic); err != nil && log != nil {
+				fmt.Fprintf(log, "%s: delete topic %s: %v\n", t.Name(), res.Topic, err)
+			}
+		}()
+	}
 	before, procErr := ReadProcStats("/proc", pid)
 	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
@@ -127,6 +137,23 @@ func createTopic(ctx context.Context, bootstrap, topic string, w Workload) error
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// deleteTopic removes a topic the run created, bounded by its own timeout
+// so that it also runs after the run's context was cancelled.
+func deleteTopic(bootstrap, topic string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).DeleteTopic(ctx, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	return err
 }
 
 func allLed(td kadm.TopicDetail) bool {

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
@@ -127,5 +130,41 @@ func TestCompareRecordsFailures(t *testing.T) {
 	}
 	if _, err := Compare(context.Background(), nil, w, 1, nil, nil); err == nil {
 		t.Error("no targets accepted")
+	}
+}
+
+// TestAddressTargetCleansUp: against someone else's broker, the generated
+// topic is deleted after the run.
+func TestAddressTargetCleansUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a broker process")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	inst, err := ProcTarget{TargetName: "reference", Binary: highwaterBinary(t), WorkDir: t.TempDir()}.Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Stop()
+	w := DefaultWorkload()
+	w.Records, w.Warmup, w.Partitions = 100, 0, 1
+	r, err := RunOnce(ctx, AddressTarget{Addr: inst.Bootstrap()}, w, 1, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Measured || r.Consume.Records != 100 {
+		t.Errorf("address run: measured %v, consumed %d", r.Measured, r.Consume.Records)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(inst.Bootstrap()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topics, err := kadm.NewClient(cl).ListTopics(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if topics.Has(r.Topic) {
+		t.Errorf("topic %s left behind", r.Topic)
 	}
 }
