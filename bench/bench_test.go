@@ -202,6 +202,11 @@ func TestWorkloadValidate(t *testing.T) {
 		}
 	}
 	w := DefaultWorkload()
+	w.EndToEnd, w.Consume = true, false
+	if err := w.Validate(); err == nil {
+		t.Error("end-to-end without a consumer accepted")
+	}
+	w = DefaultWorkload()
 	w.Duration, w.Warmup = time.Second, time.Second
 	if err := w.Validate(); err == nil {
 		t.Error("warm-up as long as the duration accepted")
@@ -292,6 +297,11 @@ func TestLines(t *testing.T) {
 	c := ConsumerLine(consumeRate(2048, 2*bytesPerMB, 2*time.Second, 15*time.Millisecond))
 	if want := "2048 records consumed, 1024.0 records/sec (1.00 MB/sec), 2.00 MB in 2.00 s, 15.0 ms to first record."; c != want {
 		t.Errorf("ConsumerLine = %s", c)
+	}
+	withE2E := consumeRate(1, 1, time.Second, 0)
+	withE2E.EndToEnd = LatencySummary{Count: 1, AvgMs: 2, MaxMs: 3, P50Ms: 2, P95Ms: 3, P99Ms: 3, P999Ms: 3}
+	if c := ConsumerLine(withE2E); !strings.HasSuffix(c, " End to end: 2.00 ms avg latency, 3.00 ms max latency, 2.00 ms 50th, 3.00 ms 95th, 3.00 ms 99th, 3.00 ms 99.9th.") {
+		t.Errorf("ConsumerLine with end-to-end = %s", c)
 	}
 }
 

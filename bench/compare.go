@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -80,18 +82,9 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
 
-	res.Produce, err = Produce(ctx, inst.Bootstrap(), res.Topic, w, log)
+	res.Produce, res.Consume, err = produceConsume(ctx, inst.Bootstrap(), res.Topic, w, log)
 	if err != nil {
-		return fail(fmt.Errorf("produce: %w", err))
-	}
-	if res.Produce.Errors > 0 {
-		return fail(fmt.Errorf("produce: %d records failed, first: %s", res.Produce.Errors, res.Produce.FirstError))
-	}
-	if w.Consume {
-		res.Consume, err = Consume(ctx, inst.Bootstrap(), res.Topic, res.Produce.TotalRecords, w.IdleTimeout)
-		if err != nil {
-			return fail(fmt.Errorf("consume: %w", err))
-		}
+		return fail(err)
 	}
 	if res.Measured {
 		after, err := ReadProcStats("/proc", pid)
@@ -104,6 +97,56 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 		res.ClientCPUSeconds = selfAfter - selfBefore
 	}
 	return res, nil
+}
+
+// produceConsume runs the producer, then the consumer, or both at once for
+// an end-to-end workload.
+func produceConsume(ctx context.Context, bootstrap, topic string, w Workload, log io.Writer) (ProduceResult, ConsumeResult, error) {
+	if !w.EndToEnd {
+		p, err := Produce(ctx, bootstrap, topic, w, log)
+		if err == nil && p.Errors > 0 {
+			err = fmt.Errorf("%d records failed, first: %s", p.Errors, p.FirstError)
+		}
+		if err != nil || !w.Consume {
+			return p, ConsumeResult{}, wrapPhase("produce", err)
+		}
+		c, err := Consume(ctx, bootstrap, topic, p.TotalRecords, w.IdleTimeout)
+		return p, c, wrapPhase("consume", err)
+	}
+	var want atomic.Int64
+	want.Store(-1)
+	wantFn := func() (int64, bool) { n := want.Load(); return n, n >= 0 }
+	consCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		c    ConsumeResult
+		cErr error
+		wg   sync.WaitGroup
+	)
+	// The producer stamps its start a little later (after connecting), so
+	// a few warm-up records may count: milliseconds of a seconds-long
+	// warm-up.
+	since := time.Now().Add(w.Warmup)
+	wg.Go(func() { c, cErr = consume(consCtx, bootstrap, topic, wantFn, w.IdleTimeout, since) })
+	p, err := Produce(ctx, bootstrap, topic, w, log)
+	if err == nil && p.Errors > 0 {
+		err = fmt.Errorf("%d records failed, first: %s", p.Errors, p.FirstError)
+	}
+	if err != nil {
+		cancel()
+		wg.Wait()
+		return p, c, wrapPhase("produce", err)
+	}
+	want.Store(p.TotalRecords)
+	wg.Wait()
+	return p, c, wrapPhase("consume", cErr)
+}
+
+func wrapPhase(phase string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", phase, err)
 }
 
 // createTopic creates the run's topic and waits until its partitions have

@@ -21,6 +21,9 @@ type ConsumeResult struct {
 	FirstRecordMs float64 `json:"firstRecordMs"`
 	// Wire counts the fetch responses read.
 	Wire WireStats `json:"wire"`
+	// EndToEnd is produce-to-consume latency, measured only when the
+	// consumer ran alongside the producer (Workload.EndToEnd).
+	EndToEnd LatencySummary `json:"endToEnd"`
 }
 
 // consumeRate fills the rates from the counts and the elapsed time.
@@ -43,8 +46,25 @@ func withWire(r ConsumeResult, c *wireCounter) ConsumeResult {
 // Consume reads topic from its start, without a group, until it has seen
 // want records. It fails with ErrStalled when no record arrives for idle.
 func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time.Duration) (ConsumeResult, error) {
-	if want < 0 || idle <= 0 {
-		return ConsumeResult{}, fmt.Errorf("%w: consume want %d, idle %v", ErrBadWorkload, want, idle)
+	if want < 0 {
+		return ConsumeResult{}, fmt.Errorf("%w: consume want %d", ErrBadWorkload, want)
+	}
+	return consume(ctx, bootstrap, topic, func() (int64, bool) { return want, true }, idle, time.Time{})
+}
+
+// wantPoll bounds each poll while the record count is not known yet, so the
+// consumer notices soon after the producer finishes.
+const wantPoll = 100 * time.Millisecond
+
+// consume is Consume with a record count that may become known only later
+// (want reports false until then: a consumer alongside the producer). When
+// e2eSince is not zero, every record timestamped at or after it adds
+// receive time minus record timestamp to the end-to-end histogram. Record
+// timestamps travel in milliseconds, so each sample may read up to 1 ms
+// long.
+func consume(ctx context.Context, bootstrap, topic string, want func() (int64, bool), idle time.Duration, e2eSince time.Time) (ConsumeResult, error) {
+	if idle <= 0 {
+		return ConsumeResult{}, fmt.Errorf("%w: consume idle %v", ErrBadWorkload, idle)
 	}
 	start := time.Now()
 	wire := newFetchCounter()
@@ -64,37 +84,55 @@ func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time
 		first          time.Duration
 		lastProgress   = start
 		lastErr        error
+		e2e            = NewLatencyHist()
 	)
-	for records < want {
-		pollCtx, cancel := context.WithDeadline(ctx, lastProgress.Add(idle))
+	result := func(now time.Time) ConsumeResult {
+		r := withWire(consumeRate(records, bytes, now.Sub(start), first), wire)
+		if e2e.Count() > 0 {
+			r.EndToEnd = e2e.Summary()
+		}
+		return r
+	}
+	for {
+		n, known := want()
+		if known && records >= n {
+			return result(time.Now()), nil
+		}
+		deadline := lastProgress.Add(idle)
+		if !known {
+			deadline = time.Now().Add(wantPoll)
+		}
+		pollCtx, cancel := context.WithDeadline(ctx, deadline)
 		fs := cl.PollFetches(pollCtx)
 		cancel()
+		now := time.Now()
 		fs.EachError(func(_ string, _ int32, err error) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
 				lastErr = err
 			}
 		})
-		n := int64(0)
+		got := int64(0)
 		fs.EachRecord(func(r *kgo.Record) {
-			n++
+			got++
 			bytes += int64(len(r.Value) + len(r.Key))
+			if !e2eSince.IsZero() && !r.Timestamp.Before(e2eSince) {
+				e2e.Record(now.Sub(r.Timestamp))
+			}
 		})
-		now := time.Now()
-		if n > 0 {
+		if got > 0 {
 			if records == 0 {
 				first = now.Sub(start)
 			}
-			records += n
+			records += got
 			lastProgress = now
 			continue
 		}
 		if err := ctx.Err(); err != nil {
-			return withWire(consumeRate(records, bytes, now.Sub(start), first), wire), err
+			return result(now), err
 		}
 		if now.Sub(lastProgress) >= idle {
-			return withWire(consumeRate(records, bytes, now.Sub(start), first), wire),
-				fmt.Errorf("%w: consumed %d of %d records, nothing for %v (last fetch error: %v)", ErrStalled, records, want, idle, lastErr)
+			return result(now), fmt.Errorf("%w: consumed %d records (want %d, known %v), nothing for %v (last fetch error: %v)",
+				ErrStalled, records, n, known, idle, lastErr)
 		}
 	}
-	return withWire(consumeRate(records, bytes, time.Since(start), first), wire), nil
 }

@@ -65,12 +65,14 @@ func TestEndToEndReference(t *testing.T) {
 	open.RatePerSec, open.Duration, open.Records = 2000, time.Second, 0
 	open.Warmup = 200 * time.Millisecond
 	open.Producers = 2
+	e2e := open
+	e2e.EndToEnd = true
 
 	for _, tc := range []struct {
 		name string
 		w    Workload
 		want int64
-	}{{"closed", closed, 5000}, {"open", open, 2000}} {
+	}{{"closed", closed, 5000}, {"open", open, 2000}, {"end-to-end", e2e, 2000}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log strings.Builder
 			r, err := RunOnce(ctx, target, tc.w, 1, &log)
@@ -99,7 +101,10 @@ func TestEndToEndReference(t *testing.T) {
 			if !r.Measured || r.Broker.PeakRSSBytes <= 0 || r.Broker.CPUSeconds < 0 || r.Broker.Processes != 1 {
 				t.Errorf("broker resources: measured %v %+v", r.Measured, r.Broker)
 			}
-			if tc.name == "open" && (p.TargetRate != 2000 || !p.WarmupExcluded) {
+			if e := c.EndToEnd; (e.Count > 0) != tc.w.EndToEnd || e.MaxMs < e.P50Ms {
+				t.Errorf("end-to-end latency %+v, want it exactly when measured", e)
+			}
+			if tc.w.RatePerSec > 0 && (p.TargetRate != 2000 || !p.WarmupExcluded) {
 				t.Errorf("open loop: target rate %v, warm-up excluded %v", p.TargetRate, p.WarmupExcluded)
 			}
 			t.Log(ProducerLine(p))

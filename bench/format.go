@@ -15,17 +15,31 @@ func ProducerLine(r ProduceResult) string {
 		r.Records, r.RecordsPerSec, r.MBPerSec, l.AvgMs, l.MaxMs, l.P50Ms, l.P95Ms, l.P99Ms, l.P999Ms)
 }
 
-// ConsumerLine is the consumer's equivalent.
+// ConsumerLine is the consumer's equivalent, with the end-to-end latency
+// figures when they were measured.
 func ConsumerLine(r ConsumeResult) string {
-	return fmt.Sprintf("%d records consumed, %.1f records/sec (%.2f MB/sec), %.2f MB in %.2f s, %.1f ms to first record.",
+	line := fmt.Sprintf("%d records consumed, %.1f records/sec (%.2f MB/sec), %.2f MB in %.2f s, %.1f ms to first record.",
 		r.Records, r.RecordsPerSec, r.MBPerSec, float64(r.Bytes)/bytesPerMB, r.Seconds, r.FirstRecordMs)
+	if l := r.EndToEnd; l.Count > 0 {
+		line += fmt.Sprintf(" End to end: %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 95th, %.2f ms 99th, %.2f ms 99.9th.",
+			l.AvgMs, l.MaxMs, l.P50Ms, l.P95Ms, l.P99Ms, l.P999Ms)
+	}
+	return line
 }
 
 // WriteTable prints the comparison: one row per target with medians, the
 // min–max spread and ratios to the first target.
 func WriteTable(w io.Writer, sums []TargetSummary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "target\truns\tproduce MB/s (min–max)\tconsume MB/s (min–max)\tproduce p99 ms\tpeak RSS MiB\tbroker CPU s\twritten MiB\tclient CPU s\tproduce ×\tconsume ×\tRSS ×\tCPU ×")
+	e2e := false
+	for _, s := range sums {
+		e2e = e2e || s.EndToEndP99Ms.N > 0
+	}
+	e2eHead := ""
+	if e2e {
+		e2eHead = "\te2e p99 ms"
+	}
+	fmt.Fprintln(tw, "target\truns\tproduce MB/s (min–max)\tconsume MB/s (min–max)\tproduce p99 ms"+e2eHead+"\tpeak RSS MiB\tbroker CPU s\twritten MiB\tclient CPU s\tproduce ×\tconsume ×\tRSS ×\tCPU ×")
 	for _, s := range sums {
 		runs := fmt.Sprintf("%d", s.Runs-s.Failed)
 		if s.Failed > 0 {
@@ -39,9 +53,13 @@ func WriteTable(w io.Writer, sums []TargetSummary) error {
 				written = fmt.Sprintf("%.0f", s.WriteBytes.Median/bytesPerMB)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n",
+		e2eCell := ""
+		if e2e {
+			e2eCell = "\t" + spread(s.EndToEndP99Ms, "%.1f")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n",
 			s.Target, runs, spread(s.ProduceMBps, "%.1f"), spread(s.ConsumeMBps, "%.1f"),
-			spread(s.ProduceP99Ms, "%.1f"), rss, cpu, written, s.ClientCPUSeconds.Median,
+			spread(s.ProduceP99Ms, "%.1f"), e2eCell, rss, cpu, written, s.ClientCPUSeconds.Median,
 			ratioText(s.ProduceRatio), ratioText(s.ConsumeRatio), ratioText(s.RSSRatio), ratioText(s.CPURatio))
 	}
 	if err := tw.Flush(); err != nil {

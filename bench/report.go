@@ -31,6 +31,7 @@ type WorkloadJSON struct {
 	ProducersPerTopic       int     `json:"producersPerTopic"`
 	ConsumerPerSubscription int     `json:"consumerPerSubscription"`
 	ProducerRate            float64 `json:"producerRate"` // records/s; 0 = closed loop
+	EndToEnd                bool    `json:"endToEnd"`
 	Records                 int64   `json:"records,omitempty"`
 	TestDurationSeconds     float64 `json:"testDurationSeconds,omitempty"`
 	WarmupDurationSeconds   float64 `json:"warmupDurationSeconds"`
@@ -63,6 +64,13 @@ type ResultJSON struct {
 	AggregatedPublishLatency999pct float64 `json:"aggregatedPublishLatency999pct"`
 	AggregatedPublishLatencyMax    float64 `json:"aggregatedPublishLatencyMax"`
 
+	AggregatedEndToEndLatencyAvg    float64 `json:"aggregatedEndToEndLatencyAvg,omitempty"`
+	AggregatedEndToEndLatency50pct  float64 `json:"aggregatedEndToEndLatency50pct,omitempty"`
+	AggregatedEndToEndLatency95pct  float64 `json:"aggregatedEndToEndLatency95pct,omitempty"`
+	AggregatedEndToEndLatency99pct  float64 `json:"aggregatedEndToEndLatency99pct,omitempty"`
+	AggregatedEndToEndLatency999pct float64 `json:"aggregatedEndToEndLatency999pct,omitempty"`
+	AggregatedEndToEndLatencyMax    float64 `json:"aggregatedEndToEndLatencyMax,omitempty"`
+
 	ProduceRequests        int64   `json:"produceRequests"`
 	ProduceRequestAvgBytes float64 `json:"produceRequestAvgBytes"`
 	FetchResponses         int64   `json:"fetchResponses"`
@@ -83,7 +91,7 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 		Workload: WorkloadJSON{
 			Topics: 1, PartitionsPerTopic: w.Partitions, ReplicationFactor: w.ReplicationFactor,
 			MessageSize: w.RecordBytes, ProducersPerTopic: w.Producers, ConsumerPerSubscription: consumers(w),
-			ProducerRate: w.RatePerSec, Records: w.Records, TestDurationSeconds: w.Duration.Seconds(),
+			ProducerRate: w.RatePerSec, EndToEnd: w.EndToEnd, Records: w.Records, TestDurationSeconds: w.Duration.Seconds(),
 			WarmupDurationSeconds: w.Warmup.Seconds(), Acks: w.Acks, CompressionType: w.Compression,
 			BatchMaxBytes: w.BatchMaxBytes, LingerMs: float64(w.Linger) / float64(time.Millisecond),
 		},
@@ -108,6 +116,11 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 			BrokerWriteBytes: -1,
 			ProduceRequests:  r.Produce.Wire.Requests, ProduceRequestAvgBytes: r.Produce.Wire.AvgBytes,
 			FetchResponses: r.Consume.Wire.Requests, FetchResponseAvgBytes: r.Consume.Wire.AvgBytes,
+		}
+		if e := r.Consume.EndToEnd; e.Count > 0 {
+			j.AggregatedEndToEndLatencyAvg, j.AggregatedEndToEndLatency50pct = e.AvgMs, e.P50Ms
+			j.AggregatedEndToEndLatency95pct, j.AggregatedEndToEndLatency99pct = e.P95Ms, e.P99Ms
+			j.AggregatedEndToEndLatency999pct, j.AggregatedEndToEndLatencyMax = e.P999Ms, e.MaxMs
 		}
 		if r.Measured {
 			j.BrokerCPUSeconds, j.BrokerPeakRSSBytes, j.BrokerWriteBytes = r.Broker.CPUSeconds, r.Broker.PeakRSSBytes, r.Broker.WriteBytes

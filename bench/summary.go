@@ -40,6 +40,7 @@ type TargetSummary struct {
 	ProduceRecsPerSec Spread `json:"produceRecordsPerSec"`
 	ProduceP99Ms      Spread `json:"produceP99Ms"`
 	ConsumeMBps       Spread `json:"consumeMBps"`
+	EndToEndP99Ms     Spread `json:"endToEndP99Ms"`
 
 	Measured         bool   `json:"measured"`
 	PeakRSSBytes     int64  `json:"peakRssBytes"` // the largest over the runs
@@ -83,7 +84,7 @@ func Summarise(runs []RunResult) []TargetSummary {
 
 func summariseTarget(name string, runs []RunResult) TargetSummary {
 	s := TargetSummary{Target: name, Runs: len(runs)}
-	var prodMB, prodRecs, p99, consMB, cpu, written, client []float64
+	var prodMB, prodRecs, p99, e2e99, consMB, cpu, written, client []float64
 	for _, r := range runs {
 		if !r.OK() {
 			s.Failed++
@@ -95,6 +96,9 @@ func summariseTarget(name string, runs []RunResult) TargetSummary {
 		prodMB = append(prodMB, r.Produce.MBPerSec)
 		prodRecs = append(prodRecs, r.Produce.RecordsPerSec)
 		p99 = append(p99, r.Produce.Latency.P99Ms)
+		if r.Consume.EndToEnd.Count > 0 {
+			e2e99 = append(e2e99, r.Consume.EndToEnd.P99Ms)
+		}
 		if r.Consume.Records > 0 {
 			consMB = append(consMB, r.Consume.MBPerSec)
 		}
@@ -112,6 +116,7 @@ func summariseTarget(name string, runs []RunResult) TargetSummary {
 	s.ProduceRecsPerSec = NewSpread(prodRecs)
 	s.ProduceP99Ms = NewSpread(p99)
 	s.ConsumeMBps = NewSpread(consMB)
+	s.EndToEndP99Ms = NewSpread(e2e99)
 	s.CPUSeconds = NewSpread(cpu)
 	s.WriteBytes = NewSpread(written)
 	s.ClientCPUSeconds = NewSpread(client)

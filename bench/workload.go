@@ -44,6 +44,11 @@ type Workload struct {
 	Warmup time.Duration
 	// Consume reads everything back after producing.
 	Consume bool
+	// EndToEnd runs the consumer alongside the producer instead of after
+	// it and measures produce-to-consume latency (from the intended send
+	// time in the open loop). Consumer throughput is then bounded by the
+	// producer's. Needs Consume.
+	EndToEnd bool
 	// IdleTimeout fails a phase that makes no progress for this long.
 	IdleTimeout time.Duration
 	// Seed fixes the record payloads.
@@ -123,6 +128,9 @@ func (w Workload) Validate() error {
 	}
 	if w.Duration > 0 && w.Warmup >= w.Duration {
 		bad("warm-up %v leaves nothing of duration %v", w.Warmup, w.Duration)
+	}
+	if w.EndToEnd && !w.Consume {
+		bad("end-to-end latency needs the consumer")
 	}
 	if w.IdleTimeout <= 0 {
 		bad("idle timeout %v <= 0", w.IdleTimeout)

@@ -60,6 +60,7 @@ peak RSS, CPU seconds and bytes written, and ratios to the first target.`,
 	fl.StringVar(&f.kafkaHeap, "kafka-heap", "1g", "Apache Kafka JVM heap")
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of the per-run broker directories (default: the temp dir)")
 	fl.BoolVar(&f.noConsume, "no-consume", false, "skip the consumer phase")
+	fl.BoolVar(&f.w.EndToEnd, "end-to-end", false, "consume alongside producing and measure produce-to-consume latency")
 	fl.IntVar(&f.w.RecordBytes, "record-size", f.w.RecordBytes, "record value size in bytes")
 	fl.StringVar(&f.w.Acks, "acks", f.w.Acks, "0, 1 or all")
 	fl.StringVar(&f.w.Compression, "compression", f.w.Compression, "none, gzip, snappy, lz4 or zstd")
