@@ -100,9 +100,7 @@ func Read(r io.Reader) (*History, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := newBuilder(rd.hdr)
-	// The reader's own validator already checked each event; the builder
-	// re-checks with its own copy, which is cheap and keeps one code path.
+	b := newBuilder(rd.hdr) // Next validates every event it returns
 	for {
 		e, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -111,9 +109,7 @@ func Read(r io.Reader) (*History, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := b.add(e); err != nil {
-			return nil, err
-		}
+		b.add(e)
 	}
 	h := b.finish()
 	h.Truncated = rd.truncated
