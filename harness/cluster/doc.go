@@ -1,0 +1,23 @@
+// Package cluster is the small interface the harness and the nemesis use to
+// drive a cluster of Kafka-protocol brokers, whatever runs them: local
+// processes (the reference broker, Apache Kafka JVMs), containers, or later
+// remote hosts and Kubernetes pods.
+//
+// Contract:
+//   - A Cluster names its nodes by Kafka node id (int32) and exposes only
+//     what a remote driver could also provide: client and controller
+//     addresses as host:port strings, a rack, and a log location string.
+//     Nothing here assumes local PIDs, loopback addresses or one filesystem.
+//   - Process faults (Stop = graceful SIGTERM-like, Kill = SIGKILL-like,
+//     Pause/Resume = SIGSTOP/SIGCONT-like) and Restart keep the node's data.
+//   - "Who leads what" comes from the Kafka protocol (Metadata,
+//     DescribeQuorum) through the helpers in this package, never from a
+//     driver's private knowledge, so every driver answers the same way.
+//   - Network faults are a separate interface (Network) because many drivers
+//     cannot cut links. NetworkOf returns ErrUnavailable, wrapped with the
+//     reason and the fix, when a cluster cannot.
+//
+// Goroutines: the package starts none. Implementations document their own.
+//
+// This is library code: it never imports testing.
+package cluster
