@@ -302,7 +302,7 @@ func (c *Linearizability) explain(model porcupine.Model, h *history.History, ch 
 			stuck = &g[i]
 		}
 	}
-	a.Explanation = fmt.Sprintf("%s: no legal order of its %d operations invoked from %s to %s starting at %s; the longest legal prefix has %d, reaching %s",
+	a.Explanation = fmt.Sprintf("%s: the %d operation(s) between %s and %s have no legal order from %s; the longest legal prefix takes %d, reaching %s",
 		tp, len(g), seconds(ch.start), seconds(ch.end), describeLog(ch.init), len(longest), describeLog(state))
 	if stuck != nil {
 		ref := stuck.Input.(*linInput).ref
