@@ -44,6 +44,7 @@ type linChunk struct {
 	init       *plog
 	start, end int64 // first invoke, last return (ns)
 	skip       bool  // the log at the cut is not forced: an earlier chunk fails
+	tooLong    bool  // over MaxChunkOperations: not checked
 }
 
 // observation is where reads saw a value and when the first of them
@@ -207,6 +208,13 @@ func span(tp history.TopicPartition, ops []porcupine.Operation, init *plog) linC
 	return ch
 }
 
+func (c *Linearizability) maxChunk() int {
+	if c.MaxChunkOperations > 0 {
+		return c.MaxChunkOperations
+	}
+	return DefaultMaxChunkOperations
+}
+
 // chunkModel is model checking one chunk from its forced starting log.
 func chunkModel(model porcupine.Model, init *plog) porcupine.Model {
 	model.Partition = nil
@@ -243,8 +251,12 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	var out collector
 	reported := map[history.TopicPartition]bool{}
 	skipped := 0
+	tooLong := ""
 	for i, ch := range chunks {
 		switch {
+		case ch.tooLong:
+			tooLong = fmt.Sprintf("%s has %d operations between %s and %s with none quiescent, over MaxChunkOperations %d",
+				ch.tp, len(ch.ops), seconds(ch.start), seconds(ch.end), c.maxChunk())
 		case ch.skip:
 			skipped++
 		case !legal[i] && !reported[ch.tp]:
@@ -259,6 +271,8 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	switch {
 	case len(out.anomalies) > 0:
 		return Result{Valid: Invalid, Counts: out.counts, Anomalies: out.anomalies, Stats: stats}
+	case tooLong != "":
+		return Result{Valid: Unknown, Reason: tooLong, Stats: stats}
 	case skipped > 0:
 		// Cannot happen when the reductions are sound; never guess valid.
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("%d chunks had no forced starting log yet every chunk checked was legal", skipped), Stats: stats}
@@ -279,6 +293,10 @@ func (c *Linearizability) runChunks(ctx context.Context, model porcupine.Model, 
 			for i := range next {
 				ch := chunks[i]
 				if ch.skip || ctx.Err() != nil {
+					continue
+				}
+				if len(ch.ops) > c.maxChunk() {
+					chunks[i].tooLong = true
 					continue
 				}
 				legal[i] = porcupine.CheckOperations(chunkModel(model, ch.init), ch.ops)

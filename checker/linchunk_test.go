@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/anishathalye/porcupine"
@@ -94,4 +95,28 @@ func TestPlogAt(t *testing.T) {
 			t.Fatal("different lengths compare equal")
 		}
 	})
+}
+
+func TestChunkingAndLimits(t *testing.T) {
+	// Mostly sequential operations: cut into several chunks.
+	h := validHistory(t).history()
+	r := (&Linearizability{}).Check(context.Background(), h)
+	if r.Valid != Valid || r.Stats["chunks"] < 2 {
+		t.Fatalf("%s %v", r.Valid, r.Stats)
+	}
+	// Overlapping sends cannot be cut; over the limit they are Unknown.
+	b := newHB(t)
+	b.invokeSend(1, "a")
+	b.invokeSend(2, "b")
+	b.invokeSend(3, "c")
+	b.ackSend(1, []string{"a"}, 0)
+	b.ackSend(2, []string{"b"}, 1)
+	b.ackSend(3, []string{"c"}, 2)
+	r = (&Linearizability{MaxChunkOperations: 2}).Check(context.Background(), b.history())
+	if r.Valid != Unknown || !strings.Contains(r.Reason, "MaxChunkOperations") {
+		t.Fatalf("%s (%s)", r.Valid, r.Reason)
+	}
+	if r := (&Linearizability{}).Check(context.Background(), b.history()); r.Valid != Valid {
+		t.Fatalf("%s (%s)", r.Valid, r.Reason)
+	}
 }

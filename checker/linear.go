@@ -18,6 +18,9 @@ import (
 // Linearizability.Timeout is zero (etcd's robustness tests use the same).
 const DefaultLinearizabilityTimeout = 5 * time.Minute
 
+// DefaultMaxChunkOperations is Linearizability.MaxChunkOperations' default.
+const DefaultMaxChunkOperations = 100_000
+
 // Linearizability checks each partition's sends, explicit-offset fetches
 // and list-offsets answers against a sequential append-only log (see
 // doc.go). Polls are not modelled: they depend on consumer positions.
@@ -27,6 +30,11 @@ type Linearizability struct {
 	OutDir string
 	// Timeout bounds the whole check; past it the verdict is Unknown.
 	Timeout time.Duration
+	// MaxChunkOperations bounds the operations porcupine checks at once
+	// (its memory grows with their square: ~1.2 GiB at 100,000); a longer
+	// stretch of a partition with no quiescent point is not checked and
+	// makes the verdict Unknown. Zero means DefaultMaxChunkOperations.
+	MaxChunkOperations int
 	// IgnoreHighWatermark drops the requirement that the high watermark a
 	// fetch or list-offsets returned equals the log's length at the
 	// operation's linearization point.
