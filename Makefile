@@ -21,8 +21,9 @@ help: ## list targets
 build: ## build bin/highwater
 	$(GO) build -o $(BIN) ./cmd/highwater
 
+# After deps, a missing stock client is a failure, not a skip.
 test: deps ## install test dependencies, then run every test (what CI runs)
-	$(GO) test -timeout $(TESTTIMEOUT) ./...
+	HIGHWATER_REQUIRE_CLIENTS=1 $(GO) test -timeout $(TESTTIMEOUT) ./...
 
 unit: ## run every test without installing anything first
 	$(GO) test -timeout $(TESTTIMEOUT) ./...
