@@ -8,9 +8,11 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand"
+	"net"
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,6 +104,10 @@ type clusterOpts struct {
 	faults        MemNetFaults
 	snapshotEvery uint64
 	catchUp       uint64
+	// tcp runs the nodes over TCPTransport on 127.0.0.1 instead of MemNet;
+	// dials counts the connections made through the Dial seam.
+	tcp   bool
+	dials *atomic.Int64
 }
 
 // cluster runs nodes over a MemNet, each on its own MemFS.
@@ -114,7 +120,10 @@ type cluster struct {
 	nodes map[uint64]*Node
 	fsms  map[uint64]*fsm
 	rng   *rand.Rand
-	mu    sync.Mutex // guards nodes, fsms, fs and rng
+	mu    sync.Mutex // guards nodes, fsms, fs, tcps and rng
+	addrs map[uint64]string
+	lns   map[uint64]net.Listener // bound before the first start, to learn ports
+	tcps  map[uint64]*TCPTransport
 }
 
 func newCluster(t *testing.T, opts clusterOpts) *cluster {
@@ -126,11 +135,21 @@ func newCluster(t *testing.T, opts clusterOpts) *cluster {
 		nodes: make(map[uint64]*Node),
 		fsms:  make(map[uint64]*fsm),
 		rng:   rand.New(rand.NewSource(opts.seed ^ 0x5eed)),
+		addrs: make(map[uint64]string),
+		lns:   make(map[uint64]net.Listener),
+		tcps:  make(map[uint64]*TCPTransport),
 	}
 	for i := 1; i <= opts.nodes; i++ {
 		id := uint64(i)
 		c.ids = append(c.ids, id)
 		c.fs[id] = vfs.NewMem()
+		if opts.tcp {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.lns[id], c.addrs[id] = ln, ln.Addr().String()
+		}
 	}
 	for _, id := range c.ids {
 		c.start(id)
@@ -142,7 +161,7 @@ func newCluster(t *testing.T, opts clusterOpts) *cluster {
 func (c *cluster) peers() []Peer {
 	var ps []Peer
 	for _, id := range c.ids {
-		ps = append(ps, Peer{ID: id})
+		ps = append(ps, Peer{ID: id, Addr: c.addrs[id]})
 	}
 	return ps
 }
@@ -153,9 +172,15 @@ func (c *cluster) start(id uint64) {
 	c.mu.Lock()
 	fsys := c.fs[id]
 	c.mu.Unlock()
+	var tr Transport = c.net.Transport(id)
+	var tcp *TCPTransport
+	if c.opts.tcp {
+		tcp = c.newTCP(id)
+		tr = tcp
+	}
 	cfg := Config{
 		NodeID: id, Peers: c.peers(), Dir: "/raft", FS: fsys,
-		Transport: c.net.Transport(id),
+		Transport: tr,
 		Tick:      5 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotEvery: c.opts.snapshotEvery, SnapshotCatchUpEntries: c.opts.catchUp,
 		Apply: f.apply, Snapshot: f.snapshot, Restore: f.restore,
@@ -168,7 +193,11 @@ func (c *cluster) start(id uint64) {
 	c.mu.Lock()
 	c.nodes[id], c.fsms[id] = n, f
 	c.mu.Unlock()
-	c.net.Attach(id, n.Step)
+	if tcp != nil {
+		c.serveTCP(id, tcp, n)
+	} else {
+		c.net.Attach(id, n.Step)
+	}
 	n.Start(context.Background())
 }
 
@@ -178,11 +207,16 @@ func (c *cluster) stop(id uint64) {
 	c.mu.Lock()
 	n := c.nodes[id]
 	delete(c.nodes, id)
+	tcp := c.tcps[id]
+	delete(c.tcps, id)
 	c.mu.Unlock()
 	if n == nil {
 		return
 	}
 	c.net.Detach(id)
+	if tcp != nil {
+		_ = tcp.Close()
+	}
 	if err := n.Stop(); err != nil {
 		c.t.Errorf("node %d stopped with %v", id, err)
 	}
@@ -217,9 +251,50 @@ func (c *cluster) crash(id uint64, torn bool) {
 	}
 }
 
+func (c *cluster) newTCP(id uint64) *TCPTransport {
+	dial := (&net.Dialer{}).DialContext
+	return NewTCPTransport(TCPConfig{
+		NodeID: id, Peers: c.peers(), RedialBackoff: 20 * time.Millisecond, Logger: testLogger(),
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if c.opts.dials != nil {
+				c.opts.dials.Add(1)
+			}
+			return dial(ctx, network, addr)
+		},
+	})
+}
+
+// serveTCP listens on id's fixed address (reusing the first listener) and
+// serves tcp for node n.
+func (c *cluster) serveTCP(id uint64, tcp *TCPTransport, n *Node) {
+	c.t.Helper()
+	c.mu.Lock()
+	ln := c.lns[id]
+	delete(c.lns, id)
+	c.tcps[id] = tcp
+	c.mu.Unlock()
+	if ln == nil {
+		var err error
+		// The old listener is closed, but its port may linger briefly.
+		for range 100 {
+			if ln, err = net.Listen("tcp", c.addrs[id]); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			c.t.Fatalf("relisten %s: %v", c.addrs[id], err)
+		}
+	}
+	tcp.Serve(ln, n.Step)
+}
+
 func (c *cluster) close() {
 	for _, id := range c.ids {
 		c.stop(id)
+	}
+	for _, ln := range c.lns {
+		_ = ln.Close()
 	}
 	c.net.Close()
 	for _, id := range c.ids {
