@@ -27,7 +27,7 @@ func FuzzCheck(f *testing.F) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		s := Run(ctx, h, &Queue{}, &Linearizability{Timeout: 2 * time.Second})
+		s := Run(ctx, h, &Queue{}, &Linearizability{Timeout: 2 * time.Second, OutDir: t.TempDir(), slotTarget: 1})
 		for _, r := range s.Results {
 			if r.Valid == Valid && len(r.Anomalies) > 0 {
 				t.Fatalf("%s valid with anomalies: %+v", r.Checker, r.Anomalies)

@@ -241,6 +241,14 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	for _, g := range groups {
 		tp := g[0].Input.(*linInput).tp
 		g, known := tighten(g, obs[tp])
+		target := slotTargetOperations
+		if c.slotTarget > 0 {
+			target = c.slotTarget
+		}
+		if byOffset, ok := slotSplit(tp, g, target); ok && known && !c.IgnoreHighWatermark {
+			chunks = append(chunks, byOffset...)
+			continue
+		}
 		chunks = append(chunks, split(tp, g, known)...)
 	}
 	stats := map[string]int64{"operations": int64(len(ops)), "partitions": int64(len(groups)), "chunks": int64(len(chunks))}

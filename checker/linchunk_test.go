@@ -47,7 +47,7 @@ func TestReductionsPreserveVerdict(t *testing.T) {
 				f.HighWatermark = history.Int64(*f.HighWatermark + rapid.Int64Range(-1, 1).Draw(t, "delta"))
 			}
 		}
-		c := &Linearizability{}
+		c := &Linearizability{slotTarget: rapid.IntRange(1, 4).Draw(t, "slot-target")}
 		got := c.Check(context.Background(), h)
 		model := c.model(context.Background())
 		plain := porcupine.CheckOperations(model, linOperations(h))
@@ -100,8 +100,8 @@ func TestPlogAt(t *testing.T) {
 func TestChunkingAndLimits(t *testing.T) {
 	// Mostly sequential operations: cut into several chunks.
 	h := validHistory(t).history()
-	r := (&Linearizability{}).Check(context.Background(), h)
-	if r.Valid != Valid || r.Stats["chunks"] < 2 {
+	r := (&Linearizability{slotTarget: 1}).Check(context.Background(), h)
+	if r.Valid != Valid || r.Stats["chunks"] < 4 {
 		t.Fatalf("%s %v", r.Valid, r.Stats)
 	}
 	// Overlapping sends cannot be cut; over the limit they are Unknown.

@@ -2,6 +2,8 @@ package checker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -167,12 +169,18 @@ func TestAnomalies(t *testing.T) {
 			c.build(b)
 			dir := t.TempDir()
 			s := runAll(t, b.history(), dir)
-			checkFlagged(t, s, c)
+			a := checkFlagged(t, s, c)
+			if c.checker == "linearizability" {
+				st, err := os.Stat(filepath.Join(dir, a.Artifact))
+				if a.Artifact == "" || err != nil || st.Size() < 1000 {
+					t.Fatalf("visualization %q: %v", a.Artifact, err)
+				}
+			}
 		})
 	}
 }
 
-func checkFlagged(t *testing.T, s Summary, c anomalyCase) {
+func checkFlagged(t *testing.T, s Summary, c anomalyCase) Anomaly {
 	t.Helper()
 	if s.Valid != Invalid {
 		t.Fatalf("verdict %s, want invalid:\n%s", s.Valid, s.Text())
@@ -193,10 +201,11 @@ func checkFlagged(t *testing.T, s Summary, c anomalyCase) {
 			if len(a.Ops) == 0 {
 				t.Errorf("anomaly names no operation: %+v", a)
 			}
-			return
+			return a
 		}
 	}
 	t.Fatalf("no %s anomaly from %s:\n%s", c.typ, c.checker, s.Text())
+	return Anomaly{}
 }
 
 func TestUnknownWithoutDrain(t *testing.T) {
