@@ -90,8 +90,13 @@
 // To keep porcupine's memory bounded on long runs (it grows with the square
 // of a partition's length), each partition is first tightened with what
 // polls observed (a value read at offset o was written at o before that
-// read returned) and then cut into chunks wherever no operation is in
-// flight; each chunk is checked from the log its predecessors force, on
-// GOMAXPROCS workers (see linchunk.go). A 1,000,000-operation generated
-// history over 16 partitions checks in about 20 s in about 1.6 GiB.
+// read returned) and then cut into chunks of about 500 operations: by
+// offset when every send's offset and every read's high watermark is known
+// (the log forces their order; linslot.go), otherwise wherever no
+// operation is in flight (linchunk.go). Each chunk is checked from the log
+// its predecessors force, on GOMAXPROCS workers; a stretch that cannot be
+// cut and exceeds MaxChunkOperations is Unknown. A generated
+// 1,000,000-operation history over 16 partitions (225 MiB) loads and checks
+// in about 15 s on two busy cores with a peak RSS of about 1.6 GiB, most of
+// it JSON decoding and the in-memory history.
 package checker
