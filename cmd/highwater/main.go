@@ -20,6 +20,7 @@ func main() {
 	root.AddCommand(brokerCommand())
 	root.AddCommand(sizeCommand())
 	root.AddCommand(benchCommand())
+	root.AddCommand(clusterCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "highwater:", err)
 		os.Exit(1)

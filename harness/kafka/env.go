@@ -157,3 +157,19 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// causeLines keeps the first n lines of JVM output that say something:
+// exception messages rather than their stack frames.
+func causeLines(out string, n int) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "at ") || strings.HasPrefix(t, "...") {
+			continue
+		}
+		if keep = append(keep, t); len(keep) == n {
+			break
+		}
+	}
+	return strings.Join(keep, "\n")
+}

@@ -47,6 +47,9 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 			t.Errorf("Close: %v", err)
 		}
 		assertNoProcesses(t, c.Dir())
+		if c.net != nil {
+			assertNoNetResources(t, c.net.tag)
+		}
 		if t.Failed() {
 			for _, n := range c.Nodes() {
 				t.Logf("node %d log: %s", n.ID, c.Logs(n.ID))

@@ -288,7 +288,7 @@ func (c *Cluster) format(ctx context.Context, n *node, clusterID string) error {
 	_ = os.WriteFile(filepath.Join(n.dir, "format.log"), out, 0o644)
 	if err != nil {
 		return fmt.Errorf("kafka: format node %d: %w: %s (fix: check the --set values; full output in %s)",
-			n.id, err, lastLines(string(out), 10), filepath.Join(n.dir, "format.log"))
+			n.id, err, causeLines(string(out), 6), filepath.Join(n.dir, "format.log"))
 	}
 	return nil
 }

@@ -293,6 +293,9 @@ func (n *node) quoteLog() string {
 	tail := n.logTail()
 	var errs []string
 	for _, l := range strings.Split(tail, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(l), "at ") {
+			continue
+		}
 		if strings.Contains(l, "ERROR") || strings.Contains(l, "Caused by") || strings.Contains(l, "Exception:") {
 			errs = append(errs, l)
 		}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/kafka"
+	"github.com/highwater-io/highwater/harness/reference"
+)
+
+// clusterFlags are the flags shared by every --impl.
+type clusterFlags struct {
+	impl         string
+	nodes        int
+	racks        []string
+	basePort     int
+	dir          string
+	set          []string
+	netns        bool
+	readyTimeout time.Duration
+}
+
+func clusterCommand() *cobra.Command {
+	var f clusterFlags
+	cmd := &cobra.Command{
+		Use:   "cluster",
+		Short: "Run a local cluster (reference broker or Apache Kafka) until Ctrl-C",
+		Long: `Run a local cluster and print its bootstrap string, each node's address,
+rack and log file; Ctrl-C stops every node and leaves nothing running.
+
+--impl kafka runs Apache Kafka 4.x KRaft nodes as JVM processes (combined
+broker+controller, static quorum, racks az-a/az-b/az-c cycled, RF 3 and
+min.insync.replicas 2 by default, sized for 2 cores). Kafka's jars come
+from Maven Central through conformance/java/fetch.sh (cached after the first
+run) unless HIGHWATER_KAFKA_LIB names a jar directory. --set passes broker
+properties through, e.g. unclean.leader.election.enable=true.
+--netns (root) puts every node in its own network namespace so the harness
+can cut links between nodes.
+
+--impl reference (default) runs the highwater reference broker; only
+--nodes 1 works until the replicated reference cluster lands.`,
+		Example: `  highwater cluster --impl kafka
+  highwater cluster --impl kafka --nodes 5 --set min.insync.replicas=1
+  highwater cluster --impl reference --base-port 9092`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCluster(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka")
+	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3 for kafka, 1 for reference)")
+	fl.StringSliceVar(&f.racks, "racks", kafka.DefaultRacks, "racks assigned to nodes round-robin")
+	fl.IntVar(&f.basePort, "base-port", 0, "first client port (node i: base+2(i-1), controller one above); 0 picks free ports")
+	fl.StringVar(&f.dir, "dir", "", "cluster directory (data and logs); default a new temporary directory, kept on exit")
+	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
+	fl.BoolVar(&f.netns, "netns", false, "run each node in its own network namespace (root; kafka only)")
+	fl.DurationVar(&f.readyTimeout, "ready-timeout", kafka.DefaultReadyTimeout, "how long to wait for the cluster to become ready")
+	return cmd
+}
+
+func runCluster(ctx context.Context, stdout, stderr io.Writer, f clusterFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	set, err := kafka.ParseSet(f.set)
+	if err != nil {
+		return err
+	}
+	dir := f.dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "highwater-cluster-"); err != nil {
+			return err
+		}
+	}
+	// Ctrl-C during start-up aborts the wait; New then cleans up itself.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	began := time.Now()
+	fmt.Fprintf(stderr, "starting %s cluster in %s …\n", f.impl, dir)
+	c, err := startCluster(ctx, f, dir, set)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "bootstrap: %s\n", c.Bootstrap())
+	for _, n := range c.Nodes() {
+		fmt.Fprintf(stdout, "node %d  rack %-6s  client %-21s  controller %-21s  log %s\n",
+			n.ID, n.Rack, n.Addr, orDash(n.ControllerAddr), c.Logs(n.ID))
+	}
+	if _, err := cluster.NetworkOf(c); err != nil {
+		fmt.Fprintf(stderr, "network partitions: %v\n", err)
+	}
+	fmt.Fprintf(stderr, "ready in %v; Ctrl-C stops it\n", time.Since(began).Round(time.Millisecond))
+	<-ctx.Done()
+	fmt.Fprintln(stderr, "stopping …")
+	closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Close(closeCtx); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	fmt.Fprintf(stderr, "stopped; data and logs kept in %s\n", dir)
+	return nil
+}
+
+func startCluster(ctx context.Context, f clusterFlags, dir string, set map[string]string) (cluster.Cluster, error) {
+	switch f.impl {
+	case "kafka":
+		return kafka.New(ctx, kafka.Config{
+			Nodes: f.nodes, Racks: f.racks, Dir: dir, BasePort: f.basePort,
+			Set: set, NetNS: f.netns, ReadyTimeout: f.readyTimeout,
+		})
+	case "reference":
+		if f.netns {
+			return nil, errors.New("--netns: not available for the reference broker yet (use --impl kafka)")
+		}
+		rack := ""
+		if len(f.racks) > 0 {
+			rack = f.racks[0]
+		}
+		return reference.New(ctx, reference.Config{
+			Nodes: f.nodes, Dir: dir, BasePort: f.basePort, Rack: rack, Set: set,
+			ReadyTimeout: f.readyTimeout,
+		})
+	default:
+		return nil, fmt.Errorf("--impl %q: want reference or kafka", f.impl)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

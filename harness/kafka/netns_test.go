@@ -1,0 +1,152 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+)
+
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if err := netnsAvailable(); err != nil {
+		t.Skip(err)
+	}
+}
+
+// TestNetNSPartition: with every node in its own namespace, cutting the
+// leader of a partition off from the other two moves leadership to the
+// majority; healing brings the ISR back to 3. Client traffic from the
+// root namespace keeps reaching every node throughout.
+func TestNetNSPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the partition test starts a second cluster")
+	}
+	requireRoot(t)
+	requireKafka(t)
+	c := startCluster(t, Config{Dir: testDir(t), Nodes: 3, NetNS: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	nw, err := cluster.NetworkOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if resp, err := adm.CreateTopic(ctx, 3, -1, nil, testTopic); err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	if err := waitISR(ctx, adm, testTopic, 3); err != nil {
+		t.Fatal(err)
+	}
+	acked := produceN(ctx, t, cl, 0, 100)
+
+	leaders, err := c.Leaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := cluster.TopicPartition{Topic: testTopic, Partition: 0}
+	victim := leaders[tp]
+	began := time.Now()
+	if err := cluster.Isolate(ctx, c, nw, victim); err != nil {
+		t.Fatalf("Isolate(%d): %v", victim, err)
+	}
+	var moved int32
+	err = poll(ctx, 90*time.Second, func(ctx context.Context) error {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return err
+		}
+		if moved = l[tp]; moved == victim || moved < 1 {
+			return fmt.Errorf("leader of %v still %d", tp, moved)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("leadership did not move off isolated node %d: %v", victim, err)
+	}
+	t.Logf("isolated leader %d of %v; node %d leads after %v", victim, tp, moved, time.Since(began).Round(time.Millisecond))
+	// The isolated node still answers clients (only node-to-node links are
+	// cut); a fresh client that follows the newest metadata writes to the
+	// majority's leader.
+	acked = append(acked, produceN(ctx, t, cl, 0, 50)...)
+
+	began = time.Now()
+	if err := nw.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitISR(ctx, adm, testTopic, 3); err != nil {
+		t.Fatalf("ISR did not recover after heal: %v", err)
+	}
+	t.Logf("ISR back to 3 %v after heal", time.Since(began).Round(time.Millisecond))
+	consumeExpect(ctx, t, c.Bootstrap(), acked)
+}
+
+// assertNoNetResources fails if a namespace, link or table of tag remains.
+func assertNoNetResources(t *testing.T, tag string) {
+	t.Helper()
+	for _, args := range [][]string{{"netns", "list"}, {"-o", "link", "show"}} {
+		out, _ := exec.Command("ip", args...).Output()
+		if strings.Contains(string(out), tag) {
+			t.Errorf("ip %s still lists %s:\n%s", strings.Join(args, " "), tag, out)
+		}
+	}
+	conn, err := nftables.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyBridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tb := range tables {
+		if strings.Contains(tb.Name, tag) {
+			t.Errorf("nftables table %s still exists", tb.Name)
+		}
+	}
+}
+
+// TestSweepStale: resources named after a dead owner are removed by the
+// next cluster's sweep; a live owner's are kept.
+func TestSweepStale(t *testing.T) {
+	requireRoot(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	deadTag := fmt.Sprintf("%06x%02x", dead.Process.Pid, 0xfe)
+	liveTag := fmt.Sprintf("%06x%02x", os.Getpid(), 0xfe)
+	ctx := context.Background()
+	for _, tag := range []string{deadTag, liveTag} {
+		if err := runIP(ctx, "ip", "netns", "add", nsPrefix+tag+"-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := runIP(ctx, "ip", "link", "add", bridgePrefix+tag, "type", "bridge"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = runIP(ctx, "ip", "netns", "del", nsPrefix+liveTag+"-1")
+		_ = runIP(ctx, "ip", "link", "del", bridgePrefix+liveTag)
+	})
+	sweepStale(ctx, "ip")
+	assertNoNetResources(t, deadTag)
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	if !strings.Contains(string(out), liveTag) {
+		t.Errorf("sweep removed a live owner's namespace")
+	}
+}
