@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -19,6 +20,7 @@ func brokerCommand() *cobra.Command {
 		configFile string
 		overrides  []string
 		logLevel   string
+		cpuProfile string
 	)
 	cmd := &cobra.Command{
 		Use:   "broker",
@@ -65,6 +67,14 @@ broker listens on 127.0.0.1:9092 and keeps its data in /tmp/highwater-logs.`,
 			if err != nil {
 				return err
 			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					b.Close()
+					return err
+				}
+				defer stop()
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			runErr := b.Run(ctx)
@@ -79,5 +89,19 @@ broker listens on 127.0.0.1:9092 and keeps its data in /tmp/highwater-logs.`,
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "server.properties file")
 	cmd.Flags().StringArrayVar(&overrides, "override", nil, "key=value property, repeatable; wins over --config")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a Go CPU profile to this file until the broker stops")
 	return cmd
+}
+
+// startCPUProfile profiles the whole broker run, for `go tool pprof`.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
