@@ -400,8 +400,19 @@ func (c *cluster) liveNode(id uint64) *Node {
 
 // proposeMany proposes values prefix-0..count-1 from workers goroutines.
 func (c *cluster) proposeMany(ctx context.Context, prefix string, count, workers int) map[string]proposeOutcome {
+	return c.proposeWhile(ctx, prefix, workers, func(i int) bool { return i < count })
+}
+
+// proposeFor proposes values prefix-0, prefix-1, ... from workers
+// goroutines until d has passed.
+func (c *cluster) proposeFor(ctx context.Context, prefix string, d time.Duration, workers int) map[string]proposeOutcome {
+	deadline := time.Now().Add(d)
+	return c.proposeWhile(ctx, prefix, workers, func(int) bool { return time.Now().Before(deadline) })
+}
+
+func (c *cluster) proposeWhile(ctx context.Context, prefix string, workers int, more func(i int) bool) map[string]proposeOutcome {
 	var mu sync.Mutex
-	out := make(map[string]proposeOutcome, count)
+	out := make(map[string]proposeOutcome)
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range workers {
@@ -415,7 +426,7 @@ func (c *cluster) proposeMany(ctx context.Context, prefix string, count, workers
 			}
 		})
 	}
-	for i := range count {
+	for i := 0; more(i) && ctx.Err() == nil; i++ {
 		next <- i
 	}
 	close(next)
