@@ -82,6 +82,7 @@ func runCluster(ctx context.Context, stdout, stderr io.Writer, f clusterFlags) e
 			return err
 		}
 	}
+	madeDir := f.dir == ""
 	// Ctrl-C during start-up aborts the wait; New then cleans up itself.
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -89,6 +90,9 @@ func runCluster(ctx context.Context, stdout, stderr io.Writer, f clusterFlags) e
 	fmt.Fprintf(stderr, "starting %s cluster in %s …\n", f.impl, dir)
 	c, err := startCluster(ctx, f, dir, set)
 	if err != nil {
+		if madeDir {
+			_ = os.RemoveAll(dir) // nothing worth keeping from a failed start we placed
+		}
 		return err
 	}
 	fmt.Fprintf(stdout, "bootstrap: %s\n", c.Bootstrap())

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -60,6 +61,10 @@ func findLib(ctx context.Context, configured string) (string, error) {
 	}
 	script, err := findFetchScript()
 	if err != nil {
+		// Outside a checkout, a cache an earlier fetch filled still serves.
+		if cached := cachedLib(); cached != "" {
+			return cached, nil
+		}
 		return "", err
 	}
 	cmd := exec.CommandContext(ctx, "bash", script)
@@ -78,6 +83,29 @@ func findLib(ctx context.Context, configured string) (string, error) {
 		return "", err
 	}
 	return lib, nil
+}
+
+// cachedLib is the newest complete lib/ directory fetch.sh left in its
+// cache ($HIGHWATER_CACHE, default ~/.cache/highwater), or "".
+func cachedLib() string {
+	cache := os.Getenv("HIGHWATER_CACHE")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		cache = filepath.Join(home, ".cache", "highwater")
+	}
+	// fetch.sh writes the stamp only after a complete copy.
+	stamps, _ := filepath.Glob(filepath.Join(cache, "kafka-*", ".pom.sha256"))
+	slices.Sort(stamps) // lexical: good enough to prefer 4.1.x over 4.0.x
+	for i := len(stamps) - 1; i >= 0; i-- {
+		lib := filepath.Join(filepath.Dir(stamps[i]), "lib")
+		if checkLib(lib) == nil {
+			return lib
+		}
+	}
+	return ""
 }
 
 func checkLib(lib string) error {
