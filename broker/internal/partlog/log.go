@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -425,7 +426,7 @@ func (l *Log) Read(offset int64, maxBytes int, upTo int64) ([]byte, error) {
 		}
 		if start >= 0 {
 			n := len(out)
-			out = append(out, make([]byte, pos-start)...)
+			out = slices.Grow(out, int(pos-start))[:n+int(pos-start)] // one allocation, no copy
 			if _, err := s.log.ReadAt(out[n:], start); err != nil {
 				return nil, fmt.Errorf("partlog: read %s at %d: %w", s.paths[0], start, err)
 			}

@@ -20,7 +20,7 @@ func TestEverySeedAnswered(t *testing.T) {
 		frame := encodeFrame(req, int32(1000+i))
 		name := kmsg.NameForKey(req.Key())
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		out, err := env.srv.handleFrame(ctx, &handler.Conn{RemoteAddr: "test"}, frame)
+		out, err := env.srv.handleFrame(ctx, &handler.Conn{RemoteAddr: "test"}, frame, nil)
 		cancel()
 		env.checkNoPanic(t)
 		if err != nil {

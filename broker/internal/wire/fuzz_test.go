@@ -46,7 +46,7 @@ func FuzzRequest(f *testing.F) {
 		defer cancel()
 		var out []byte
 		var err error
-		watchdog(t, func() { out, err = env.srv.handleFrame(ctx, &handler.Conn{RemoteAddr: "fuzz"}, frame) })
+		watchdog(t, func() { out, err = env.srv.handleFrame(ctx, &handler.Conn{RemoteAddr: "fuzz"}, frame, nil) })
 		env.checkNoPanic(t)
 		if err != nil {
 			return // the connection closes: allowed for any bad input

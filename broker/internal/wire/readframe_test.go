@@ -28,13 +28,13 @@ func TestReadFrame(t *testing.T) {
 			if size > eagerFrameBytes+1 && name == "one byte" {
 				continue // slow and no different from "half"
 			}
-			got, err := readFrame(r, size)
+			got, err := readFrame(r, size, nil)
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("size %d, %s reader: %d bytes, err %v", size, name, len(got), err)
 			}
 		}
 		if size > 0 {
-			if _, err := readFrame(bytes.NewReader(want[:size-1]), size); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+			if _, err := readFrame(bytes.NewReader(want[:size-1]), size, nil); !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 				t.Fatalf("size %d, one byte short: err %v, want (unexpected) EOF", size, err)
 			}
 		}
@@ -51,7 +51,7 @@ func TestReadFrameAllocatesWhatArrives(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for range 10 {
-		if _, err := readFrame(bytes.NewReader(make([]byte, 100)), announced); err == nil {
+		if _, err := readFrame(bytes.NewReader(make([]byte, 100)), announced, nil); err == nil {
 			t.Fatal("short frame read without error")
 		}
 	}

@@ -99,6 +99,12 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 	remote := c.RemoteAddr().String()
 	conn := &handler.Conn{RemoteAddr: remote}
 	var sizeBuf [4]byte
+	// Buffers reused across this connection's requests, so large produce
+	// frames and fetch responses do not cost an allocation (and the
+	// garbage collector's time) each: spare holds the last Produce frame,
+	// whose bytes nothing keeps once it is answered; out holds the last
+	// response, whose bytes nothing keeps once they are written.
+	var spare, out []byte
 	for {
 		if _, err := io.ReadFull(c, sizeBuf[:]); err != nil {
 			return
@@ -108,23 +114,33 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 			s.log.Warn("closing connection: request size out of bounds", "remote", remote, "size", size, "socket.request.max.bytes", s.cfg.MaxRequestBytes)
 			return
 		}
-		frame, err := readFrame(c, int(size))
+		frame, err := readFrame(c, int(size), spare)
 		if err != nil {
 			return
 		}
-		out, err := s.handleFrame(ctx, conn, frame)
+		spare = nil
+		resp, err := s.handleFrame(ctx, conn, frame, out[:0])
 		if err != nil {
 			s.log.Info("closing connection", "remote", remote, "client", conn.ClientID, "err", err)
 			return
 		}
-		if out == nil {
+		if len(frame) >= 2 && binary.BigEndian.Uint16(frame) == uint16(kmsg.Produce) && cap(frame) <= maxRetainedBufferBytes {
+			spare = frame
+		}
+		if resp == nil {
 			continue
 		}
-		if _, err := c.Write(out); err != nil {
+		if _, err := c.Write(resp); err != nil {
 			return
+		}
+		if cap(resp) <= maxRetainedBufferBytes {
+			out = resp
 		}
 	}
 }
+
+// maxRetainedBufferBytes bounds what an idle connection keeps for reuse.
+const maxRetainedBufferBytes = 16 << 20
 
 // eagerFrameBytes is the largest frame buffer allocated before its bytes
 // arrive. Larger frames grow as data comes in, so a client announcing a
@@ -133,8 +149,16 @@ func (s *Server) serveConn(ctx context.Context, c net.Conn) {
 // memory).
 const eagerFrameBytes = 64 << 10
 
-// readFrame reads a frame body of size bytes.
-func readFrame(r io.Reader, size int) ([]byte, error) {
+// readFrame reads a frame body of size bytes, into spare when it is big
+// enough (its memory is already spent, so using it costs nothing).
+func readFrame(r io.Reader, size int, spare []byte) ([]byte, error) {
+	if size <= cap(spare) {
+		frame := spare[:size]
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil, err
+		}
+		return frame, nil
+	}
 	if size <= eagerFrameBytes {
 		frame := make([]byte, size)
 		if _, err := io.ReadFull(r, frame); err != nil {
@@ -161,7 +185,7 @@ func readFrame(r io.Reader, size int) ([]byte, error) {
 
 // handleFrame decodes one request frame and returns the response frame to
 // write (nil for none). An error closes the connection.
-func (s *Server) handleFrame(ctx context.Context, conn *handler.Conn, frame []byte) (out []byte, err error) {
+func (s *Server) handleFrame(ctx context.Context, conn *handler.Conn, frame, dst []byte) (out []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("handler panic", "remote", conn.RemoteAddr, "panic", r, "stack", string(debug.Stack()))
@@ -202,7 +226,7 @@ func (s *Server) handleFrame(ctx context.Context, conn *handler.Conn, frame []by
 	if err != nil || resp == nil {
 		return nil, err
 	}
-	return appendResponse(nil, correlationID, key, resp), nil
+	return appendResponse(dst, correlationID, key, resp), nil
 }
 
 func skipTags(rd *kbin.Reader) {
@@ -217,6 +241,7 @@ func skipTags(rd *kbin.Reader) {
 // response header stays v0 so any client can read it), then the body.
 func appendResponse(dst []byte, correlationID int32, key int16, resp kmsg.Response) []byte {
 	start := len(dst)
+	dst = slices.Grow(dst, responseSizeHint(resp))
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(correlationID))
 	if resp.IsFlexible() && key != int16(kmsg.ApiVersions) {
@@ -236,4 +261,23 @@ func unsupportedAPIVersions(correlationID int32) []byte {
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
 	resp.ApiKeys = handler.APIVersionsList()
 	return appendResponse(nil, correlationID, int16(kmsg.ApiVersions), resp)
+}
+
+// responseSizeHint estimates an encoded response's size, so the frame is
+// allocated once instead of doubling (and copying) its way up: what matters
+// is Fetch, whose record bytes dominate.
+func responseSizeHint(resp kmsg.Response) int {
+	const overhead = 4 << 10
+	fetch, ok := resp.(*kmsg.FetchResponse)
+	if !ok {
+		return overhead
+	}
+	n := overhead
+	for _, t := range fetch.Topics {
+		n += len(t.Topic) + 64*len(t.Partitions)
+		for _, p := range t.Partitions {
+			n += len(p.RecordBatches) + 24*len(p.AbortedTransactions)
+		}
+	}
+	return n
 }
