@@ -36,6 +36,9 @@ const (
 	// logTailBytes bounds how much of a node's log is scanned and quoted.
 	logTailBytes = 64 << 10
 	quoteLines   = 25
+	// formatTimeout bounds one StorageTool run (a JVM start and a few
+	// file writes: seconds).
+	formatTimeout = 2 * time.Minute
 )
 
 // fatalMarkers are log lines after which a starting Kafka will not become
@@ -276,7 +279,7 @@ func (c *Cluster) formatAll(ctx context.Context, clusterID string) error {
 }
 
 func (c *Cluster) format(ctx context.Context, n *node, clusterID string) error {
-	fctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
+	fctx, cancel := context.WithTimeout(ctx, formatTimeout)
 	defer cancel()
 	args := []string{c.java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-Dlog4j2.level=WARN",
 		"-cp", filepath.Join(c.lib, "*"), "kafka.tools.StorageTool", "format",
