@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -18,10 +19,15 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(brokerCommand())
+	root.AddCommand(checkCommand())
 	root.AddCommand(sizeCommand())
 	root.AddCommand(benchCommand())
 	root.AddCommand(clusterCommand())
 	if err := root.Execute(); err != nil {
+		var exit exitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.code) // the command already said why
+		}
 		fmt.Fprintln(os.Stderr, "highwater:", err)
 		os.Exit(1)
 	}

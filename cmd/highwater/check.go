@@ -1,0 +1,53 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/highwater-io/highwater/checker"
+)
+
+// exitError carries a process exit status chosen by a verdict.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func checkCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "check RUN_DIR|HISTORY.jsonl",
+		Short: "Re-check a saved run's history offline",
+		Long: `Run every checker over a saved history (RUN_DIR/history.jsonl, or a
+history file given directly) and write results.json, summary.txt and, for
+partitions that are not linearizable, linearizability/*.html beside it.
+
+The exit status follows the verdict: 0 valid, 1 invalid (an anomaly was
+found), 2 unknown (a check ran out of time or its preconditions failed),
+3 the history could not be read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, outDir := args[0], args[0]
+			if st, err := os.Stat(path); err == nil && st.IsDir() {
+				path = filepath.Join(path, "history.jsonl")
+			} else {
+				outDir = filepath.Dir(path)
+			}
+			summary, err := checker.Check(cmd.Context(), path, outDir)
+			if err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "highwater check:", err)
+				return exitError{3}
+			}
+			fmt.Fprint(cmd.OutOrStdout(), summary.Text())
+			switch summary.Valid {
+			case checker.Valid:
+				return nil
+			case checker.Invalid:
+				return exitError{1}
+			default:
+				return exitError{2}
+			}
+		},
+	}
+}

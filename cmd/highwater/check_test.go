@@ -1,0 +1,68 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runCheck runs `highwater check` on a copy of a kept history and returns
+// the exit status it would give and what it printed.
+func runCheck(t *testing.T, history string) (int, string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "checker", "testdata", history))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := checkCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs([]string{dir})
+	err = cmd.Execute()
+	for _, f := range []string{"results.json", "summary.txt"} {
+		if _, statErr := os.Stat(filepath.Join(dir, f)); statErr != nil && !strings.Contains(out.String(), "could not") {
+			t.Errorf("%s not written: %v", f, statErr)
+		}
+	}
+	var exit exitError
+	switch {
+	case err == nil:
+		return 0, out.String()
+	case errors.As(err, &exit):
+		return exit.code, out.String()
+	}
+	t.Fatalf("unexpected error %v", err)
+	return -1, ""
+}
+
+func TestCheckExitStatusFollowsVerdict(t *testing.T) {
+	if code, out := runCheck(t, "lost-write.jsonl"); code != 1 || !strings.Contains(out, "lost-write") {
+		t.Errorf("lost-write history: exit %d, output:\n%s", code, out)
+	}
+	if code, out := runCheck(t, "valid.jsonl"); code != 0 || !strings.Contains(out, "VALID") {
+		t.Errorf("valid history: exit %d, output:\n%s", code, out)
+	}
+}
+
+func TestCheckUnreadableHistory(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), []byte("not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := checkCommand()
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetArgs([]string{dir})
+	var exit exitError
+	if err := cmd.Execute(); !errors.As(err, &exit) || exit.code != 3 {
+		t.Errorf("unreadable history: got %v, want exit status 3", err)
+	}
+}
