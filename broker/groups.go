@@ -53,24 +53,9 @@ func openGroups(catalog *topics.Catalog, props *config.Broker, now func() time.T
 		MaxSessionTimeout:     time.Duration(props.Int64("group.max.session.timeout.ms")) * time.Millisecond,
 		Now:                   now,
 		Logger:                log,
-		TopicExists: func(topic string, partition int32) bool {
-			t, ok := catalog.Get(topic)
-			return ok && t.Partition(partition) != nil
-		},
-		TopicNameByID: func(id [16]byte) (string, bool) {
-			t, ok := catalog.GetByID(id)
-			if !ok {
-				return "", false
-			}
-			return t.Name, true
-		},
-		TopicIDByName: func(name string) ([16]byte, bool) {
-			t, ok := catalog.Get(name)
-			if !ok {
-				return [16]byte{}, false
-			}
-			return t.ID, true
-		},
+		TopicExists:           catalog.PartitionExists,
+		TopicNameByID:         catalog.TopicName,
+		TopicIDByName:         catalog.TopicID,
 	}, gs)
 	if err != nil {
 		return nil, err

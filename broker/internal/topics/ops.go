@@ -298,3 +298,27 @@ func parseID(s string, id *[16]byte) error {
 	copy(id[:], b)
 	return nil
 }
+
+// PartitionExists reports whether topic has partition p.
+func (c *Catalog) PartitionExists(topic string, p int32) bool {
+	t, ok := c.Get(topic)
+	return ok && t.Partition(p) != nil
+}
+
+// TopicName resolves a topic id to its name.
+func (c *Catalog) TopicName(id [16]byte) (string, bool) {
+	t, ok := c.GetByID(id)
+	if !ok {
+		return "", false
+	}
+	return t.Name, true
+}
+
+// TopicID resolves a topic name to its id.
+func (c *Catalog) TopicID(name string) ([16]byte, bool) {
+	t, ok := c.Get(name)
+	if !ok {
+		return [16]byte{}, false
+	}
+	return t.ID, true
+}

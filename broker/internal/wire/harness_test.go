@@ -61,26 +61,10 @@ func newTestEnv(tb testing.TB) *testEnv {
 	if _, err := catalog.Create(fuzzTopic, 2, nil, false, false); err != nil {
 		tb.Fatal(err)
 	}
-	exists := func(topic string, p int32) bool {
-		t, ok := catalog.Get(topic)
-		return ok && t.Partition(p) != nil
-	}
-	groups, err := group.NewService(group.Config{Now: time.Now, Logger: logger, TopicExists: exists,
-		TickInterval: 10 * time.Millisecond,
-		TopicNameByID: func(id [16]byte) (string, bool) {
-			t, ok := catalog.GetByID(id)
-			if !ok {
-				return "", false
-			}
-			return t.Name, true
-		},
-		TopicIDByName: func(name string) ([16]byte, bool) {
-			t, ok := catalog.Get(name)
-			if !ok {
-				return [16]byte{}, false
-			}
-			return t.ID, true
-		},
+	groups, err := group.NewService(group.Config{Now: time.Now, Logger: logger, TopicExists: catalog.PartitionExists,
+		TickInterval:  10 * time.Millisecond,
+		TopicNameByID: catalog.TopicName,
+		TopicIDByName: catalog.TopicID,
 	}, nil)
 	if err != nil {
 		tb.Fatal(err)
