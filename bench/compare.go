@@ -1,10 +1,10 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -41,7 +41,8 @@ func (r RunResult) OK() bool { return r.Err == "" }
 
 // RunOnce starts t, runs w on it (creating the topic first) and stops it.
 // Failures are returned and also recorded in the result.
-func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer) (RunResult, error) {
+func RunOnce(ctx context.Context, t Target, w Workload, round int, opts RunOptions) (RunResult, error) {
+	log := opts.Log
 	res := RunResult{Target: t.Name(), Round: round, Topic: w.Topic}
 	generated := res.Topic == ""
 	if generated {
@@ -82,7 +83,11 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
 
-	res.Produce, res.Consume, err = produceConsume(ctx, inst.Bootstrap(), res.Topic, w, log)
+	rp := opts.begin(fmt.Sprintf("%s round %d", t.Name(), round))
+	res.Produce, res.Consume, err = produceConsume(ctx, inst.Bootstrap(), res.Topic, w, rp)
+	if rp != nil {
+		rp.End()
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -101,21 +106,26 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, log io.Writer
 
 // produceConsume runs the producer, then the consumer, or both at once for
 // an end-to-end workload.
-func produceConsume(ctx context.Context, bootstrap, topic string, w Workload, log io.Writer) (ProduceResult, ConsumeResult, error) {
+func produceConsume(ctx context.Context, bootstrap, topic string, w Workload, rp RunProgress) (ProduceResult, ConsumeResult, error) {
+	spec := consumeSpec{bootstrap: bootstrap, topic: topic, group: w.consumerGroup(topic), members: w.Consumers,
+		idle: w.IdleTimeout, partitions: w.Partitions}
 	if !w.EndToEnd {
-		p, err := Produce(ctx, bootstrap, topic, w, log)
+		p, err := Produce(ctx, bootstrap, topic, w, rp)
 		if err == nil && p.Errors > 0 {
 			err = fmt.Errorf("%d records failed, first: %s", p.Errors, p.FirstError)
 		}
 		if err != nil || !w.Consume {
 			return p, ConsumeResult{}, wrapPhase("produce", err)
 		}
-		c, err := Consume(ctx, bootstrap, topic, p.TotalRecords, w.IdleTimeout)
+		spec.want = knownWant(p.TotalRecords)
+		spec.phase = phaseOf(rp, "consume")
+		c, err := consume(ctx, spec)
+		spec.phase.Done()
 		return p, c, wrapPhase("consume", err)
 	}
 	var want atomic.Int64
 	want.Store(-1)
-	wantFn := func() (int64, bool) { n := want.Load(); return n, n >= 0 }
+	spec.want = func() (int64, bool) { n := want.Load(); return n, n >= 0 }
 	consCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -126,9 +136,23 @@ func produceConsume(ctx context.Context, bootstrap, topic string, w Workload, lo
 	// The producer stamps its start a little later (after connecting), so
 	// a few warm-up records may count: milliseconds of a seconds-long
 	// warm-up.
-	since := time.Now().Add(w.Warmup)
-	wg.Go(func() { c, cErr = consume(consCtx, bootstrap, topic, wantFn, w.IdleTimeout, since) })
-	p, err := Produce(ctx, bootstrap, topic, w, log)
+	spec.e2eSince = time.Now().Add(w.Warmup)
+	spec.phase = phaseOf(rp, "consume")
+	defer spec.phase.Done()
+	spec.ready = make(chan struct{})
+	consumerDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(consumerDone)
+		c, cErr = consume(consCtx, spec)
+	})
+	// A group still joining would charge its join to the first records'
+	// end-to-end latency.
+	select {
+	case <-spec.ready:
+	case <-consumerDone:
+		return ProduceResult{}, c, wrapPhase("consume", cmp.Or(cErr, errors.New("consumer ended before producing")))
+	}
+	p, err := Produce(ctx, bootstrap, topic, w, rp)
 	if err == nil && p.Errors > 0 {
 		err = fmt.Errorf("%d records failed, first: %s", p.Errors, p.FirstError)
 	}
@@ -212,7 +236,7 @@ func allLed(td kadm.TopicDetail) bool {
 // and returns every run. A run that fails is recorded and the comparison
 // goes on; only a cancelled context stops it early. perRun, when not nil, is
 // called after each run (to print it).
-func Compare(ctx context.Context, targets []Target, w Workload, rounds int, log io.Writer, perRun func(RunResult)) ([]RunResult, error) {
+func Compare(ctx context.Context, targets []Target, w Workload, rounds int, opts RunOptions, perRun func(RunResult)) ([]RunResult, error) {
 	if len(targets) == 0 || rounds < 1 {
 		return nil, fmt.Errorf("%w: %d targets, %d rounds", ErrBadWorkload, len(targets), rounds)
 	}
@@ -222,10 +246,8 @@ func Compare(ctx context.Context, targets []Target, w Workload, rounds int, log 
 	var runs []RunResult
 	for round := 1; round <= rounds; round++ {
 		for _, t := range targets {
-			if log != nil {
-				fmt.Fprintf(log, "== round %d/%d: %s\n", round, rounds, t.Name())
-			}
-			r, _ := RunOnce(ctx, t, w, round, log)
+			logf(opts.Log, "== round %d/%d: %s\n", round, rounds, t.Name())
+			r, _ := RunOnce(ctx, t, w, round, opts)
 			runs = append(runs, r)
 			if perRun != nil {
 				perRun(r)

@@ -55,7 +55,10 @@ func TestEndToEndReference(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker process")
 	}
-	target := ProcTarget{TargetName: "reference", Binary: highwaterBinary(t), WorkDir: t.TempDir()}
+	// Kafka's default 3 s initial rebalance delay would make the group
+	// cases slow without testing anything more.
+	target := ProcTarget{TargetName: "reference", Binary: highwaterBinary(t), WorkDir: t.TempDir(),
+		Properties: map[string]string{"group.initial.rebalance.delay.ms": "0"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -67,15 +70,20 @@ func TestEndToEndReference(t *testing.T) {
 	open.Producers = 2
 	e2e := open
 	e2e.EndToEnd = true
+	group := closed
+	group.Consumers = 3
+	groupE2E := e2e
+	groupE2E.Consumers = 2
 
 	for _, tc := range []struct {
 		name string
 		w    Workload
 		want int64
-	}{{"closed", closed, 5000}, {"open", open, 2000}, {"end-to-end", e2e, 2000}} {
+	}{{"closed", closed, 5000}, {"open", open, 2000}, {"end-to-end", e2e, 2000},
+		{"group", group, 5000}, {"group end-to-end", groupE2E, 2000}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var log strings.Builder
-			r, err := RunOnce(ctx, target, tc.w, 1, &log)
+			r, err := RunOnce(ctx, target, tc.w, 1, RunOptions{Log: &log})
 			if err != nil {
 				t.Fatalf("RunOnce: %v\n%s", err, log.String())
 			}
@@ -104,6 +112,17 @@ func TestEndToEndReference(t *testing.T) {
 			if e := c.EndToEnd; (e.Count > 0) != tc.w.EndToEnd || e.MaxMs < e.P50Ms {
 				t.Errorf("end-to-end latency %+v, want it exactly when measured", e)
 			}
+			if tc.w.Consumers > 1 {
+				var sum int64
+				for _, n := range c.Members {
+					sum += n
+				}
+				if len(c.Members) != tc.w.Consumers || sum != c.Records || c.Group == "" {
+					t.Errorf("group %q members %v (sum %d), want %d members summing to %d", c.Group, c.Members, sum, tc.w.Consumers, c.Records)
+				}
+			} else if c.Group != "" || c.Members != nil {
+				t.Errorf("single reader reported group %q members %v", c.Group, c.Members)
+			}
 			if tc.w.RatePerSec > 0 && (p.TargetRate != 2000 || !p.WarmupExcluded) {
 				t.Errorf("open loop: target rate %v, warm-up excluded %v", p.TargetRate, p.WarmupExcluded)
 			}
@@ -124,7 +143,7 @@ func TestCompareRecordsFailures(t *testing.T) {
 	w := DefaultWorkload()
 	w.Records = 1
 	var perRun []string
-	runs, err := Compare(context.Background(), []Target{bad}, w, 2, nil, func(r RunResult) {
+	runs, err := Compare(context.Background(), []Target{bad}, w, 2, RunOptions{}, func(r RunResult) {
 		perRun = append(perRun, fmt.Sprintf("%s/%d", r.Target, r.Round))
 	})
 	if err != nil {
@@ -133,7 +152,7 @@ func TestCompareRecordsFailures(t *testing.T) {
 	if len(runs) != 2 || runs[0].OK() || strings.Join(perRun, ",") != "missing/1,missing/2" {
 		t.Errorf("runs = %+v, perRun %v", runs, perRun)
 	}
-	if _, err := Compare(context.Background(), nil, w, 1, nil, nil); err == nil {
+	if _, err := Compare(context.Background(), nil, w, 1, RunOptions{}, nil); err == nil {
 		t.Error("no targets accepted")
 	}
 }
@@ -153,7 +172,7 @@ func TestAddressTargetCleansUp(t *testing.T) {
 	defer inst.Stop()
 	w := DefaultWorkload()
 	w.Records, w.Warmup, w.Partitions = 100, 0, 1
-	r, err := RunOnce(ctx, AddressTarget{Addr: inst.Bootstrap()}, w, 1, nil)
+	r, err := RunOnce(ctx, AddressTarget{Addr: inst.Bootstrap()}, w, 1, RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

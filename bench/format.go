@@ -20,6 +20,9 @@ func ProducerLine(r ProduceResult) string {
 func ConsumerLine(r ConsumeResult) string {
 	line := fmt.Sprintf("%d records consumed, %.1f records/sec (%.2f MB/sec), %.2f MB in %.2f s, %.1f ms to first record.",
 		r.Records, r.RecordsPerSec, r.MBPerSec, float64(r.Bytes)/bytesPerMB, r.Seconds, r.FirstRecordMs)
+	if r.Group != "" {
+		line += fmt.Sprintf(" Group of %d joined in %.1f ms (excluded), records per member %v.", len(r.Members), r.JoinMs, r.Members)
+	}
 	if l := r.EndToEnd; l.Count > 0 {
 		line += fmt.Sprintf(" End to end: %.2f ms avg latency, %.2f ms max latency, %.2f ms 50th, %.2f ms 95th, %.2f ms 99th, %.2f ms 99.9th.",
 			l.AvgMs, l.MaxMs, l.P50Ms, l.P95Ms, l.P99Ms, l.P999Ms)
@@ -93,4 +96,38 @@ func ratioText(r float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", r)
+}
+
+// WriteCapacity prints a capacity search: every probe with its verdict,
+// then the sustainable rate per broker and per core.
+func WriteCapacity(w io.Writer, r CapacityResult) {
+	if r.ClosedLoop != nil {
+		fmt.Fprintf(w, "closed loop: %s\n", ProducerLine(*r.ClosedLoop))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "offered rec/s\tsent rec/s\tsent/requested\tMB/s\tp99 ms\tbroker cores\tverdict")
+	for _, p := range r.Probes {
+		cores := "-"
+		if p.Measured && p.WallSeconds > 0 {
+			cores = fmt.Sprintf("%.2f", p.BrokerCPUSeconds/p.WallSeconds)
+		}
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.4f\t%.1f\t%.1f\t%s\t%s\n", p.RatePerSec, p.SentPerSec, p.SentRatio, p.MBPerSec, p.P99Ms, cores, verdict(p))
+	}
+	_ = tw.Flush()
+	if !r.Found {
+		fmt.Fprintf(w, "no sustainable rate found: %s\n", r.LimitedBy)
+		return
+	}
+	fmt.Fprintf(w, "sustainable on %s: %.0f records/s (%.2f MB/s), p99 %.1f ms; %d broker(s): %.0f records/s (%.2f MB/s) per broker",
+		r.Target, r.RecordsPerSec, r.MBPerSec, r.P99Ms, r.Brokers, r.RecordsPerSecPerBroker, r.MBPerSecPerBroker)
+	if r.CoresUsed > 0 {
+		fmt.Fprintf(w, "; %.2f cores busy: %.0f records/s (%.2f MB/s) per core", r.CoresUsed, r.RecordsPerSecPerCore, r.MBPerSecPerCore)
+	}
+	fmt.Fprintln(w)
+	if r.ConsumeMBPerSec > 0 {
+		fmt.Fprintf(w, "read back at %.2f MB/s\n", r.ConsumeMBPerSec)
+	}
+	if r.LimitedBy != "" {
+		fmt.Fprintf(w, "limited by: %s\n", r.LimitedBy)
+	}
 }

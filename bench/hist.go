@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -79,4 +80,37 @@ func (l *LatencyHist) Summary() LatencySummary {
 		P99Ms:  ms(l.h.ValueAtQuantile(99)),
 		P999Ms: ms(l.h.ValueAtQuantile(99.9)),
 	}
+}
+
+// PercentilePoint is one point of a latency percentile curve.
+type PercentilePoint struct {
+	Percentile float64 `json:"percentile"` // 0–100
+	Ms         float64 `json:"ms"`
+}
+
+// curveTicksPerDecade is how finely PercentileCurve samples each decade of
+// 1/(1−p): 50 %, …, 90 %, …, 99 %, …
+const curveTicksPerDecade = 10
+
+// PercentileCurve samples the histogram the way HdrHistogram's plots do:
+// evenly on a log scale of 1/(1−p), from the median to the highest
+// percentile its sample count resolves (at most 99.999 %), then the
+// maximum. Empty when there are no samples.
+func (l *LatencyHist) PercentileCurve() []PercentilePoint {
+	n := l.h.TotalCount()
+	if n == 0 {
+		return nil
+	}
+	var out []PercentilePoint
+	// 1/(1−p) from 2 (the median) to n, at most 10^5.
+	top := min(float64(n), 1e5)
+	for k := 0; ; k++ {
+		inv := 2 * math.Pow(10, float64(k)/curveTicksPerDecade)
+		if inv > top {
+			break
+		}
+		p := 100 * (1 - 1/inv)
+		out = append(out, PercentilePoint{Percentile: p, Ms: float64(l.h.ValueAtQuantile(p)) / 1000})
+	}
+	return append(out, PercentilePoint{Percentile: 100, Ms: float64(l.h.Max()) / 1000})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -16,7 +15,7 @@ import (
 // so compression sees varied (but reproducible) data.
 const payloadVariants = 16
 
-// progressInterval is how often Produce reports progress when asked to.
+// progressInterval is how often the plain progress lines come.
 const progressInterval = 5 * time.Second
 
 // ErrStalled means a phase made no progress for the workload's IdleTimeout.
@@ -38,9 +37,9 @@ func Payloads(seed uint64, n, size int) [][]byte {
 }
 
 // Produce runs the producer side of w against bootstrap, writing to topic
-// (which must exist or be auto-created). progress, when not nil, gets a line
-// every few seconds. The context bounds the whole phase.
-func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress io.Writer) (ProduceResult, error) {
+// (which must exist or be auto-created). rp, when not nil, is shown the
+// phase's progress. The context bounds the whole phase.
+func Produce(ctx context.Context, bootstrap, topic string, w Workload, rp RunProgress) (ProduceResult, error) {
 	if err := w.Validate(); err != nil {
 		return ProduceResult{}, err
 	}
@@ -81,7 +80,9 @@ func Produce(ctx context.Context, bootstrap, topic string, w Workload, progress 
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stopProgress := watchProgress(runCtx, rec, w.IdleTimeout, progress, cancel)
+	phase := phaseOf(rp, "produce")
+	defer phase.Done()
+	stopProgress := watchProgress(runCtx, start, rec, w, phase, cancel)
 
 	var wg sync.WaitGroup
 	for i, cl := range clients {
@@ -184,17 +185,28 @@ func sendAll(ctx context.Context, cl *kgo.Client, topic string, p plan, payloads
 	}
 }
 
-// watchProgress prints a progress line every progressInterval (when out is
-// not nil) and cancels the run when nothing was acknowledged for idle. The
-// returned stop function ends the watcher and says whether it cancelled.
-func watchProgress(ctx context.Context, rec *Recorder, idle time.Duration, out io.Writer, cancel func()) (stop func() (stalled bool)) {
+// progressTick is how often the watcher updates the progress display and
+// checks for a stall.
+const progressTick = 250 * time.Millisecond
+
+// watchProgress shows the producer's progress and cancels the run when
+// nothing was acknowledged for the workload's idle timeout. The returned
+// stop function ends the watcher and says whether it cancelled.
+func watchProgress(ctx context.Context, start time.Time, rec *Recorder, w Workload, phase PhaseProgress, cancel func()) (stop func() (stalled bool)) {
 	done := make(chan struct{})
 	var stalled bool
 	var wg sync.WaitGroup
+	total := w.Records
+	if w.Duration > 0 {
+		total = 0
+		if w.RatePerSec > 0 {
+			total = NewSchedule(start, w.RatePerSec).DueBy(start.Add(w.Duration - 1))
+		}
+	}
 	wg.Go(func() {
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(progressTick)
 		defer tick.Stop()
-		last, lastChange, lastPrint, printed := int64(0), time.Now(), time.Now(), int64(0)
+		last, lastChange := int64(0), time.Now()
 		for {
 			select {
 			case <-done:
@@ -202,19 +214,15 @@ func watchProgress(ctx context.Context, rec *Recorder, idle time.Duration, out i
 			case <-ctx.Done():
 				return
 			case now := <-tick.C:
-				n := rec.Acked()
+				n, bytes := rec.Progress()
 				if n != last {
 					last, lastChange = n, now
-				} else if now.Sub(lastChange) >= idle {
+				} else if now.Sub(lastChange) >= w.IdleTimeout {
 					stalled = true
 					cancel()
 					return
 				}
-				if out != nil && now.Sub(lastPrint) >= progressInterval {
-					secs := now.Sub(lastPrint).Seconds()
-					fmt.Fprintf(out, "%d records sent, %.1f records/sec in the last %.1f s.\n", n-printed, float64(n-printed)/secs, secs)
-					lastPrint, printed = now, n
-				}
+				phase.Update(PhaseState{Records: n, Bytes: bytes, Total: total, Elapsed: now.Sub(start), Duration: w.Duration})
 			}
 		}
 	})

@@ -78,6 +78,14 @@ func (r *Recorder) Acked() int64 {
 	return r.total.records
 }
 
+// Progress is the records and bytes acknowledged so far (warm-up
+// included).
+func (r *Recorder) Progress() (records, bytes int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.total.records, r.total.bytes
+}
+
 // ProduceResult is one producer run's outcome. Records, Bytes, Seconds and
 // the rates cover the measured window (warm-up end to last
 // acknowledgement); Latency covers records sent after the warm-up.

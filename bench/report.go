@@ -132,7 +132,7 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 
 func consumers(w Workload) int {
 	if w.Consume {
-		return 1
+		return max(w.Consumers, 1)
 	}
 	return 0
 }

@@ -44,6 +44,13 @@ type Workload struct {
 	Warmup time.Duration
 	// Consume reads everything back after producing.
 	Consume bool
+	// Consumers is how many clients read it back: 1 is a single reader
+	// without a consumer group (unless Group is set); more join a consumer
+	// group and split the partitions, and the figures are their total.
+	Consumers int
+	// Group names the consumer group; empty means a fresh name per run
+	// when Consumers > 1, and no group for a single consumer.
+	Group string
 	// EndToEnd runs the consumer alongside the producer instead of after
 	// it and measures produce-to-consume latency (from the intended send
 	// time in the open loop). Consumer throughput is then bounded by the
@@ -75,6 +82,7 @@ func DefaultWorkload() Workload {
 		Records:           3_000_000,
 		Warmup:            2 * time.Second,
 		Consume:           true,
+		Consumers:         1,
 		IdleTimeout:       30 * time.Second,
 		Seed:              1,
 	}
@@ -128,6 +136,9 @@ func (w Workload) Validate() error {
 	}
 	if w.Duration > 0 && w.Warmup >= w.Duration {
 		bad("warm-up %v leaves nothing of duration %v", w.Warmup, w.Duration)
+	}
+	if w.Consume && w.Consumers < 1 {
+		bad("consumers %d < 1", w.Consumers)
 	}
 	if w.EndToEnd && !w.Consume {
 		bad("end-to-end latency needs the consumer")
@@ -194,4 +205,16 @@ func (w Workload) producerOpts(bootstrap string) []kgo.Opt {
 	// request framing must still fit the broker's message.max.bytes (about
 	// 1 MiB), which franz-go checks per batch, so nothing else to set.
 	return opts
+}
+
+// consumerGroup is the group the run's consumers share, empty for the
+// single group-less reader.
+func (w Workload) consumerGroup(topic string) string {
+	switch {
+	case w.Group != "":
+		return w.Group
+	case w.Consumers > 1:
+		return "highwater-bench-" + topic
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,19 +17,27 @@ import (
 
 	"github.com/highwater-io/highwater/bench"
 	"github.com/highwater-io/highwater/internal/brokerproc"
+	"github.com/highwater-io/highwater/reports"
 )
 
 type benchFlags struct {
 	target, compare, jsonOut  string
+	htmlOut                   string
 	rounds                    int
 	binary, kfakeBin, kafkaSh string
 	kafkaHeap, workDir        string
 	noConsume                 bool
 	w                         bench.Workload
+
+	capacity       bool
+	capCfg         bench.CapacityConfig
+	calibrationOut string
+	instanceType   string
+	vcpu           int
 }
 
 func benchCommand() *cobra.Command {
-	f := benchFlags{w: bench.DefaultWorkload()}
+	f := benchFlags{w: bench.DefaultWorkload(), capCfg: bench.DefaultCapacityConfig()}
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Producer and consumer throughput and latency, side by side across brokers",
@@ -40,10 +49,23 @@ kfake in a process of its own), kafka (one Apache Kafka KRaft node through
 conformance/java/kafka-single.sh, heap --kafka-heap), or HOST:PORT.
 --compare runs the same load on several targets interleaved in rounds
 (A B C A B C ...) and prints medians, min–max spreads, each process target's
-peak RSS, CPU seconds and bytes written, and ratios to the first target.`,
+peak RSS, CPU seconds and bytes written, and ratios to the first target.
+
+--capacity searches for the sustainable rate of one target instead: open-loop
+probes of --duration (10 s when unset) from --capacity-start (default half a
+closed-loop run's throughput) up by --capacity-step until sent/requested falls
+below 0.995 or p99 passes --p99-bound, then bisection. It prints records/s and
+MB/s per broker and per core (broker CPU seconds per wall second) and writes
+the calibration that "highwater size --calibrate" reads (--calibration-out).
+
+--consumers N reads back with a consumer group of N members (total
+throughput; the group's join is timed apart); 1 is a single group-less reader.
+A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 		Example: `  highwater bench
   highwater bench --compare reference,kfake,kafka --json bench.json
-  highwater bench --target 127.0.0.1:9092 --rate 20000 --duration 30s`,
+  highwater bench --target 127.0.0.1:9092 --rate 20000 --duration 30s
+  highwater bench --compare reference,kfake --records 500000 --html bench.html
+  highwater bench --capacity --duration 5s --calibration-out calibration.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -54,12 +76,25 @@ peak RSS, CPU seconds and bytes written, and ratios to the first target.`,
 	fl.StringVar(&f.compare, "compare", "", "comma-separated targets to run side by side (first is the ratio base)")
 	fl.IntVar(&f.rounds, "rounds", 0, "rounds per target (default 3 with --compare, else 1)")
 	fl.StringVar(&f.jsonOut, "json", "", "write results as JSON to this file")
+	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report (latency and throughput plots) to this file")
+	fl.BoolVar(&f.capacity, "capacity", false, "search for the sustainable open-loop rate of --target")
+	fl.DurationVar(&f.capCfg.P99Bound, "p99-bound", f.capCfg.P99Bound, "capacity search: highest acceptable produce p99")
+	fl.Float64Var(&f.capCfg.StartRatePerSec, "capacity-start", 0, "capacity search: first rate in records/s (0: half a closed-loop run's)")
+	fl.Float64Var(&f.capCfg.StepFactor, "capacity-step", f.capCfg.StepFactor, "capacity search: rate factor between probes while they pass")
+	fl.Float64Var(&f.capCfg.MaxRatePerSec, "capacity-max-rate", 0, "capacity search: rate cap in records/s (0: none)")
+	fl.Float64Var(&f.capCfg.MinSentRatio, "min-sent-ratio", f.capCfg.MinSentRatio, "capacity search: least acknowledged/offered rate")
+	fl.IntVar(&f.capCfg.BisectSteps, "capacity-bisect", f.capCfg.BisectSteps, "capacity search: bisection probes after the first failure")
+	fl.StringVar(&f.calibrationOut, "calibration-out", "", "capacity search: write sizing's calibration JSON to this file")
+	fl.StringVar(&f.instanceType, "instance-type", "local", "capacity search: instance type label for the calibration")
+	fl.IntVar(&f.vcpu, "vcpu", runtime.NumCPU(), "capacity search: vCPUs per broker for the calibration")
 	fl.StringVar(&f.binary, "binary", "", "highwater binary for the reference target (default: this executable)")
 	fl.StringVar(&f.kfakeBin, "kfake-binary", "", "kfakebroker binary (default: built from ./internal/brokerproc/kfakebroker)")
 	fl.StringVar(&f.kafkaSh, "kafka-script", "", "kafka-single.sh (default: conformance/java/kafka-single.sh of this module)")
 	fl.StringVar(&f.kafkaHeap, "kafka-heap", "1g", "Apache Kafka JVM heap")
 	fl.StringVar(&f.workDir, "work-dir", "", "parent of the per-run broker directories (default: the temp dir)")
 	fl.BoolVar(&f.noConsume, "no-consume", false, "skip the consumer phase")
+	fl.IntVar(&f.w.Consumers, "consumers", f.w.Consumers, "consumer clients; more than 1 form a consumer group")
+	fl.StringVar(&f.w.Group, "group", "", "consumer group name (default: none for 1 consumer, a fresh one per run otherwise)")
 	fl.BoolVar(&f.w.EndToEnd, "end-to-end", false, "consume alongside producing and measure produce-to-consume latency")
 	fl.IntVar(&f.w.RecordBytes, "record-size", f.w.RecordBytes, "record value size in bytes")
 	fl.StringVar(&f.w.Acks, "acks", f.w.Acks, "0, 1 or all")
@@ -89,6 +124,13 @@ func runBench(ctx context.Context, out, errOut io.Writer, f benchFlags) error {
 	if err := f.w.Validate(); err != nil {
 		return err
 	}
+	opts := bench.RunOptions{Log: errOut}
+	if isTerminal(errOut) {
+		opts.Progress = bench.BarProgress{Out: errOut}
+	}
+	if f.capacity {
+		return runCapacity(ctx, out, errOut, f, opts)
+	}
 	names := []string{f.target}
 	if f.compare != "" {
 		names = strings.Split(f.compare, ",")
@@ -117,7 +159,7 @@ func runBench(ctx context.Context, out, errOut io.Writer, f benchFlags) error {
 	fmt.Fprintf(out, "workload: %d B records, acks=%s, %d partitions, batch %d B, linger %v, compression %s, %d producer(s), %s, warm-up %v; load average %s on %d CPUs\n",
 		f.w.RecordBytes, f.w.Acks, f.w.Partitions, f.w.BatchMaxBytes, f.w.Linger, f.w.Compression, f.w.Producers,
 		amount(f.w), f.w.Warmup, loadStart, runtime.NumCPU())
-	runs, cmpErr := bench.Compare(ctx, targets, f.w, f.rounds, errOut, func(r bench.RunResult) { printRun(out, r) })
+	runs, cmpErr := bench.Compare(ctx, targets, f.w, f.rounds, opts, func(r bench.RunResult) { printRun(out, r) })
 	loadEnd := loadAvg()
 	sums := bench.Summarise(runs)
 	fmt.Fprintln(out)
@@ -125,21 +167,18 @@ func runBench(ctx context.Context, out, errOut io.Writer, f benchFlags) error {
 		return err
 	}
 	fmt.Fprintf(out, "load average: %s at start, %s at end\n", loadStart, loadEnd)
+	rep := bench.NewReport(started, f.w, runs)
+	rep.Host = hostInfo(loadStart, loadEnd)
 	if f.jsonOut != "" {
-		rep := bench.NewReport(started, f.w, runs)
-		rep.Host = map[string]string{"cpus": fmt.Sprint(runtime.NumCPU()), "loadavgStart": loadStart, "loadavgEnd": loadEnd}
-		file, err := os.Create(f.jsonOut)
-		if err != nil {
+		if err := writeFile(out, f.jsonOut, rep.WriteJSON); err != nil {
 			return err
 		}
-		if err := rep.WriteJSON(file); err != nil {
-			file.Close()
+	}
+	if f.htmlOut != "" {
+		page := reports.NewBenchPage(rep, runs)
+		if err := writeFile(out, f.htmlOut, page.WriteHTML); err != nil {
 			return err
 		}
-		if err := file.Close(); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "wrote %s\n", f.jsonOut)
 	}
 	if cmpErr != nil {
 		return cmpErr
@@ -150,6 +189,115 @@ func runBench(ctx context.Context, out, errOut io.Writer, f benchFlags) error {
 		}
 	}
 	return nil
+}
+
+// runCapacity is --capacity: the search against one target, its
+// summary, and the calibration file.
+func runCapacity(ctx context.Context, out, errOut io.Writer, f benchFlags, opts bench.RunOptions) error {
+	if f.compare != "" {
+		return fmt.Errorf("bench: --capacity searches one --target, not --compare")
+	}
+	buildDir, err := os.MkdirTemp(f.workDir, "highwater-bench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(buildDir)
+	t, err := benchTarget(ctx, strings.TrimSpace(f.target), f, buildDir)
+	if err != nil {
+		return err
+	}
+	w := f.w
+	if w.Duration <= 0 {
+		w.Duration = 10 * time.Second
+	}
+	fmt.Fprintf(out, "capacity search on %s: %d B records, acks=%s, %d partitions, RF %d, probes of %v (warm-up %v), p99 ≤ %v, sent/requested ≥ %v; load average %s on %d CPUs\n",
+		t.Name(), w.RecordBytes, w.Acks, w.Partitions, w.ReplicationFactor, w.Duration, w.Warmup,
+		f.capCfg.P99Bound, f.capCfg.MinSentRatio, loadAvg(), runtime.NumCPU())
+	res, err := bench.FindCapacity(ctx, t, w, f.capCfg, opts)
+	bench.WriteCapacity(out, res)
+	if f.jsonOut != "" {
+		if werr := writeFile(out, f.jsonOut, func(wr io.Writer) error { return writeIndented(wr, res) }); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if f.calibrationOut != "" {
+		cal, err := res.Calibration(f.instanceType, f.vcpu, w, time.Now(), "highwater bench --capacity")
+		if err != nil {
+			return err
+		}
+		if err := writeFile(out, f.calibrationOut, cal.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if !res.Found {
+		return fmt.Errorf("bench: no sustainable rate found (%s)", res.LimitedBy)
+	}
+	return nil
+}
+
+// writeFile creates path, lets write fill it and says so on out.
+func writeFile(out io.Writer, path string, write func(io.Writer) error) error {
+	file, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(file); err != nil {
+		file.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := file.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s\n", path)
+	return nil
+}
+
+func writeIndented(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// isTerminal reports whether w is a character device (a terminal), where a
+// progress bar may redraw itself.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// hostInfo describes the machine for the JSON and HTML reports.
+func hostInfo(loadStart, loadEnd string) map[string]string {
+	h := map[string]string{
+		"cpus": fmt.Sprint(runtime.NumCPU()), "loadavgStart": loadStart, "loadavgEnd": loadEnd,
+		"os": runtime.GOOS + "/" + runtime.GOARCH, "go": runtime.Version(),
+	}
+	if name, err := os.Hostname(); err == nil {
+		h["hostname"] = name
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h["cpuModel"] = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if rest, ok := strings.CutPrefix(line, "MemTotal:"); ok {
+				h["memTotal"] = strings.TrimSpace(rest)
+				break
+			}
+		}
+	}
+	return h
 }
 
 func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string) (bench.Target, error) {
