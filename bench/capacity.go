@@ -99,8 +99,10 @@ type Probe struct {
 	MBPerSec   float64 `json:"mbPerSec"`
 	P99Ms      float64 `json:"p99Ms"`
 	Errors     int64   `json:"errors"`
-	// WallSeconds and BrokerCPUSeconds cover the produce phase; Measured is
-	// false when the broker is not a local process.
+	// WallSeconds and BrokerCPUSeconds cover the whole produce phase,
+	// warm-up and the last acknowledgements included, so that their ratio
+	// is the broker's busy cores; Measured is false when the broker is not
+	// a local process.
 	WallSeconds      float64 `json:"wallSeconds"`
 	BrokerCPUSeconds float64 `json:"brokerCpuSeconds"`
 	Measured         bool    `json:"measured"`
@@ -113,7 +115,7 @@ type Probe struct {
 
 // ProbeFromProduce fills a probe from one open-loop produce run at rate.
 func ProbeFromProduce(rate float64, r ProduceResult) Probe {
-	p := Probe{RatePerSec: rate, SentPerSec: r.RecordsPerSec, MBPerSec: r.MBPerSec, P99Ms: r.Latency.P99Ms, Errors: r.Errors, WallSeconds: r.Seconds}
+	p := Probe{RatePerSec: rate, SentPerSec: r.RecordsPerSec, MBPerSec: r.MBPerSec, P99Ms: r.Latency.P99Ms, Errors: r.Errors}
 	if rate > 0 {
 		p.SentRatio = r.RecordsPerSec / rate
 	}

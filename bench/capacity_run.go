@@ -37,7 +37,7 @@ type CapacityResult struct {
 	RecordsPerSecPerCore float64 `json:"recordsPerSecPerCore"`
 	MBPerSecPerCore      float64 `json:"mbPerSecPerCore"`
 	// ConsumeMBPerSec reads back the sustainable probe's topic as fast as
-	// one consumer can (0 when the workload does not consume).
+	// the workload's consumers can (0 when the workload does not consume).
 	ConsumeMBPerSec float64 `json:"consumeMBPerSec"`
 }
 
@@ -114,7 +114,7 @@ func FindCapacity(ctx context.Context, t Target, w Workload, cfg CapacityConfig,
 		if err != nil {
 			p.Err = err.Error()
 		}
-		p.Measured, p.BrokerCPUSeconds = out.measured, out.brokerCPUSeconds
+		p.Measured, p.BrokerCPUSeconds, p.WallSeconds = out.measured, out.brokerCPUSeconds, out.wallSeconds
 		p = cfg.Judge(p)
 		pr.keepIfBest(out.topic, p, out.produce.TotalRecords)
 		logf(opts.Log, "%s: probe %.0f records/s: sent %.0f/s (%.4f), %.1f MB/s, p99 %.1f ms: %s\n",
@@ -128,7 +128,12 @@ func FindCapacity(ctx context.Context, t Target, w Workload, cfg CapacityConfig,
 		return res, searchErr
 	}
 	if res.Found && w.Consume && pr.bestTopic != "" {
-		c, err := Consume(ctx, inst.Bootstrap(), pr.bestTopic, pr.bestRecords, w.IdleTimeout)
+		var c ConsumeResult
+		if group := w.consumerGroup(pr.bestTopic); group != "" {
+			c, err = ConsumeGroup(ctx, inst.Bootstrap(), pr.bestTopic, group, w.Consumers, w.Partitions, pr.bestRecords, w.IdleTimeout)
+		} else {
+			c, err = Consume(ctx, inst.Bootstrap(), pr.bestTopic, pr.bestRecords, w.IdleTimeout)
+		}
 		if err != nil {
 			return res, fmt.Errorf("bench: read back %s: %w", pr.bestTopic, err)
 		}
@@ -169,6 +174,7 @@ type probeOut struct {
 	produce          ProduceResult
 	measured         bool
 	brokerCPUSeconds float64
+	wallSeconds      float64
 }
 
 // run produces at rate (0 = closed loop) into a fresh topic.
@@ -184,7 +190,9 @@ func (p *prober) run(rate float64) (probeOut, error) {
 	before, procErr := ReadProcStats("/proc", pid)
 	var err error
 	rp := p.opts.begin(fmt.Sprintf("%s %.0f/s", p.label, rate))
+	began := time.Now()
 	out.produce, err = Produce(p.ctx, p.inst.Bootstrap(), out.topic, w, rp)
+	out.wallSeconds = time.Since(began).Seconds()
 	if rp != nil {
 		rp.End()
 	}

@@ -71,11 +71,13 @@ func Consume(ctx context.Context, bootstrap, topic string, want int64, idle time
 // ConsumeGroup is Consume by a consumer group of members clients, which
 // split the partitions between them; the result counts distinct records
 // over all members.
-func ConsumeGroup(ctx context.Context, bootstrap, topic, group string, members int, want int64, idle time.Duration) (ConsumeResult, error) {
-	if want < 0 || members < 1 || group == "" {
-		return ConsumeResult{}, fmt.Errorf("%w: consume want %d, %d members, group %q", ErrBadWorkload, want, members, group)
+// partitions is the topic's partition count: the rates run from when the
+// members hold them all.
+func ConsumeGroup(ctx context.Context, bootstrap, topic, group string, members int, partitions int32, want int64, idle time.Duration) (ConsumeResult, error) {
+	if want < 0 || members < 1 || group == "" || partitions < 1 {
+		return ConsumeResult{}, fmt.Errorf("%w: consume want %d, %d members, group %q, %d partitions", ErrBadWorkload, want, members, group, partitions)
 	}
-	return consume(ctx, consumeSpec{bootstrap: bootstrap, topic: topic, group: group, members: members, want: knownWant(want), idle: idle})
+	return consume(ctx, consumeSpec{bootstrap: bootstrap, topic: topic, group: group, members: members, partitions: partitions, want: knownWant(want), idle: idle})
 }
 
 func knownWant(n int64) func() (int64, bool) { return func() (int64, bool) { return n, true } }

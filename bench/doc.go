@@ -13,7 +13,12 @@
 //     out of the latency histogram, and acknowledgements during the warm-up
 //     are left out of the throughput.
 //   - Consume reads a topic from the start until it has seen a given number
-//     of records.
+//     of records: one client without a group, or (Workload.Consumers > 1,
+//     ConsumeGroup) a consumer group whose members split the partitions.
+//     A group's records are counted per partition by offset, so a record
+//     re-delivered after a rebalance counts once, and its rates run from
+//     the moment every partition is assigned (the join is reported apart,
+//     as kafka-consumer-perf-test does).
 //   - Latencies live in HdrHistogram (microsecond resolution, three
 //     significant digits); summaries print in kafka-producer-perf-test's line
 //     format.
@@ -23,13 +28,29 @@
 //     target. For targets that are local processes it reads peak RSS
 //     (VmHWM), CPU seconds (utime+stime) and bytes written from /proc.
 //
-// The pure parts (Recorder, Schedule, LatencyHist, Summarise, the
-// formatters) take times as arguments and do no I/O; the drivers (Produce,
-// Consume, Compare, the targets) own the clock and the goroutines.
+//   - FindCapacity searches one target for its sustainable open-loop rate:
+//     probes step the offered rate up ×StepFactor until acknowledged/offered
+//     falls below MinSentRatio (0.995) or p99 passes P99Bound, then bisect.
+//     It reports the rate per broker and per busy core (broker CPU seconds
+//     per wall second) and converts to sizing's calibration schema
+//     (CapacityResult.Calibration), written field for field without
+//     importing sizing.
+//   - Progress is shown through RunOptions: a bar (BarProgress, mpb) when
+//     the caller knows it has a terminal, plain periodic lines
+//     (LineProgress) otherwise.
 //
-// Goroutines: Produce runs one goroutine per producer client and franz-go
-// runs the acknowledgement callbacks; the Recorder they share is guarded by a
-// mutex. Everything a call starts has ended when it returns.
+// The pure parts (Recorder, Schedule, LatencyHist, CapacitySearch,
+// Summarise, the formatters) take times as arguments and do no I/O; the
+// drivers (Produce, Consume, Compare, FindCapacity, the targets) own the
+// clock and the goroutines.
+//
+// Goroutines: Produce runs one goroutine per producer client plus a
+// progress/stall watcher, and franz-go runs the acknowledgement callbacks;
+// the Recorder they share is guarded by a mutex. A consume phase runs one
+// polling goroutine per member and watches from the caller's goroutine;
+// their tally is guarded by a mutex. A BarProgress run owns mpb's render
+// goroutines until End. Everything a call starts has ended when it
+// returns.
 //
 // This is library code: it never imports testing.
 package bench

@@ -84,6 +84,7 @@ A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 	fl.Float64Var(&f.capCfg.MaxRatePerSec, "capacity-max-rate", 0, "capacity search: rate cap in records/s (0: none)")
 	fl.Float64Var(&f.capCfg.MinSentRatio, "min-sent-ratio", f.capCfg.MinSentRatio, "capacity search: least acknowledged/offered rate")
 	fl.IntVar(&f.capCfg.BisectSteps, "capacity-bisect", f.capCfg.BisectSteps, "capacity search: bisection probes after the first failure")
+	fl.IntVar(&f.capCfg.MaxProbes, "capacity-max-probes", f.capCfg.MaxProbes, "capacity search: probe budget")
 	fl.StringVar(&f.calibrationOut, "calibration-out", "", "capacity search: write sizing's calibration JSON to this file")
 	fl.StringVar(&f.instanceType, "instance-type", "local", "capacity search: instance type label for the calibration")
 	fl.IntVar(&f.vcpu, "vcpu", runtime.NumCPU(), "capacity search: vCPUs per broker for the calibration")
