@@ -131,8 +131,11 @@ func TestCapacitySearchProperty(t *testing.T) {
 		if !reachable || start > capacity {
 			return // halving from above has its own, coarser, resolution
 		}
+		// The bisection stops after BisectSteps or once the bracket is
+		// within ResolutionRatio, whichever comes first.
 		width := (cfg.StepFactor - 1) / math.Pow(2, float64(cfg.BisectSteps))
-		if !ok || best.RatePerSec < capacity/(1+width)*(1-1e-9) {
+		floor := min(capacity/(1+width), capacity*(1-cfg.ResolutionRatio))
+		if !ok || best.RatePerSec < floor*(1-1e-9) {
 			t.Fatalf("found %v (ok %v), capacity %v, resolution %v", best.RatePerSec, ok, capacity, width)
 		}
 	})

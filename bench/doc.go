@@ -4,6 +4,7 @@
 // Apache Kafka, or a bootstrap address), with each target's resource use.
 //
 // Contract:
+//
 //   - Produce runs a Workload against a bootstrap address: closed loop (as
 //     fast as the client's buffer allows) or open loop at a fixed rate. In the
 //     open loop every record's latency runs from its intended send time on a
@@ -12,6 +13,7 @@
 //     load (coordinated omission). Records sent during the warm-up are left
 //     out of the latency histogram, and acknowledgements during the warm-up
 //     are left out of the throughput.
+//
 //   - Consume reads a topic from the start until it has seen a given number
 //     of records: one client without a group, or (Workload.Consumers > 1,
 //     ConsumeGroup) a consumer group whose members split the partitions.
@@ -19,9 +21,11 @@
 //     re-delivered after a rebalance counts once, and its rates run from
 //     the moment every partition is assigned (the join is reported apart,
 //     as kafka-consumer-perf-test does).
+//
 //   - Latencies live in HdrHistogram (microsecond resolution, three
 //     significant digits); summaries print in kafka-producer-perf-test's line
 //     format.
+//
 //   - Compare interleaves targets in rounds (A B C A B C ...), starting each
 //     target fresh for every run so that runs do not inherit each other's
 //     logs, and summarises medians, spreads (min–max) and ratios to the first
@@ -35,6 +39,7 @@
 //     per wall second) and converts to sizing's calibration schema
 //     (CapacityResult.Calibration), written field for field without
 //     importing sizing.
+//
 //   - Progress is shown through RunOptions: a bar (BarProgress, mpb) when
 //     the caller knows it has a terminal, plain periodic lines
 //     (LineProgress) otherwise.
