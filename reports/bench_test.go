@@ -138,6 +138,7 @@ func TestNiceTicks(t *testing.T) {
 		{1, "0 0.2 0.4 0.6 0.8 1"},
 		{7.3, "0 2 4 6 8"},
 		{412, "0 100 200 300 400 500"},
+		{1.9e6, "0 500k 1M 1.5M 2M"},
 		{0, "0 0.2 0.4 0.6 0.8 1"},
 		{math.NaN(), "0 0.2 0.4 0.6 0.8 1"},
 	} {
@@ -148,5 +149,37 @@ func TestNiceTicks(t *testing.T) {
 		if strings.Join(got, " ") != tc.want {
 			t.Errorf("niceTicks(%v) = %v, want %s", tc.top, got, tc.want)
 		}
+	}
+}
+
+func TestCapacityHTMLGolden(t *testing.T) {
+	cfg := bench.DefaultCapacityConfig()
+	cfg.StartRatePerSec = 100_000
+	res := bench.CapacityResult{Target: "reference", Config: cfg, Found: true, Brokers: 1,
+		RecordsPerSec: 796753, MBPerSec: 778.08, P99Ms: 48.3, RecordsPerSecPerBroker: 796753, MBPerSecPerBroker: 778.08,
+		CoresUsed: 0.57, RecordsPerSecPerCore: 1390878, MBPerSecPerCore: 1358.28, ConsumeMBPerSec: 780.2,
+		LimitedBy: "at 1000000 records/s: sent/requested 0.9843 < 0.9950"}
+	for _, p := range []struct{ rate, sent, p99 float64 }{
+		{100000, 100176, 8.4}, {200000, 200314, 8.7}, {400000, 401578, 13.6}, {800000, 796753, 48.3},
+		{1600000, 604408, 2631.7}, {1200000, 1189498, 45.4}, {1000000, 984251, 43.5},
+	} {
+		pr := bench.Probe{RatePerSec: p.rate, SentPerSec: p.sent, SentRatio: p.sent / p.rate, MBPerSec: p.sent / 1024, P99Ms: p.p99,
+			WallSeconds: 2.1, BrokerCPUSeconds: 0.5, Measured: true}
+		res.Probes = append(res.Probes, cfg.Judge(pr))
+	}
+	var buf bytes.Buffer
+	page := CapacityPage{Title: "highwater bench --capacity", Result: res, Host: map[string]string{"cpus": "2"}}
+	if err := page.WriteHTML(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"per core", "1358.28", "bound 200 ms", "sent/requested 0.3778"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	golden(t, "capacity.html", buf.Bytes())
+	var empty bytes.Buffer
+	if err := (CapacityPage{Title: "none"}).WriteHTML(&empty); err != nil || !strings.Contains(empty.String(), "no probes") {
+		t.Errorf("empty capacity page: %v", err)
 	}
 }

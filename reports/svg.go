@@ -87,10 +87,16 @@ func niceTicks(top float64) []float64 {
 	}
 }
 
+// formatTick writes tick values compactly (12k, 1.5M) so that labels fit
+// the margin beside the axis.
 func formatTick(v float64) string {
 	switch {
 	case v == 0:
 		return "0"
+	case v >= 1e6:
+		return formatTick(v/1e6) + "M"
+	case v >= 1e4:
+		return formatTick(v/1e3) + "k"
 	case v >= 100:
 		return fmt.Sprintf("%.0f", v)
 	case v >= 1:

@@ -214,8 +214,15 @@ func runCapacity(ctx context.Context, out, errOut io.Writer, f benchFlags, opts 
 	fmt.Fprintf(out, "capacity search on %s: %d B records, acks=%s, %d partitions, RF %d, probes of %v (warm-up %v), p99 ≤ %v, sent/requested ≥ %v; load average %s on %d CPUs\n",
 		t.Name(), w.RecordBytes, w.Acks, w.Partitions, w.ReplicationFactor, w.Duration, w.Warmup,
 		f.capCfg.P99Bound, f.capCfg.MinSentRatio, loadAvg(), runtime.NumCPU())
+	loadStart := loadAvg()
 	res, err := bench.FindCapacity(ctx, t, w, f.capCfg, opts)
 	bench.WriteCapacity(out, res)
+	if f.htmlOut != "" && len(res.Probes) > 0 {
+		page := reports.CapacityPage{Title: "highwater bench --capacity", Result: res, Host: hostInfo(loadStart, loadAvg())}
+		if werr := writeFile(out, f.htmlOut, page.WriteHTML); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	if f.jsonOut != "" {
 		if werr := writeFile(out, f.jsonOut, func(wr io.Writer) error { return writeIndented(wr, res) }); werr != nil && err == nil {
 			err = werr
