@@ -55,6 +55,9 @@ type ResultJSON struct {
 	ConsumeThroughputMBs float64 `json:"consumeThroughputMBs"`
 	RecordsPublished     int64   `json:"recordsPublished"`
 	RecordsConsumed      int64   `json:"recordsConsumed"`
+	// ConsumeGroupJoinMs is the consumer group's join, left out of the
+	// consume rate (0 for the single group-less reader).
+	ConsumeGroupJoinMs float64 `json:"consumeGroupJoinMs,omitempty"`
 
 	AggregatedPublishLatencyAvg    float64 `json:"aggregatedPublishLatencyAvg"`
 	AggregatedPublishLatency50pct  float64 `json:"aggregatedPublishLatency50pct"`
@@ -107,7 +110,7 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 			Driver: r.Target, Round: r.Round, Error: r.Err,
 			PublishRate: r.Produce.RecordsPerSec, PublishThroughputMBs: r.Produce.MBPerSec, PublishErrors: r.Produce.Errors,
 			ConsumeRate: r.Consume.RecordsPerSec, ConsumeThroughputMBs: r.Consume.MBPerSec,
-			RecordsPublished: r.Produce.TotalRecords, RecordsConsumed: r.Consume.Records,
+			RecordsPublished: r.Produce.TotalRecords, RecordsConsumed: r.Consume.Records, ConsumeGroupJoinMs: r.Consume.JoinMs,
 			AggregatedPublishLatencyAvg: l.AvgMs, AggregatedPublishLatency50pct: l.P50Ms,
 			AggregatedPublishLatency75pct: l.P75Ms, AggregatedPublishLatency95pct: l.P95Ms,
 			AggregatedPublishLatency99pct: l.P99Ms, AggregatedPublishLatency999pct: l.P999Ms,

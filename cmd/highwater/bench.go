@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/highwater-io/highwater/bench"
 	"github.com/highwater-io/highwater/internal/brokerproc"
@@ -269,15 +270,16 @@ func writeIndented(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// isTerminal reports whether w is a character device (a terminal), where a
-// progress bar may redraw itself.
+// isTerminal reports whether w is a terminal with a known width, where a
+// progress bar may redraw itself (mpb draws nothing on a terminal whose
+// size reads as zero, as under a detached pseudo-terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	return err == nil && ws.Col > 0
 }
 
 // hostInfo describes the machine for the JSON and HTML reports.
