@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
 // killWait bounds the wait for a SIGKILLed process group; only a process
@@ -173,5 +174,7 @@ func (p *proc) pause(stop bool) error {
 		return fmt.Errorf("kafka: signal %v: %w", sig, err)
 	}
 	p.paused = stop
-	return nil
+	// Signals land asynchronously: return only once the JVM is frozen (or
+	// running again), so the fault is in force when the caller goes on.
+	return brokerproc.WaitStopped(p.cmd.Process.Pid, stop, 5*time.Second)
 }

@@ -381,5 +381,6 @@ func (n *Node) pauseResume(pause bool) error {
 		return fmt.Errorf("brokerproc: signal %v: %w", sig, err)
 	}
 	n.paused = pause
-	return nil
+	// Return only once the fault is in force (or lifted).
+	return WaitStopped(n.cmd.Process.Pid, pause, 5*time.Second)
 }

@@ -96,11 +96,16 @@ func TestControlledShutdownMovesLeaderships(t *testing.T) {
 	if err := lc.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Shutdown returns once the active controller committed the change;
+	// node 1 (maybe a follower) applies it a moment later.
+	eventually(t, 5*time.Second, "broker 2 fenced after controlled shutdown on node 1", func() error {
+		b, _ := c.server(1).State().Image.Broker(2)
+		if !b.Fenced || !b.InControlledShutdown {
+			return fmt.Errorf("broker 2: %+v", b)
+		}
+		return nil
+	})
 	img := c.server(1).State().Image
-	b, _ := img.Broker(2)
-	if !b.Fenced || !b.InControlledShutdown {
-		t.Fatalf("broker 2 after controlled shutdown: %+v", b)
-	}
 	tp, _ := img.TopicByName("cs")
 	for i, p := range tp.Partitions {
 		if p.Leader == 2 || len(p.ISR) != 2 {
