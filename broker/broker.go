@@ -21,6 +21,7 @@ import (
 
 	"github.com/highwater-io/highwater/broker/internal/config"
 	"github.com/highwater-io/highwater/broker/internal/handler"
+	"github.com/highwater-io/highwater/broker/internal/metrics"
 	"github.com/highwater-io/highwater/broker/internal/topics"
 	"github.com/highwater-io/highwater/broker/internal/wire"
 	"github.com/highwater-io/highwater/internal/vfs"
@@ -38,6 +39,8 @@ type Broker struct {
 	wire      *wire.Server
 	unlock    func()
 	clusterID string
+	metrics   *metrics.Metrics
+	metricsLn net.Listener // nil: highwater.metrics.listener unset
 }
 
 // New validates cfg, opens and recovers the data directory and binds the
@@ -104,6 +107,12 @@ func (b *Broker) open() error {
 			advertisedPort = int32(tcp.Port)
 		}
 	}
+	b.metrics = metrics.New(b.catalog)
+	if addr := b.s.props.String("highwater.metrics.listener"); addr != "" {
+		if b.metricsLn, err = b.cfg.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("highwater.metrics.listener: binding %s: %w", addr, err)
+		}
+	}
 	producerIDs, err := topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir)
 	if err != nil {
 		return err
@@ -120,6 +129,7 @@ func (b *Broker) open() error {
 		ProducerIDs:    producerIDs,
 		Now:            b.cfg.Now,
 		Logger:         b.log,
+		Metrics:        b.metrics,
 	})
 	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
 	return nil
@@ -127,6 +137,15 @@ func (b *Broker) open() error {
 
 // Addr is the bound listener address.
 func (b *Broker) Addr() net.Addr { return b.ln.Addr() }
+
+// MetricsAddr is the bound address of the Prometheus /metrics listener, or
+// nil when highwater.metrics.listener is unset.
+func (b *Broker) MetricsAddr() net.Addr {
+	if b.metricsLn == nil {
+		return nil
+	}
+	return b.metricsLn.Addr()
+}
 
 // ClusterID is the id stored in meta.properties.
 func (b *Broker) ClusterID() string { return b.clusterID }
@@ -140,7 +159,14 @@ func (b *Broker) Run(ctx context.Context) error {
 	g.Go(func() error { b.groups.service.Run(ctx); return nil })
 	g.Go(func() error { b.retentionLoop(ctx); return nil })
 	g.Go(func() error { b.flushLoop(ctx); return nil })
-	return g.Wait()
+	if b.metricsLn != nil {
+		b.log.Info("serving metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics")
+		g.Go(func() error { return b.metrics.Serve(ctx, b.metricsLn, b.log) })
+	}
+	b.metrics.SetBrokerState(metrics.BrokerStateRunning)
+	err := g.Wait()
+	b.metrics.SetBrokerState(metrics.BrokerStateShuttingDown)
+	return err
 }
 
 // retentionLoop deletes expired segments every log.retention.check.interval.ms.
@@ -192,6 +218,9 @@ func (b *Broker) Close() error {
 	var errs []error
 	if b.ln != nil {
 		b.ln.Close()
+	}
+	if b.metricsLn != nil {
+		b.metricsLn.Close()
 	}
 	if b.catalog != nil {
 		errs = append(errs, b.catalog.Close())

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -110,6 +111,18 @@ func cleanupPolicy(v string) error {
 	return nil
 }
 
+// hostPort accepts host:port with a port from 0 to 65535.
+func hostPort(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("expected host:port: %w", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q is not from 0 to 65535", port)
+	}
+	return nil
+}
+
 var compressionTypes = []string{"uncompressed", "none", "gzip", "snappy", "lz4", "zstd", "producer"}
 
 var maxLong = strconv.FormatInt(math.MaxInt64, 10)
@@ -146,6 +159,9 @@ var brokerDefs = []*Def{
 	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(1)},
 	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", HasDefault: true},
 	{Name: "broker.rack", Type: TypeString},
+	// Not a Kafka key (Kafka exports metrics through JMX agents): where to
+	// serve Prometheus /metrics, host:port (port 0 picks one); unset: off.
+	{Name: "highwater.metrics.listener", Type: TypeString, check: hostPort, Doc: "host:port serving Prometheus /metrics; unset disables it"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, check: atLeast(0)},
 	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", HasDefault: true},
 	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", HasDefault: true},

@@ -171,6 +171,9 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		return err
 	}
 	sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
+	if !res.Duplicate {
+		s.cfg.Metrics.Produced(p.Topic.Name, len(batches[0]), int(h.NumRecords)) // as the client sent it
+	}
 	if res.Duplicate && sp.LogAppendTime >= 0 {
 		sp.LogAppendTime = res.OriginalMaxTimestamp // the original append time
 	}

@@ -80,6 +80,7 @@ func (s *Server) fetch(ctx context.Context, _ *Conn, req *kmsg.FetchRequest) (*k
 		r.part.sent, r.part.sentHighWatermark, r.part.sentLogStart = true, r.highWatermark, r.logStart
 	}
 	s.sessions.end(sess)
+	s.cfg.Metrics.Fetched(resp, s.cfg.Topics.TopicName)
 	return resp, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/broker/internal/config"
+	"github.com/highwater-io/highwater/broker/internal/metrics"
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
 
@@ -41,6 +42,7 @@ type Config struct {
 	ProducerIDs    ProducerIDs // InitProducerId; nil answers COORDINATOR_NOT_AVAILABLE
 	Now            func() time.Time
 	Logger         *slog.Logger
+	Metrics        *metrics.Metrics // request, byte and message counts; nil: none
 }
 
 // Server answers requests. It is safe for concurrent use by many connections.
@@ -73,6 +75,10 @@ func (s *Server) Dispatch(ctx context.Context, c *Conn, req kmsg.Request) (kmsg.
 	}
 	if v := req.GetVersion(); v < a.minVersion || v > a.maxVersion {
 		return nil, fmt.Errorf("unsupported version %d of %s (supported %d-%d)", v, a.name, a.minVersion, a.maxVersion)
+	}
+	if m := s.cfg.Metrics; m != nil {
+		start := s.cfg.Now()
+		defer func() { m.Request(req, s.cfg.Now().Sub(start)) }()
 	}
 	return a.handle(ctx, s, c, req)
 }
