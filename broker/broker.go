@@ -50,6 +50,11 @@ func New(cfg Config) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.cluster != nil {
+		// The pieces exist (metaserver, the managed topics catalogue, the
+		// handlers' Cluster hook); the broker-side driver is not wired yet.
+		return nil, fmt.Errorf("cluster mode (process.roles=%s) is not wired into the broker yet", cfg.Properties["process.roles"])
+	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +42,7 @@ type settings struct {
 	advertisedHost string
 	advertisedPort int32 // 0: the bound port
 	dataDir        string
+	cluster        *clusterSettings // nil: single-node mode
 }
 
 // Validate checks the configuration without touching disk or network.
@@ -59,13 +61,31 @@ func (c Config) resolve() (*settings, error) {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	s := &settings{props: props, warnings: warnings, nodeID: int32(props.Int64("node.id"))}
-	host, port, err := plaintextListener(props.String("listeners"), "listeners")
+	if s.cluster, err = resolveCluster(c.Properties, s.nodeID); err != nil {
+		return nil, err
+	}
+	var controllerNames map[string]bool
+	if s.cluster != nil {
+		controllerNames = s.cluster.listenerNames
+		s.warnings = slices.DeleteFunc(s.warnings, func(w string) bool {
+			for _, k := range clusterKeys {
+				if strings.Contains(w, strconv.Quote(k)) {
+					return true
+				}
+			}
+			return false
+		})
+	}
+	host, port, err := plaintextListener(props.String("listeners"), "listeners", controllerNames)
 	if err != nil {
 		return nil, err
 	}
+	if s.cluster != nil {
+		s.cluster.bindAddr = controllerBindAddr(props.String("listeners"), controllerNames)
+	}
 	s.listenAddr = net.JoinHostPort(host, strconv.Itoa(port))
 	if adv, ok := c.Properties["advertised.listeners"]; ok && strings.TrimSpace(adv) != "" {
-		advHost, advPort, err := plaintextListener(adv, "advertised.listeners")
+		advHost, advPort, err := plaintextListener(adv, "advertised.listeners", controllerNames)
 		if err != nil {
 			return nil, err
 		}
@@ -92,7 +112,9 @@ func (c Config) resolve() (*settings, error) {
 // plaintextListener parses Kafka's listener list and returns the one
 // PLAINTEXT listener's host and port. Other security protocols come with the
 // security issue; naming one now is an error rather than a silent downgrade.
-func plaintextListener(list, key string) (string, int, error) {
+// Listeners named in skip (controller.listener.names, cluster mode) are
+// left to the metadata service.
+func plaintextListener(list, key string, skip map[string]bool) (string, int, error) {
 	var host string
 	port := -1
 	for _, l := range strings.Split(list, ",") {
@@ -103,6 +125,9 @@ func plaintextListener(list, key string) (string, int, error) {
 		u, err := url.Parse(l)
 		if err != nil || u.Scheme == "" {
 			return "", 0, fmt.Errorf("invalid configuration: %s: %q is not NAME://host:port", key, l)
+		}
+		if skip[strings.ToUpper(u.Scheme)] {
+			continue
 		}
 		if !strings.EqualFold(u.Scheme, "PLAINTEXT") {
 			return "", 0, fmt.Errorf("invalid configuration: %s: listener %q: only PLAINTEXT listeners are supported so far", key, l)

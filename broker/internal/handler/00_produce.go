@@ -22,6 +22,14 @@ package handler
 // INVALID_PRODUCER_EPOCH, a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER.
 // Not implemented: transactional producers (transactional batches are
 // refused with INVALID_TXN_STATE; InitProducerId refuses transactional ids).
+//
+// Cluster mode (cluster.go): only the partition's leader in the metadata
+// image appends (NOT_LEADER_OR_FOLLOWER elsewhere; v10+ answers carry
+// KIP-951's CurrentLeader and the leader's endpoint in NodeEndpoints).
+// Replication is not implemented yet, so acks=0/1 are served from the
+// leader's local log only, and acks=-1 to a partition with more than one
+// replica is refused with NOT_ENOUGH_REPLICAS ("replication not implemented
+// yet") rather than acknowledged as replicated when it is not.
 
 import (
 	"context"
@@ -58,9 +66,15 @@ func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (
 			sp := kmsg.NewProduceResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.BaseOffset, sp.LogAppendTime, sp.LogStartOffset = -1, -1, -1
-			p, err := s.partition(t, ok, rp.Partition, req.Version >= 13)
+			p, err := s.leaderPartition(t, ok, rp.Partition, req.Version >= 13, -1)
 			if err == nil {
 				err = s.checkAcks(req, t)
+			}
+			if err == nil && req.Acks == -1 && s.clusterReplicas(t.ID, rp.Partition) > 1 {
+				err = kerrWithMessage(kerr.NotEnoughReplicas, "replication not implemented yet: acks=all cannot be honoured on a partition with %d replicas", s.clusterReplicas(t.ID, rp.Partition))
+			}
+			if notLeader(err) && req.Version >= 10 && ok {
+				s.produceLeaderHint(resp, t.ID, rp.Partition, &sp)
 			}
 			if err == nil {
 				err = s.appendTo(p, rp.Records, &sp)
@@ -88,6 +102,23 @@ func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (
 		return nil, nil
 	}
 	return resp, nil
+}
+
+// produceLeaderHint fills KIP-951's CurrentLeader and NodeEndpoints.
+func (s *Server) produceLeaderHint(resp *kmsg.ProduceResponse, topicID [16]byte, index int32, sp *kmsg.ProduceResponseTopicPartition) {
+	leader, epoch, ep := s.currentLeader(topicID, index)
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	if ep == nil {
+		return
+	}
+	for _, b := range resp.Brokers {
+		if b.NodeID == leader {
+			return
+		}
+	}
+	b := kmsg.NewProduceResponseBroker()
+	b.NodeID, b.Host, b.Port = leader, ep.Host, ep.Port
+	resp.Brokers = append(resp.Brokers, b)
 }
 
 func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {

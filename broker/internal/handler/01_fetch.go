@@ -14,6 +14,11 @@ package handler
 // no transactions the last stable offset equals it for both isolation
 // levels. v13+ addresses topics by id. Leader epochs are checked (KIP-320;
 // this node's epoch is always 0).
+// Cluster mode (cluster.go): only the image's leader serves a partition;
+// elsewhere NOT_LEADER_OR_FOLLOWER with KIP-951's CurrentLeader (v12+) and
+// NodeEndpoints (v16+: not filled yet); leader epochs are checked against the image. The
+// high watermark is still the leader's log end offset: replication (and
+// with it a real high watermark) is not implemented yet.
 // Not implemented: follower fetching (replica fetches are refused), KIP-392
 // preferred read replica (always -1), throttling.
 
@@ -197,11 +202,11 @@ func (s *Server) readPartition(it fetchItem, budget int, first bool, rp *kmsg.Fe
 		name = &it.key.topic
 	}
 	t, ok := s.lookupTopic(name, it.key.topicID)
-	p, err := s.partition(t, ok, it.key.partition, name == nil)
+	p, err := s.leaderPartition(t, ok, it.key.partition, name == nil, it.part.leaderEpoch)
 	if err != nil {
-		return err
-	}
-	if err := checkLeaderEpoch(it.part.leaderEpoch); err != nil {
+		if notLeader(err) && ok {
+			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch, _ = s.currentLeader(t.ID, it.key.partition)
+		}
 		return err
 	}
 	hw := p.Log.EndOffset() // one replica: everything appended is replicated

@@ -44,10 +44,7 @@ func (s *Server) listOffsets(_ context.Context, _ *Conn, req *kmsg.ListOffsetsRe
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
-			p, err := s.partition(t, ok, rp.Partition, false)
-			if err == nil {
-				err = checkLeaderEpoch(rp.CurrentLeaderEpoch)
-			}
+			p, err := s.leaderPartition(t, ok, rp.Partition, false, rp.CurrentLeaderEpoch)
 			if err == nil {
 				err = s.listOffset(req.Version, p, rp.Timestamp, &sp)
 			}

@@ -25,6 +25,9 @@ func init() { register(kmsg.Metadata, 0, 13, (*Server).metadata) }
 const authorizedOpsNotRequested = -2147483648
 
 func (s *Server) metadata(_ context.Context, _ *Conn, req *kmsg.MetadataRequest) (*kmsg.MetadataResponse, error) {
+	if s.cfg.Cluster != nil {
+		return s.clusterMetadata(req), nil
+	}
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	b := kmsg.NewMetadataResponseBroker()
 	b.NodeID, b.Host, b.Port = s.cfg.NodeID, s.cfg.AdvertisedHost, s.cfg.AdvertisedPort

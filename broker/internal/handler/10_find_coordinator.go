@@ -7,7 +7,9 @@ package handler
 // v0-3 answer one key in the top-level fields. Key type 2 (share groups,
 // v6) is answered INVALID_REQUEST: share groups are not implemented. When
 // no group coordinator is wired in, group keys get COORDINATOR_NOT_AVAILABLE
-// so clients retry instead of talking to a coordinator that is not there.
+// so clients retry instead of talking to a coordinator that is not there;
+// so do group and transaction keys in cluster mode, until coordinators are
+// placed on the leaders of __consumer_offsets partitions.
 // Kafka 4.0 serves the same range (KIP-896 removed no FindCoordinator
 // versions); kafka-python 2.0.2 uses v0-1, librdkafka 2.0.2 up to v2,
 // franz-go up to v6.
@@ -33,7 +35,9 @@ func (s *Server) findCoordinator(_ context.Context, _ *Conn, req *kmsg.FindCoord
 		switch {
 		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			c.ErrorCode = kerr.InvalidRequest.Code
-		case req.CoordinatorType == 0 && s.cfg.Groups == nil:
+		case req.CoordinatorType == 0 && s.cfg.Groups == nil, s.cfg.Cluster != nil:
+			// Cluster mode: groups and transactions are not placed on
+			// __consumer_offsets leaders yet (see cluster.go).
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
 		if c.ErrorCode != 0 {

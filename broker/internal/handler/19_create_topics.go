@@ -23,7 +23,10 @@ import (
 
 func init() { register(kmsg.CreateTopics, 2, 7, (*Server).createTopics) }
 
-func (s *Server) createTopics(_ context.Context, _ *Conn, req *kmsg.CreateTopicsRequest) (*kmsg.CreateTopicsResponse, error) {
+func (s *Server) createTopics(ctx context.Context, _ *Conn, req *kmsg.CreateTopicsRequest) (*kmsg.CreateTopicsResponse, error) {
+	if s.cfg.Cluster != nil {
+		return s.clusterCreateTopics(ctx, req), nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
 	budget := maxPartitionsPerRequest
 	seen := map[string]int{}

@@ -17,7 +17,10 @@ import (
 
 func init() { register(kmsg.DeleteTopics, 1, 6, (*Server).deleteTopics) }
 
-func (s *Server) deleteTopics(_ context.Context, _ *Conn, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
+func (s *Server) deleteTopics(ctx context.Context, _ *Conn, req *kmsg.DeleteTopicsRequest) (*kmsg.DeleteTopicsResponse, error) {
+	if s.cfg.Cluster != nil {
+		return s.clusterDeleteTopics(ctx, req), nil
+	}
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
 	type target struct {
 		name *string

@@ -18,7 +18,7 @@ import (
 
 func init() { register(kmsg.AlterConfigs, 0, 2, (*Server).alterConfigs) }
 
-func (s *Server) alterConfigs(_ context.Context, _ *Conn, req *kmsg.AlterConfigsRequest) (*kmsg.AlterConfigsResponse, error) {
+func (s *Server) alterConfigs(ctx context.Context, _ *Conn, req *kmsg.AlterConfigsRequest) (*kmsg.AlterConfigsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.AlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewAlterConfigsResponseResource()
@@ -33,7 +33,7 @@ func (s *Server) alterConfigs(_ context.Context, _ *Conn, req *kmsg.AlterConfigs
 					configs[c.Name] = *c.Value
 				}
 			}
-			err = s.cfg.Topics.SetConfigs(rr.ResourceName, configs, req.ValidateOnly)
+			err = s.setTopicConfigs(ctx, rr.ResourceName, configs, req.ValidateOnly)
 		}
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)

@@ -16,7 +16,10 @@ import (
 
 func init() { register(kmsg.CreatePartitions, 0, 3, (*Server).createPartitions) }
 
-func (s *Server) createPartitions(_ context.Context, _ *Conn, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+func (s *Server) createPartitions(ctx context.Context, _ *Conn, req *kmsg.CreatePartitionsRequest) (*kmsg.CreatePartitionsResponse, error) {
+	if s.cfg.Cluster != nil {
+		return s.clusterCreatePartitions(ctx, req), nil
+	}
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	budget := maxPartitionsPerRequest
 	for _, rt := range req.Topics {

@@ -21,19 +21,19 @@ import (
 
 func init() { register(kmsg.IncrementalAlterConfigs, 0, 1, (*Server).incrementalAlterConfigs) }
 
-func (s *Server) incrementalAlterConfigs(_ context.Context, _ *Conn, req *kmsg.IncrementalAlterConfigsRequest) (*kmsg.IncrementalAlterConfigsResponse, error) {
+func (s *Server) incrementalAlterConfigs(ctx context.Context, _ *Conn, req *kmsg.IncrementalAlterConfigsRequest) (*kmsg.IncrementalAlterConfigsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
 	for _, rr := range req.Resources {
 		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		err := s.incrementalAlterOne(rr, req.ValidateOnly)
+		err := s.incrementalAlterOne(ctx, rr, req.ValidateOnly)
 		sr.ErrorCode, sr.ErrorMessage = errorCode(err), errorMessage(err)
 		resp.Resources = append(resp.Resources, sr)
 	}
 	return resp, nil
 }
 
-func (s *Server) incrementalAlterOne(rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
+func (s *Server) incrementalAlterOne(ctx context.Context, rr kmsg.IncrementalAlterConfigsRequestResource, validateOnly bool) error {
 	if rr.ResourceType != kmsg.ConfigResourceTypeTopic {
 		return kerrWithMessage(kerr.InvalidRequest, "dynamic broker configs are not supported; set them in server.properties")
 	}
@@ -65,7 +65,7 @@ func (s *Server) incrementalAlterOne(rr kmsg.IncrementalAlterConfigsRequestResou
 			return kerrWithMessage(kerr.InvalidRequest, "unknown operation %d", c.Op)
 		}
 	}
-	return s.cfg.Topics.SetConfigs(rr.ResourceName, configs, validateOnly)
+	return s.setTopicConfigs(ctx, rr.ResourceName, configs, validateOnly)
 }
 
 func editList(current string, value *string, add bool) string {

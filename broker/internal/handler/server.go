@@ -43,6 +43,7 @@ type Config struct {
 	Now            func() time.Time
 	Logger         *slog.Logger
 	Metrics        *metrics.Metrics // request, byte and message counts; nil: none
+	Cluster        Cluster          // nil: single-node mode (see cluster.go)
 }
 
 // Server answers requests. It is safe for concurrent use by many connections.

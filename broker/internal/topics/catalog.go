@@ -50,13 +50,20 @@ func (t *Topic) Partitions() []*Partition {
 	return t.partitions
 }
 
-// Partition returns partition p, or nil.
+// Partition returns partition p, or nil. In a managed catalogue (cluster
+// mode) a topic holds only the partitions this node hosts, in index order,
+// so the slice position and the index may differ.
 func (t *Topic) Partition(p int32) *Partition {
 	parts := t.Partitions()
-	if p < 0 || int(p) >= len(parts) {
-		return nil
+	if p >= 0 && int(p) < len(parts) && parts[p].Index == p {
+		return parts[p]
 	}
-	return parts[p]
+	for _, part := range parts {
+		if part.Index == p {
+			return part
+		}
+	}
+	return nil
 }
 
 // Configs returns the topic's overrides (a snapshot; do not modify).
@@ -83,6 +90,8 @@ type Catalog struct {
 	now    func() time.Time
 	random io.Reader
 
+	managed bool
+
 	mu     sync.RWMutex
 	topics map[string]*Topic
 
@@ -97,6 +106,10 @@ type Options struct {
 	Broker *config.Broker
 	Now    func() time.Time
 	Random io.Reader // topic ids; crypto/rand when nil
+	// Managed: the topic list comes from the cluster's metadata image
+	// (Sync, Drop) instead of topics.json, which is neither read nor
+	// written.
+	Managed bool
 }
 
 type persistedTopic struct {
@@ -115,9 +128,12 @@ func Open(opts Options) (*Catalog, error) {
 		opts.Random = rand.Reader
 	}
 	c := &Catalog{fs: opts.FS, dir: opts.Dir, broker: opts.Broker, now: opts.Now, random: opts.Random,
-		topics: map[string]*Topic{}, notify: make(chan struct{})}
+		managed: opts.Managed, topics: map[string]*Topic{}, notify: make(chan struct{})}
 	if err := c.fs.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, err
+	}
+	if c.managed {
+		return c, nil
 	}
 	saved, err := c.load()
 	if err != nil {
@@ -160,8 +176,12 @@ func (c *Catalog) load() ([]persistedTopic, error) {
 	return saved, nil
 }
 
-// save writes the catalogue atomically. Callers hold c.mu.
+// save writes the catalogue atomically. Callers hold c.mu. A managed
+// catalogue is not persisted (the metadata log is).
 func (c *Catalog) save() error {
+	if c.managed {
+		return nil
+	}
 	saved := make([]persistedTopic, 0, len(c.topics))
 	for _, t := range c.topics {
 		saved = append(saved, persistedTopic{Name: t.Name, ID: formatID(t.ID), Partitions: int32(len(t.Partitions())),

@@ -4,8 +4,10 @@
 // topics.json in the data directory (written to a temporary file, synced,
 // then renamed, so a crash leaves the old or the new catalogue, never half).
 //
-// A later issue moves this state into the Raft metadata log; the catalogue's
-// methods are the seam the handlers use, so they will not change.
+// In cluster mode (Options.Managed) the topic list comes from the Raft
+// metadata image instead: the broker's driver calls Sync and Drop, topics
+// hold only the partitions this node hosts (Topic.Partition looks them up
+// by index), and topics.json is neither read nor written.
 //
 // Concurrency: every method is safe for concurrent use. Partition logs are
 // themselves safe for concurrent use; the catalogue's lock only guards the
