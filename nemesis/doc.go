@@ -1,0 +1,42 @@
+// Package nemesis injects faults into a cluster: faults are values, picked
+// by name from one registry, and a run's faults are a Schedule that prints
+// and parses back, so a failing run replays (and shrinks) from its text.
+//
+// # Contract
+//
+//   - The package defines the interfaces it needs — Processes, Network,
+//     Topology — and the harness implements them with thin adapters over its
+//     cluster drivers (harness/cluster.Network satisfies Network as is). It
+//     never imports the harness.
+//   - A Fault says whether it can run against an Env (Available, an error
+//     wrapping ErrUnavailable with the reason), and Inject returns the heal
+//     that undoes it. Registered: kill, stop, pause, restart (rolling),
+//     partition-node, partition-leader, partition-controller,
+//     partition-halves, partition-ring, partition-bridge, az-loss, az-cut.
+//   - A Step's Select names its target (see Resolve for the selectors);
+//     it is resolved when the step runs, against the live topology, with
+//     Env.Rand, so the same seed and topology pick the same nodes. Partition
+//     shapes are pure functions (IsolateCuts, RingCuts, BridgeCuts).
+//   - Generate builds a seeded schedule of faults and quiet periods whose
+//     every fault heals before the given total; String/Parse round-trip it
+//     exactly; Compact is the one-line form for replay commands.
+//   - Run executes a schedule in real time, records each fault window
+//     (start before injecting, stop after healing) through a Recorder —
+//     *history.Writer is one — and always heals before it returns, even
+//     when its context is cancelled. Steps do not overlap: one fault at a
+//     time. Steps whose fault is unavailable or whose target does not
+//     resolve are logged and skipped, not recorded.
+//
+// # Goroutines
+//
+// Run executes in its caller's goroutine and leaves none behind; process
+// faults act on all their target nodes concurrently (a killed majority must
+// come back at once) and wait for every one. The registry is safe for
+// concurrent use; Register is meant for init. Faults are stateless values;
+// the heal closures they return are used by one goroutine.
+//
+// Run is a driver and uses the wall clock; everything else here (shapes,
+// selection given a Rand, Generate, Parse) is deterministic and pure.
+//
+// This is library code: it never imports testing.
+package nemesis

@@ -1,0 +1,180 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/highwater-io/highwater/history"
+)
+
+// Recorder receives fault windows. *history.Writer implements it as is.
+type Recorder interface {
+	FaultStart(f history.Fault) (history.Event, error)
+	FaultStop(f history.Fault) (history.Event, error)
+}
+
+// Run executes s in real time from now (step times are offsets from the
+// call): for each step it waits until At, resolves the target, records the
+// window's start, injects, waits until At+Duration, heals and records the
+// window's stop. The window is recorded around the whole fault, so it
+// covers every moment the fault may have been in effect. Window ids are
+// the step's 1-based index in s.
+//
+// Skipped steps: a step whose fault is not Available in env, or whose
+// selector resolves to nothing usable (no leader known, no such rack), is
+// logged at warn level and not recorded: the history shows only faults
+// that happened. Unavailable lists the unavailable faults up front for the
+// report.
+//
+// Run always heals before it returns: the active fault's heal runs with a
+// fresh context bounded by Env.HealTimeout even after ctx is cancelled or
+// Inject fails, and Network.HealAll runs at the end when there is a
+// Network. It returns ctx's error when cancelled, an error when the
+// schedule names an unknown fault or does not validate (before anything
+// runs), and an error when an injection, a heal or the recorder fails (the
+// run's results cannot be trusted then); the first such error ends the run.
+//
+// Run owns no goroutine after it returns; faults may use short-lived ones
+// (process faults act on all their nodes at once).
+func Run(ctx context.Context, env Env, s Schedule, rec Recorder) (err error) {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	faults := make([]Fault, len(s.Steps))
+	for i, st := range s.Steps {
+		f, ok := Lookup(st.Fault)
+		if !ok {
+			return fmt.Errorf("%w: step %d: %q (known: %v)", ErrUnknownFault, i+1, st.Fault, Names())
+		}
+		faults[i] = f
+	}
+	if env.Rand == nil {
+		env.Rand = NewRand(SubSeed(s.Seed, "nemesis/targets"))
+	}
+	if rec == nil {
+		rec = nopRecorder{}
+	}
+	env.Logger = env.logger().With("seed", s.Seed)
+	r := runner{env: env, rec: rec, start: time.Now()}
+	defer func() { err = errors.Join(err, r.healAll(ctx)) }()
+	for i, st := range s.Steps {
+		if err := r.step(ctx, int64(i+1), st, faults[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type runner struct {
+	env   Env
+	rec   Recorder
+	start time.Time
+}
+
+// step runs one step; a nil error also covers a skipped step.
+func (r *runner) step(ctx context.Context, window int64, st Step, f Fault) error {
+	log := r.env.logger().With("window", window, "fault", f.Name())
+	if err := sleepUntil(ctx, r.start.Add(st.At)); err != nil {
+		return err
+	}
+	if err := f.Available(r.env); err != nil {
+		log.Warn("nemesis: skipped, unavailable", "err", err)
+		return nil
+	}
+	sel := st.Select
+	if sel == "" {
+		sel = defaultSelect(f.Name())
+	}
+	target, err := Resolve(ctx, r.env, sel, r.env.Rand)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		log.Warn("nemesis: skipped, no target", "select", sel, "err", err)
+		return nil
+	}
+	desc := target.Desc
+	if d, ok := f.(Describer); ok {
+		desc = d.Describe(r.env, target)
+	}
+	hf := history.Fault{Window: window, Fault: f.Name(), Description: desc, Targets: targetNames(target.Nodes)}
+	if _, err := r.rec.FaultStart(hf); err != nil {
+		return fmt.Errorf("nemesis: record start of window %d: %w", window, err)
+	}
+	log.Info("nemesis: inject", "target", desc)
+	heal, injErr := f.Inject(ctx, r.env, target)
+	var waitErr error
+	if injErr == nil {
+		waitErr = sleepUntil(ctx, r.start.Add(st.End()))
+	}
+	healErr := r.heal(ctx, heal)
+	_, recErr := r.rec.FaultStop(hf)
+	log.Info("nemesis: healed", "target", desc, "err", healErr)
+	if injErr != nil && errors.Is(injErr, ErrSelect) && healErr == nil && ctx.Err() == nil {
+		log.Warn("nemesis: skipped, target unusable", "err", injErr)
+		injErr = nil
+	}
+	if recErr != nil {
+		recErr = fmt.Errorf("nemesis: record stop of window %d: %w", window, recErr)
+	}
+	if injErr != nil {
+		injErr = fmt.Errorf("nemesis: window %d: inject: %w", window, injErr)
+	}
+	if healErr != nil {
+		healErr = fmt.Errorf("nemesis: window %d: heal: %w", window, healErr)
+	}
+	return errors.Join(injErr, healErr, recErr, waitErr)
+}
+
+// heal runs h under a context that outlives ctx's cancellation.
+func (r *runner) heal(ctx context.Context, h func(context.Context) error) error {
+	if h == nil {
+		return nil
+	}
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.env.healTimeout())
+	defer cancel()
+	return h(hctx)
+}
+
+// healAll is the last safety net: whatever a fault left cut, uncut it.
+func (r *runner) healAll(ctx context.Context) error {
+	if r.env.Network == nil {
+		return nil
+	}
+	if err := r.heal(ctx, r.env.Network.HealAll); err != nil {
+		return fmt.Errorf("nemesis: heal all links: %w", err)
+	}
+	return nil
+}
+
+// sleepUntil waits for the wall clock to reach t or ctx to end.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// targetNames formats node ids as the history's target names ("n2").
+func targetNames(ids []int32) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = fmt.Sprintf("n%d", id)
+	}
+	return out
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) FaultStart(history.Fault) (history.Event, error) { return history.Event{}, nil }
+func (nopRecorder) FaultStop(history.Fault) (history.Event, error)  { return history.Event{}, nil }
