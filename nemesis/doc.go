@@ -19,13 +19,17 @@
 //     shapes are pure functions (IsolateCuts, RingCuts, BridgeCuts).
 //   - Generate builds a seeded schedule of faults and quiet periods whose
 //     every fault heals before the given total; String/Parse round-trip it
-//     exactly; Compact is the one-line form for replay commands.
+//     exactly; Compact is the one-line form for replay commands; Shrinks
+//     lists smaller variants to replay a failure with less. Runnable and
+//     Unavailable say up front which faults an Env cannot run, and why.
 //   - Run executes a schedule in real time, records each fault window
 //     (start before injecting, stop after healing) through a Recorder —
 //     *history.Writer is one — and always heals before it returns, even
 //     when its context is cancelled. Steps do not overlap: one fault at a
 //     time. Steps whose fault is unavailable or whose target does not
-//     resolve are logged and skipped, not recorded.
+//     resolve are logged and skipped, not recorded. Each step draws its
+//     targets from its own source (seed and step time), so a shrunk
+//     schedule's remaining steps pick the same nodes.
 //
 // # Goroutines
 //

@@ -158,7 +158,7 @@ func (f partitionFault) Describe(env Env, t Target) string {
 		b, x, y := BridgeSides(completeOrder(t.Nodes, all))
 		return fmt.Sprintf("bridge n%d between [%s] and [%s]", b, nodeList(x), nodeList(y))
 	default:
-		return fmt.Sprintf("isolate %s (%s)", t.Desc, nodeList(t.Nodes))
+		return "isolate " + t.Desc
 	}
 }
 

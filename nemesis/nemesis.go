@@ -80,8 +80,9 @@ type Env struct {
 	Network   Network // nil = unavailable
 	Topology  Topology
 	// Rand drives target selection; seed it (NewRand) so a replay picks
-	// the same nodes given the same topology. Nil: Run seeds one from the
-	// schedule's seed.
+	// the same nodes given the same topology. Run draws one seed from it
+	// and gives each step its own source derived from that seed and the
+	// step's time. Nil: Run derives them from the schedule's seed.
 	Rand *rand.Rand
 	// Logger receives one line per step (injected, healed, skipped); nil
 	// discards.
@@ -217,6 +218,25 @@ func Unavailable(env Env, s Schedule) map[string]error {
 		}
 	}
 	return out
+}
+
+// Runnable splits fault names into those env can run, in the given order,
+// and, for the others, why not (unknown names included): the harness
+// generates its schedule from the first and reports the second.
+func Runnable(env Env, names []string) (ok []string, not map[string]error) {
+	not = map[string]error{}
+	for _, name := range names {
+		f, found := Lookup(name)
+		switch {
+		case !found:
+			not[name] = fmt.Errorf("%w: %q", ErrUnknownFault, name)
+		case f.Available(env) != nil:
+			not[name] = f.Available(env)
+		default:
+			ok = append(ok, name)
+		}
+	}
+	return ok, not
 }
 
 // NewRand is the random source every seeded choice of this package uses;

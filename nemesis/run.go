@@ -50,14 +50,18 @@ func Run(ctx context.Context, env Env, s Schedule, rec Recorder) (err error) {
 		}
 		faults[i] = f
 	}
-	if env.Rand == nil {
-		env.Rand = NewRand(SubSeed(s.Seed, "nemesis/targets"))
+	// Each step draws its targets from its own source, derived from one
+	// base seed and the step's time, so removing a step (shrinking) does
+	// not change the targets of the others.
+	base := SubSeed(s.Seed, "nemesis/targets")
+	if env.Rand != nil {
+		base = env.Rand.Int64()
 	}
 	if rec == nil {
 		rec = nopRecorder{}
 	}
 	env.Logger = env.logger().With("seed", s.Seed)
-	r := runner{env: env, rec: rec, start: time.Now()}
+	r := runner{env: env, rec: rec, start: time.Now(), base: base}
 	defer func() { err = errors.Join(err, r.healAll(ctx)) }()
 	for i, st := range s.Steps {
 		if err := r.step(ctx, int64(i+1), st, faults[i]); err != nil {
@@ -71,6 +75,7 @@ type runner struct {
 	env   Env
 	rec   Recorder
 	start time.Time
+	base  int64 // per-step target sources derive from it
 }
 
 // step runs one step; a nil error also covers a skipped step.
@@ -87,7 +92,8 @@ func (r *runner) step(ctx context.Context, window int64, st Step, f Fault) error
 	if sel == "" {
 		sel = defaultSelect(f.Name())
 	}
-	target, err := Resolve(ctx, r.env, sel, r.env.Rand)
+	rnd := NewRand(SubSeed(r.base, fmt.Sprintf("step@%d", st.At)))
+	target, err := Resolve(ctx, r.env, sel, rnd)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -207,3 +207,44 @@ func TestRunRejectsBadSchedules(t *testing.T) {
 		t.Errorf("a rejected schedule touched the cluster: %v", fc.callLog())
 	}
 }
+
+// TestRunShrunkKeepsTargets: removing a step does not change which nodes
+// the remaining steps pick.
+func TestRunShrunkKeepsTargets(t *testing.T) {
+	s := Schedule{Seed: 11, Steps: []Step{
+		{At: 0, Duration: ms(1), Fault: "kill"},
+		{At: ms(1), Duration: ms(1), Fault: "partition-halves"},
+		{At: ms(2), Duration: ms(1), Fault: "partition-bridge"},
+	}}
+	descs := func(s Schedule) map[string]string {
+		fc := newFake("a", "b", "c", "d", "e")
+		env := fc.env()
+		rec := &memRecorder{}
+		if err := Run(context.Background(), env, s, rec); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, f := range rec.faults {
+			out[f.Fault] = f.Description
+		}
+		return out
+	}
+	full := descs(s)
+	for _, sh := range s.Shrinks()[:3] {
+		for name, d := range descs(sh) {
+			if full[name] != d {
+				t.Errorf("%s: %q in the shrunk run, %q in the full one", name, d, full[name])
+			}
+		}
+	}
+}
+
+func TestRunnable(t *testing.T) {
+	env := newFake("a", "b", "c").env()
+	env.Network = nil
+	ok, not := Runnable(env, []string{"kill", "partition-ring", "bogus", "pause"})
+	if !slices.Equal(ok, []string{"kill", "pause"}) || len(not) != 2 ||
+		!errors.Is(not["partition-ring"], ErrUnavailable) || !errors.Is(not["bogus"], ErrUnknownFault) {
+		t.Errorf("Runnable = %v, %v", ok, not)
+	}
+}

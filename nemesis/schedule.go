@@ -2,6 +2,7 @@ package nemesis
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -222,4 +223,29 @@ func validSelect(s string) bool {
 		}
 	}
 	return true
+}
+
+// Shrinks returns smaller variants of s for replaying a failing run with
+// less: each with one step removed, then each with one step's fault half
+// as long. Times of the other steps stay as they were, so a variant still
+// validates. The seed is kept, and Run draws each step's targets from its
+// own time and the seed, so the remaining steps pick the same targets.
+func (s Schedule) Shrinks() []Schedule {
+	var out []Schedule
+	for i := range s.Steps {
+		steps := slices.Delete(slices.Clone(s.Steps), i, i+1)
+		if len(steps) == 0 {
+			steps = nil
+		}
+		out = append(out, Schedule{Seed: s.Seed, Steps: steps})
+	}
+	for i, st := range s.Steps {
+		if st.Duration < 2 {
+			continue
+		}
+		steps := slices.Clone(s.Steps)
+		steps[i].Duration = st.Duration / 2
+		out = append(out, Schedule{Seed: s.Seed, Steps: steps})
+	}
+	return out
 }

@@ -193,3 +193,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestShrinks(t *testing.T) {
+	s := Schedule{Seed: 3, Steps: []Step{
+		{At: 0, Duration: 4 * time.Second, Fault: "kill"},
+		{At: 10 * time.Second, Duration: 1, Fault: "pause"},
+	}}
+	got := s.Shrinks()
+	want := []Schedule{
+		{Seed: 3, Steps: []Step{s.Steps[1]}},
+		{Seed: 3, Steps: []Step{s.Steps[0]}},
+		{Seed: 3, Steps: []Step{{At: 0, Duration: 2 * time.Second, Fault: "kill"}, s.Steps[1]}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Shrinks = %+v, want %+v", got, want)
+	}
+	for _, sh := range got {
+		if err := sh.Validate(); err != nil {
+			t.Error(err)
+		}
+	}
+	if s.Steps[0].Duration != 4*time.Second {
+		t.Error("Shrinks changed the original")
+	}
+	if got := (Schedule{Seed: 1, Steps: []Step{{Fault: "kill"}}}).Shrinks(); !reflect.DeepEqual(got, []Schedule{{Seed: 1}}) {
+		t.Errorf("one zero-length step: %+v", got)
+	}
+}
