@@ -23,6 +23,7 @@ func main() {
 	root.AddCommand(sizeCommand())
 	root.AddCommand(benchCommand())
 	root.AddCommand(clusterCommand())
+	root.AddCommand(chaosCommand())
 	if err := root.Execute(); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {

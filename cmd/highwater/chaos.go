@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/highwater-io/highwater/harness/kafka"
+	"github.com/highwater-io/highwater/harness/run"
+	"github.com/highwater-io/highwater/harness/workload"
+	"github.com/highwater-io/highwater/internal/seed"
+	"github.com/highwater-io/highwater/nemesis"
+)
+
+type chaosFlags struct {
+	scenario    string
+	impl        string
+	nodes       int
+	seed        int64
+	duration    time.Duration
+	faults      string
+	schedule    string
+	rate        float64
+	readRate    float64
+	partitions  int
+	producers   int
+	assign      int
+	group       int
+	readers     int
+	recordBytes int
+	rf, minISR  int
+	runsDir     string
+	netns       bool
+	set         []string
+	meanQuiet   time.Duration
+	meanFault   time.Duration
+	recovery    time.Duration
+	verbose     bool
+}
+
+func chaosCommand() *cobra.Command {
+	var f chaosFlags
+	cmd := &cobra.Command{
+		Use:   "chaos",
+		Short: "Run a Jepsen-style chaos run: cluster, queue workload, faults, drain, check",
+		Long: `Start a cluster, run the queue workload (idempotent acks=all producers,
+assign and group consumers, explicit-offset reads) while a seeded nemesis
+schedule injects faults, heal everything, wait for the cluster to converge
+(bounded), drain every partition, and check the history.
+
+The run directory runs/<scenario>/<UTC time>-<seed>/ holds run.json,
+history.jsonl, nemesis.jsonl, results.json, summary.txt and the nodes' logs;
+'highwater check DIR' re-checks it. Every run replays from (commit,
+scenario, seed): the seed is printed, and a failing run prints the one-line
+replay command.
+
+--faults defaults to every fault the cluster can run: kill, stop, pause and
+restart for a single reference broker; with --impl kafka --netns (root) the
+partition faults too. 'none' runs without faults.
+
+Exit status: 0 valid, 1 anomalies found, 2 unknown (a check ran out of
+time, recovery did not converge, the drain did not finish) or a harness
+error.`,
+		Example: `  highwater chaos --duration 30s
+  highwater chaos --impl kafka --nodes 3 --duration 60s --faults kill,pause
+  sudo highwater chaos --impl kafka --netns --faults partition-leader,kill`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("seed") {
+				f.seed = seed.Random()
+			}
+			return runChaos(cmd.Context(), cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.scenario, "scenario", "chaos", "scenario name (the run directory's parent)")
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka")
+	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3 for kafka, 1 for reference)")
+	fl.Int64Var(&f.seed, "seed", 0, "root seed (default random, printed)")
+	fl.DurationVar(&f.duration, "duration", 30*time.Second, "workload duration (faults heal before it ends)")
+	fl.StringVar(&f.faults, "faults", "", "comma-separated faults ("+strings.Join(nemesis.Names(), ",")+", or none); default every available one")
+	fl.StringVar(&f.schedule, "schedule", "", "explicit nemesis schedule (as printed in run.json), instead of generating one")
+	fl.Float64Var(&f.rate, "rate", 0, "sends per second over all producers (default 200 reference, 100 kafka)")
+	fl.Float64Var(&f.readRate, "read-rate", 20, "explicit reads (fetch, list-offsets) per second")
+	fl.IntVar(&f.partitions, "partitions", 4, "partitions of the workload topic")
+	fl.IntVar(&f.producers, "producers", 4, "producers")
+	fl.IntVar(&f.assign, "assign-consumers", 1, "consumers by manual assignment")
+	fl.IntVar(&f.group, "group-consumers", 2, "consumers by group subscription")
+	fl.IntVar(&f.readers, "readers", 1, "explicit-offset readers")
+	fl.IntVar(&f.recordBytes, "record-bytes", 100, "record size in bytes")
+	fl.IntVar(&f.rf, "replication-factor", 0, "topic replication factor (default min(3, nodes))")
+	fl.IntVar(&f.minISR, "min-insync-replicas", 0, "topic min.insync.replicas (default min(2, nodes))")
+	fl.StringVar(&f.runsDir, "runs-dir", "runs", "root of run directories")
+	fl.BoolVar(&f.netns, "netns", false, "run each Kafka node in its own network namespace (root): enables partition faults")
+	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
+	fl.DurationVar(&f.meanQuiet, "mean-quiet", 5*time.Second, "mean quiet period between faults")
+	fl.DurationVar(&f.meanFault, "mean-fault", 5*time.Second, "mean fault duration")
+	fl.DurationVar(&f.recovery, "recovery-timeout", 0, "bound on recovery after the faults heal (default 60s reference, 2m kafka)")
+	fl.BoolVar(&f.verbose, "verbose", false, "log the clients and the nemesis to stderr")
+	return cmd
+}
+
+// scenarioFromFlags builds the scenario the flags describe.
+func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
+	set, err := kafka.ParseSet(f.set)
+	if err != nil {
+		return run.Scenario{}, err
+	}
+	w := workload.DefaultConfig("")
+	w.Duration = f.duration
+	w.Partitions = f.partitions
+	w.Producers, w.AssignConsumers, w.GroupConsumers, w.Readers = f.producers, f.assign, f.group, f.readers
+	w.RecordBytes = f.recordBytes
+	w.ReadRatePerSec = f.readRate
+	w.SendRatePerSec = f.rate
+	nodes := f.nodes
+	if nodes == 0 {
+		nodes = 1
+		if f.impl == run.ImplKafka {
+			nodes = 3
+		}
+	}
+	if w.SendRatePerSec == 0 {
+		w.SendRatePerSec = 200
+		if f.impl == run.ImplKafka {
+			w.SendRatePerSec = 100
+		}
+	}
+	w.ReplicationFactor, w.MinInsyncReplicas = f.rf, f.minISR
+	if w.ReplicationFactor == 0 {
+		w.ReplicationFactor = min(3, nodes)
+	}
+	if w.MinInsyncReplicas == 0 {
+		w.MinInsyncReplicas = min(2, nodes)
+	}
+	sc := run.Scenario{
+		Name:            f.scenario,
+		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Set: set},
+		Workload:        w,
+		Schedule:        f.schedule,
+		MeanQuiet:       f.meanQuiet,
+		MeanFault:       f.meanFault,
+		RecoveryTimeout: f.recovery,
+	}
+	switch f.faults {
+	case "":
+	case "none":
+		sc.Faults = []string{}
+	default:
+		for _, name := range strings.Split(f.faults, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				sc.Faults = append(sc.Faults, name)
+			}
+		}
+	}
+	return sc, nil
+}
+
+func runChaos(ctx context.Context, cmd *cobra.Command, f chaosFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	sc, err := scenarioFromFlags(f)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var logger *slog.Logger
+	if f.verbose {
+		logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "seed %d\n", f.seed)
+	res, err := run.Run(ctx, sc, run.Options{RunsDir: f.runsDir, Seed: f.seed, Out: cmd.OutOrStdout(), Logger: logger})
+	if err != nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "highwater chaos:", err)
+		if res.Dir != "" {
+			fmt.Fprintln(cmd.ErrOrStderr(), "run directory:", res.Dir)
+		}
+		return exitError{2}
+	}
+	if code := res.ExitCode(); code != 0 {
+		return exitError{code}
+	}
+	return nil
+}

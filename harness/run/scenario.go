@@ -1,0 +1,167 @@
+package run
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/highwater-io/highwater/harness/workload"
+)
+
+// ErrBadScenario wraps every Scenario validation failure.
+var ErrBadScenario = errors.New("run: bad scenario")
+
+// Cluster implementations.
+const (
+	ImplReference = "reference"
+	ImplKafka     = "kafka"
+)
+
+// ClusterConfig says what runs the nodes.
+type ClusterConfig struct {
+	Impl  string // ImplReference | ImplKafka
+	Nodes int    // 0: 1 for reference, 3 for kafka
+	// NetNS puts each Kafka node in its own network namespace (root), so
+	// partition faults can cut links.
+	NetNS bool
+	// Set passes broker properties to every node.
+	Set map[string]string
+	// Binary is the highwater executable for the reference broker; empty
+	// means this process's own executable.
+	Binary       string
+	ReadyTimeout time.Duration
+}
+
+func (c ClusterConfig) nodes() int {
+	if c.Nodes > 0 {
+		return c.Nodes
+	}
+	if c.Impl == ImplKafka {
+		return 3
+	}
+	return 1
+}
+
+// String describes the cluster in one line, for run.json and reports.
+func (c ClusterConfig) String() string {
+	s := fmt.Sprintf("%s, %d node(s)", c.Impl, c.nodes())
+	if c.NetNS {
+		s += ", network namespaces"
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Set)) {
+		s += fmt.Sprintf(", %s=%s", k, c.Set[k])
+	}
+	return s
+}
+
+// Scenario is everything a run does but its seed.
+type Scenario struct {
+	Name    string
+	Cluster ClusterConfig
+	// Workload's Bootstrap and Seed are filled in by Run; Duration is the
+	// whole workload phase.
+	Workload workload.Config
+	// Faults names the nemesis faults to mix; empty with no Schedule means
+	// every fault available for the cluster.
+	Faults []string
+	// Schedule, when set, is an explicit schedule (nemesis.Parse syntax)
+	// used instead of generating one.
+	Schedule string
+	// MeanQuiet and MeanFault shape the generated schedule.
+	MeanQuiet, MeanFault time.Duration
+	// FaultTail is how long before the workload ends the last fault must
+	// have healed, so recovery under load is recorded.
+	FaultTail time.Duration
+	// Bounds of the phases after the workload.
+	RecoveryTimeout, DrainTimeout, CheckTimeout time.Duration
+}
+
+// Defaults fills zero fields with values sized for a 2-core machine.
+func (s Scenario) Defaults() Scenario {
+	if s.Cluster.Impl == "" {
+		s.Cluster.Impl = ImplReference
+	}
+	if s.Workload.Topic == "" {
+		d := workload.DefaultConfig("")
+		d.Duration = s.Workload.Duration
+		if d.Duration == 0 {
+			d.Duration = 30 * time.Second
+		}
+		s.Workload = d
+	}
+	if s.MeanQuiet == 0 {
+		s.MeanQuiet = 5 * time.Second
+	}
+	if s.MeanFault == 0 {
+		s.MeanFault = 5 * time.Second
+	}
+	if s.FaultTail == 0 {
+		s.FaultTail = min(5*time.Second, s.Workload.Duration/5)
+	}
+	if s.RecoveryTimeout == 0 {
+		s.RecoveryTimeout = 60 * time.Second
+		if s.Cluster.Impl == ImplKafka {
+			s.RecoveryTimeout = 2 * time.Minute
+		}
+	}
+	if s.DrainTimeout == 0 {
+		s.DrainTimeout = 2 * time.Minute
+	}
+	if s.CheckTimeout == 0 {
+		s.CheckTimeout = 5 * time.Minute
+	}
+	return s
+}
+
+// Validate reports the first problem, wrapping ErrBadScenario.
+func (s Scenario) Validate() error {
+	switch {
+	case s.Name == "" || strings.ContainsAny(s.Name, "/\\ \t\n") || s.Name == "." || s.Name == "..":
+		return fmt.Errorf("%w: name %q (a single path element without spaces)", ErrBadScenario, s.Name)
+	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka:
+		return fmt.Errorf("%w: cluster impl %q: want reference or kafka", ErrBadScenario, s.Cluster.Impl)
+	case s.Cluster.NetNS && s.Cluster.Impl != ImplKafka:
+		return fmt.Errorf("%w: network namespaces are available for kafka only", ErrBadScenario)
+	case s.FaultTail < 0 || s.FaultTail >= s.Workload.Duration:
+		return fmt.Errorf("%w: fault tail %v with a %v workload", ErrBadScenario, s.FaultTail, s.Workload.Duration)
+	}
+	w := s.Workload
+	w.Bootstrap = "placeholder:0" // filled in when the cluster runs
+	if err := w.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadScenario, err)
+	}
+	return nil
+}
+
+// ReplayCommand is the one-line `highwater chaos` command that repeats a
+// run of s with seed (the faults listed explicitly, so a replay does not
+// depend on what happens to be available).
+func (s Scenario) ReplayCommand(seed int64, faults []string) string {
+	args := []string{"highwater", "chaos",
+		"--scenario", s.Name,
+		"--impl", s.Cluster.Impl,
+		"--nodes", strconv.Itoa(s.Cluster.nodes()),
+		"--seed", strconv.FormatInt(seed, 10),
+		"--duration", s.Workload.Duration.String(),
+		"--rate", strconv.FormatFloat(s.Workload.SendRatePerSec, 'g', -1, 64),
+		"--partitions", strconv.Itoa(s.Workload.Partitions),
+	}
+	if s.Schedule != "" {
+		args = append(args, "--schedule", "'"+strings.ReplaceAll(s.Schedule, "'", "")+"'")
+	} else if len(faults) > 0 {
+		args = append(args, "--faults", strings.Join(faults, ","))
+	} else {
+		args = append(args, "--faults", "none")
+	}
+	if s.Cluster.NetNS {
+		args = append(args, "--netns")
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Cluster.Set)) {
+		args = append(args, "--set", k+"="+s.Cluster.Set[k])
+	}
+	return strings.Join(args, " ")
+}
