@@ -75,17 +75,7 @@ func NemesisEnv(c cluster.Cluster, rnd *rand.Rand, log *slog.Logger) (nemesis.En
 // AvailableFaults lists the registered faults that can run against env,
 // and why each other one cannot.
 func AvailableFaults(env nemesis.Env) ([]string, map[string]error) {
-	var ok []string
-	why := map[string]error{}
-	for _, name := range nemesis.Names() {
-		f, _ := nemesis.Lookup(name)
-		if err := f.Available(env); err != nil {
-			why[name] = err
-			continue
-		}
-		ok = append(ok, name)
-	}
-	return ok, why
+	return nemesis.Runnable(env, nemesis.Names())
 }
 
 // healAll makes sure every node runs and every link is up, whatever the

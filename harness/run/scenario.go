@@ -149,6 +149,21 @@ func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 		"--duration", s.Workload.Duration.String(),
 		"--rate", strconv.FormatFloat(s.Workload.SendRatePerSec, 'g', -1, 64),
 		"--partitions", strconv.Itoa(s.Workload.Partitions),
+		"--producers", strconv.Itoa(s.Workload.Producers),
+		"--assign-consumers", strconv.Itoa(s.Workload.AssignConsumers),
+		"--group-consumers", strconv.Itoa(s.Workload.GroupConsumers),
+		"--readers", strconv.Itoa(s.Workload.Readers),
+		"--read-rate", strconv.FormatFloat(s.Workload.ReadRatePerSec, 'g', -1, 64),
+		"--record-bytes", strconv.Itoa(s.Workload.RecordBytes),
+	}
+	if s.Workload.ReplicationFactor > 0 {
+		args = append(args, "--replication-factor", strconv.Itoa(s.Workload.ReplicationFactor))
+	}
+	if s.Workload.MinInsyncReplicas > 0 {
+		args = append(args, "--min-insync-replicas", strconv.Itoa(s.Workload.MinInsyncReplicas))
+	}
+	if s.Schedule == "" {
+		args = append(args, "--mean-quiet", s.MeanQuiet.String(), "--mean-fault", s.MeanFault.String())
 	}
 	if s.Schedule != "" {
 		args = append(args, "--schedule", "'"+strings.ReplaceAll(s.Schedule, "'", "")+"'")
