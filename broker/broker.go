@@ -39,8 +39,17 @@ type Broker struct {
 	wire      *wire.Server
 	unlock    func()
 	clusterID string
-	metrics   *metrics.Metrics
-	metricsLn net.Listener // nil: highwater.metrics.listener unset
+	// advertisedPort is the PLAINTEXT port registered with the controller
+	// (cluster mode).
+	advertisedPort int32
+	metrics        *metrics.Metrics
+	metricsLn      net.Listener // nil: highwater.metrics.listener unset
+
+	// Cluster mode only: the metadata plane, and the node-local catalogue
+	// holding __consumer_offsets (the data catalogue is managed by the
+	// metadata image there).
+	cluster       *clusterNode
+	groupsCatalog *topics.Catalog
 }
 
 // New validates cfg, opens and recovers the data directory and binds the
@@ -49,11 +58,6 @@ func New(cfg Config) (*Broker, error) {
 	s, err := cfg.resolve()
 	if err != nil {
 		return nil, err
-	}
-	if s.cluster != nil {
-		// The pieces exist (metaserver, the managed topics catalogue, the
-		// handlers' Cluster hook); the broker-side driver is not wired yet.
-		return nil, fmt.Errorf("cluster mode (process.roles=%s) is not wired into the broker yet", cfg.Properties["process.roles"])
 	}
 	if cfg.FS == nil {
 		cfg.FS = vfs.OS
@@ -94,12 +98,22 @@ func (b *Broker) open() error {
 		return err
 	}
 	start := b.cfg.Now()
-	b.catalog, err = topics.Open(topics.Options{FS: b.cfg.FS, Dir: b.s.dataDir, Broker: b.s.props, Now: b.cfg.Now, Random: b.cfg.Random})
+	b.catalog, err = topics.Open(topics.Options{FS: b.cfg.FS, Dir: b.s.dataDir, Broker: b.s.props, Now: b.cfg.Now, Random: b.cfg.Random,
+		Managed: b.s.cluster != nil})
 	if err != nil {
 		return err
 	}
 	b.log.Info("recovered logs", "dir", b.s.dataDir, "topics", len(b.catalog.List()), "took", b.cfg.Now().Sub(start))
-	if b.groups, err = openGroups(b.catalog, b.s.props, b.cfg.Now, b.log); err != nil {
+	groupsCatalog := b.catalog
+	if b.s.cluster != nil {
+		b.groupsCatalog, err = topics.Open(topics.Options{FS: b.cfg.FS, Dir: filepath.Join(b.s.dataDir, groupsDirName),
+			Broker: b.s.props, Now: b.cfg.Now, Random: b.cfg.Random})
+		if err != nil {
+			return err
+		}
+		groupsCatalog = b.groupsCatalog
+	}
+	if b.groups, err = openGroups(groupsCatalog, b.catalog, b.s.props, b.cfg.Now, b.log); err != nil {
 		return err
 	}
 	b.ln, err = b.cfg.Listen("tcp", b.s.listenAddr)
@@ -118,8 +132,15 @@ func (b *Broker) open() error {
 			return fmt.Errorf("highwater.metrics.listener: binding %s: %w", addr, err)
 		}
 	}
-	producerIDs, err := topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir)
-	if err != nil {
+	var producerIDs handler.ProducerIDs
+	var cluster handler.Cluster
+	if b.s.cluster != nil {
+		if err := b.openCluster(); err != nil {
+			return err
+		}
+		b.advertisedPort = advertisedPort
+		producerIDs, cluster = b.cluster, b.cluster
+	} else if producerIDs, err = topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir); err != nil {
 		return err
 	}
 	b.handler = handler.New(handler.Config{
@@ -135,6 +156,7 @@ func (b *Broker) open() error {
 		Now:            b.cfg.Now,
 		Logger:         b.log,
 		Metrics:        b.metrics,
+		Cluster:        cluster,
 	})
 	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
 	return nil
@@ -159,11 +181,21 @@ func (b *Broker) ClusterID() string { return b.clusterID }
 // and returns. Close releases storage afterwards.
 func (b *Broker) Run(ctx context.Context) error {
 	b.log.Info("broker started", "listener", b.ln.Addr().String(), "cluster.id", b.clusterID, "log.dirs", b.s.dataDir)
+	if b.cluster != nil {
+		// Registered before serving: the controller unfences this node
+		// only once the driver below has caught the catalogue up.
+		if err := b.cluster.startLifecycle(b.s.advertisedHost, b.advertisedPort, b.s.props.String("broker.rack"), b.cfg.Random); err != nil {
+			return err
+		}
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.wire.Serve(ctx, b.ln) })
 	g.Go(func() error { b.groups.service.Run(ctx); return nil })
 	g.Go(func() error { b.retentionLoop(ctx); return nil })
 	g.Go(func() error { b.flushLoop(ctx); return nil })
+	if b.cluster != nil {
+		g.Go(func() error { b.cluster.drive(ctx); return nil })
+	}
 	if b.metricsLn != nil {
 		b.log.Info("serving metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics")
 		g.Go(func() error { return b.metrics.Serve(ctx, b.metricsLn, b.log) })
@@ -227,8 +259,14 @@ func (b *Broker) Close() error {
 	if b.metricsLn != nil {
 		b.metricsLn.Close()
 	}
+	if b.cluster != nil {
+		errs = append(errs, b.cluster.close())
+	}
 	if b.catalog != nil {
 		errs = append(errs, b.catalog.Close())
+	}
+	if b.groupsCatalog != nil {
+		errs = append(errs, b.groupsCatalog.Close())
 	}
 	if b.unlock != nil {
 		b.unlock()
@@ -242,11 +280,16 @@ func (b *Broker) loadMeta() (string, error) {
 	path := filepath.Join(b.s.dataDir, "meta.properties")
 	f, err := b.cfg.FS.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		var id [16]byte
-		if _, err := io.ReadFull(b.cfg.Random, id[:]); err != nil {
-			return "", err
+		var clusterID string
+		if b.s.cluster != nil {
+			clusterID = b.s.cluster.clusterID
+		} else {
+			var id [16]byte
+			if _, err := io.ReadFull(b.cfg.Random, id[:]); err != nil {
+				return "", err
+			}
+			clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 		}
-		clusterID := base64.RawURLEncoding.EncodeToString(id[:])
 		data := fmt.Sprintf("# written by highwater\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, b.s.nodeID)
 		return clusterID, vfs.WriteFileAtomic(b.cfg.FS, path, []byte(data), 0o644)
 	}
@@ -263,6 +306,9 @@ func (b *Broker) loadMeta() (string, error) {
 	}
 	if strings.TrimSpace(meta["cluster.id"]) == "" {
 		return "", fmt.Errorf("%s has no cluster.id", path)
+	}
+	if b.s.cluster != nil && meta["cluster.id"] != b.s.cluster.clusterID {
+		return "", fmt.Errorf("%s: the data belongs to cluster.id %s but this node is configured for cluster.id %s", path, meta["cluster.id"], b.s.cluster.clusterID)
 	}
 	return meta["cluster.id"], nil
 }

@@ -26,7 +26,9 @@ type groupStore struct {
 	service *group.Service
 }
 
-func openGroups(catalog *topics.Catalog, props *config.Broker, now func() time.Time, log *slog.Logger) (*groupStore, error) {
+// openGroups stores the group records in catalog; lookup answers which
+// topics exist (the data catalogue: in cluster mode they differ).
+func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func() time.Time, log *slog.Logger) (*groupStore, error) {
 	t, ok := catalog.Get(offsetsTopic)
 	if !ok {
 		var err error
@@ -53,9 +55,9 @@ func openGroups(catalog *topics.Catalog, props *config.Broker, now func() time.T
 		MaxSessionTimeout:     time.Duration(props.Int64("group.max.session.timeout.ms")) * time.Millisecond,
 		Now:                   now,
 		Logger:                log,
-		TopicExists:           catalog.PartitionExists,
-		TopicNameByID:         catalog.TopicName,
-		TopicIDByName:         catalog.TopicID,
+		TopicExists:           lookup.PartitionExists,
+		TopicNameByID:         lookup.TopicName,
+		TopicIDByName:         lookup.TopicID,
 	}, gs)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,303 @@
+package broker
+
+// Cluster mode (process.roles=broker,controller): the broker side of the
+// metadata plane. The metaserver (raft voter, image, active controller)
+// keeps its log in <log.dirs>/__cluster_metadata-0; a driver goroutine
+// turns every image it publishes into the managed data catalogue (the
+// partitions whose replicas include this node); a BrokerLifecycle
+// registers this node and heartbeats with the offset the catalogue
+// reflects, so the controller unfences it only once it hosts what the
+// image says. The handlers reach all of it through handler.Cluster.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/controller"
+	"github.com/highwater-io/highwater/broker/internal/handler"
+	"github.com/highwater-io/highwater/broker/internal/metadata"
+	"github.com/highwater-io/highwater/broker/internal/metaserver"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+)
+
+// metadataDirName is the metadata log's directory under log.dirs, Kafka's
+// name for it.
+const metadataDirName = "__cluster_metadata-0"
+
+// groupsDirName holds the node-local catalogue of __consumer_offsets in
+// cluster mode (groups are not placed on the cluster yet).
+const groupsDirName = "__groups"
+
+// driverRetryInterval is the pause before the driver retries an image it
+// failed to apply to the catalogue (a disk error, say).
+const driverRetryInterval = 500 * time.Millisecond
+
+// clusterNode is one broker's share of the metadata plane. It implements
+// handler.Cluster.
+type clusterNode struct {
+	cs      *clusterSettings
+	nodeID  int32
+	b       *Broker
+	srv     *metaserver.Server
+	client  *metaserver.Client
+	lc      *metaserver.BrokerLifecycle // nil until Run
+	catalog *topics.Catalog
+
+	// mu guards synced (the offset of the newest image the catalogue
+	// reflects) and syncedc (closed and replaced when synced advances).
+	mu      sync.Mutex
+	synced  uint64
+	syncedc chan struct{}
+
+	// last is the spec each topic was last synced with; only the driver
+	// goroutine touches it.
+	last map[string]topics.TopicSpec
+
+	// pidMu guards lc (set once Run starts the lifecycle) and the
+	// producer id block [pidNext, pidEnd).
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64
+}
+
+var _ handler.Cluster = (*clusterNode)(nil)
+
+// openCluster creates and starts the metadata service. The data catalogue
+// must be open (managed). Nothing is registered until startLifecycle.
+func (b *Broker) openCluster() error {
+	cs := b.s.cluster
+	c := &clusterNode{cs: cs, nodeID: b.s.nodeID, b: b, catalog: b.catalog, syncedc: make(chan struct{}),
+		last: map[string]topics.TopicSpec{}}
+	mcfg := metaserver.DefaultConfig()
+	mcfg.NodeID, mcfg.Voters = b.s.nodeID, cs.voters
+	mcfg.Dir, mcfg.FS = filepath.Join(b.s.dataDir, metadataDirName), b.cfg.FS
+	mcfg.Listen = func(network, addr string) (net.Listener, error) {
+		if cs.bindAddr != "" {
+			addr = cs.bindAddr
+		}
+		return b.cfg.Listen(network, addr)
+	}
+	mcfg.Now, mcfg.Logger = b.cfg.Now, b.log.With("component", "metaserver")
+	cc := &mcfg.ControllerConfig
+	cc.SessionTimeoutMs = cs.sessionTimeout.Milliseconds()
+	cc.DefaultReplicationFactor = int16(b.s.props.Int64("default.replication.factor"))
+	cc.DefaultNumPartitions = int32(b.s.props.Int64("num.partitions"))
+	cc.UncleanLeaderElectionEnable = b.s.props.Bool("unclean.leader.election.enable")
+	cc.Seed = uint64(b.s.nodeID)
+	srv, err := metaserver.New(mcfg)
+	if err != nil {
+		return fmt.Errorf("cluster metadata: %w", err)
+	}
+	// The server outlives Run's context: controlled shutdown in Close
+	// still needs the quorum. Stop ends it.
+	if err := srv.Start(context.Background()); err != nil {
+		_ = srv.Stop()
+		return fmt.Errorf("cluster metadata: %w", err)
+	}
+	c.srv = srv
+	c.client = metaserver.NewClient(metaserver.ClientConfig{Voters: cs.voters, LeaderHint: srv.Leader,
+		ClientID: fmt.Sprintf("highwater-broker-%d", b.s.nodeID), Logger: b.log})
+	b.cluster = c
+	return nil
+}
+
+// startLifecycle registers this node with its PLAINTEXT endpoint and
+// starts heartbeating (Run calls it once serving).
+func (c *clusterNode) startLifecycle(host string, port int32, rack string, random io.Reader) error {
+	var inc metadata.UUID
+	if _, err := io.ReadFull(random, inc[:]); err != nil {
+		return fmt.Errorf("cluster: incarnation id: %w", err)
+	}
+	reqTimeout := max(c.cs.heartbeatInterval, c.cs.sessionTimeout/2)
+	lc := metaserver.NewBrokerLifecycle(metaserver.LifecycleConfig{
+		Registration: controller.Registration{BrokerID: c.nodeID, IncarnationID: inc, Rack: rack,
+			Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: host, Port: port, SecurityProtocol: "PLAINTEXT"}}},
+		Controller: c.client,
+		// The catalogue's offset, not the raft state's: the controller
+		// unfences this node only once it hosts what the image says.
+		MetadataOffset:    func() int64 { return int64(c.syncedOffset()) },
+		HeartbeatInterval: c.cs.heartbeatInterval,
+		RequestTimeout:    reqTimeout,
+		Logger:            c.b.log.With("component", "lifecycle"),
+	})
+	lc.Start(context.Background())
+	c.pidMu.Lock()
+	c.lc = lc
+	c.pidMu.Unlock()
+	return nil
+}
+
+// close runs controlled shutdown (bounded by the session timeout: past it
+// the controller fences this node anyway), then stops the lifecycle, the
+// client and the metadata service.
+func (c *clusterNode) close() error {
+	c.pidMu.Lock()
+	lc := c.lc
+	c.pidMu.Unlock()
+	if lc != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), c.cs.sessionTimeout)
+		if err := lc.Shutdown(ctx); err != nil {
+			c.b.log.Warn("controlled shutdown did not complete", "err", err)
+		}
+		cancel()
+		lc.Stop()
+	}
+	c.client.Close()
+	return c.srv.Stop()
+}
+
+// drive applies every published metadata state to the catalogue until ctx
+// ends. A failed state is retried after driverRetryInterval (or as soon as
+// a newer one is published).
+func (c *clusterNode) drive(ctx context.Context) {
+	for {
+		st := c.srv.State()
+		err := c.syncTo(st.Image)
+		if err == nil {
+			c.setSynced(st.Offset)
+			select {
+			case <-ctx.Done():
+				return
+			case <-st.Changed():
+			}
+			continue
+		}
+		c.b.log.Error("applying cluster metadata to the catalogue", "offset", st.Offset, "err", err)
+		t := time.NewTimer(driverRetryInterval)
+		select {
+		case <-ctx.Done():
+		case <-st.Changed():
+		case <-t.C:
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// syncTo makes the catalogue hold img's topics: every topic with the
+// partitions this node is a replica of, and nothing the image deleted.
+func (c *clusterNode) syncTo(img metadata.Image) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, t := range img.Topics() {
+		seen[t.Name] = true
+		spec := topics.TopicSpec{Name: t.Name, ID: [16]byte(t.ID), Internal: t.Name == offsetsTopic,
+			Configs: img.Config(metadata.ConfigResource{Type: metadata.ResourceTopic, Name: t.Name})}
+		for i, p := range t.Partitions {
+			if slices.Contains(p.Replicas, c.nodeID) {
+				spec.Hosted = append(spec.Hosted, int32(i))
+			}
+		}
+		if prev, ok := c.last[t.Name]; ok && specEqual(prev, spec) {
+			continue
+		}
+		if err := c.catalog.Sync(spec); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Name, err))
+			delete(c.last, t.Name)
+			continue
+		}
+		c.last[t.Name] = spec
+	}
+	for _, t := range c.catalog.List() {
+		if seen[t.Name] {
+			continue
+		}
+		if err := c.catalog.Drop(t.Name); err != nil && !errors.Is(err, topics.ErrUnknownTopic) {
+			errs = append(errs, fmt.Errorf("%s: %w", t.Name, err))
+			continue
+		}
+		delete(c.last, t.Name)
+	}
+	if len(errs) == 0 {
+		c.catalog.Notify()
+	}
+	return errors.Join(errs...)
+}
+
+func specEqual(a, b topics.TopicSpec) bool {
+	return a.Name == b.Name && a.ID == b.ID && a.Internal == b.Internal &&
+		slices.Equal(a.Hosted, b.Hosted) && maps.Equal(a.Configs, b.Configs)
+}
+
+func (c *clusterNode) setSynced(offset uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if offset <= c.synced && c.synced != 0 {
+		return
+	}
+	c.synced = offset
+	close(c.syncedc)
+	c.syncedc = make(chan struct{})
+}
+
+func (c *clusterNode) syncedOffset() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.synced
+}
+
+// Image implements handler.Cluster.
+func (c *clusterNode) Image() metadata.Image { return c.srv.State().Image }
+
+// ControllerID implements handler.Cluster: the quorum leader.
+func (c *clusterNode) ControllerID() int32 { return c.srv.Leader() }
+
+// Controller implements handler.Cluster: the in-process controller API.
+func (c *clusterNode) Controller() handler.ControllerAPI { return c.srv }
+
+// WaitLocal implements handler.Cluster.
+func (c *clusterNode) WaitLocal(ctx context.Context) error {
+	target := c.srv.State().Offset
+	for {
+		c.mu.Lock()
+		synced, ch := c.synced, c.syncedc
+		c.mu.Unlock()
+		if synced >= target {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// NextProducerID implements handler.ProducerIDs in cluster mode: ids come
+// in blocks from the active controller (AllocateProducerIds), so no two
+// nodes hand out the same one.
+func (c *clusterNode) NextProducerID() (int64, error) {
+	c.pidMu.Lock()
+	defer c.pidMu.Unlock()
+	if c.pidNext >= c.pidEnd {
+		if c.lc == nil {
+			return 0, errors.New("cluster: producer ids: broker not registered yet")
+		}
+		epoch := c.lc.Status().Epoch
+		if epoch == 0 {
+			return 0, errors.New("cluster: producer ids: broker not registered yet")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(c.cs.sessionTimeout/2, time.Second))
+		defer cancel()
+		blk, err := c.client.AllocateProducerIDs(ctx, c.nodeID, epoch)
+		if err != nil {
+			return 0, fmt.Errorf("cluster: producer ids: %w", err)
+		}
+		if blk.Size <= 0 {
+			return 0, errors.New("cluster: producer ids: empty block")
+		}
+		c.pidNext, c.pidEnd = blk.First, blk.First+blk.Size
+	}
+	id := c.pidNext
+	c.pidNext++
+	return id, nil
+}
