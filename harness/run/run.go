@@ -212,6 +212,7 @@ func (s *runState) schedule(env nemesis.Env, netErr error) (nemesis.Schedule, er
 		}
 		total := s.sc.Workload.Duration - s.sc.FaultTail
 		sched = nemesis.Generate(nemSeed, faults, total, s.sc.MeanQuiet, s.sc.MeanFault)
+		aimAtWorkload(sched, s.sc.Workload, seed.Rand(s.opts.Seed, "nemesis/leaders"))
 	}
 	s.info.Faults = faults
 	s.info.Schedule = sched.Compact()
@@ -347,5 +348,18 @@ func workloadInfo(c workload.Config) WorkloadInfo {
 		AssignConsumers: c.AssignConsumers, GroupConsumers: c.GroupConsumers, Readers: c.Readers,
 		SendRatePerSec: c.SendRatePerSec, ReadRatePerSec: c.ReadRatePerSec,
 		RecordBytes: c.RecordBytes, Duration: c.Duration.String(),
+	}
+}
+
+// aimAtWorkload points generated "leader" steps at a partition of the
+// workload's topic, drawn from rnd: left alone, the selector picks among
+// every partition of the cluster, mostly the 50 of __consumer_offsets, and
+// the fault would rarely touch the partitions under test. The chosen
+// partition is written into the schedule, so the replay needs no rnd.
+func aimAtWorkload(s nemesis.Schedule, w workload.Config, rnd interface{ IntN(int) int }) {
+	for i, st := range s.Steps {
+		if st.Select == nemesis.SelectLeader {
+			s.Steps[i].Select = fmt.Sprintf("%s:%s/%d", nemesis.SelectLeader, w.Topic, rnd.IntN(w.Partitions))
+		}
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/highwater-io/highwater/harness/workload"
 	"github.com/highwater-io/highwater/history"
+	"github.com/highwater-io/highwater/internal/seed"
 	"github.com/highwater-io/highwater/nemesis"
 )
 
@@ -141,5 +143,27 @@ func TestFigures(t *testing.T) {
 	}
 	if len(f.Windows) != 1 || f.Windows[0].AckGap != 5 {
 		t.Fatalf("windows %+v", f.Windows)
+	}
+}
+
+func TestAimAtWorkload(t *testing.T) {
+	s := nemesis.Generate(3, []string{"partition-leader", "kill"}, 2*time.Minute, 5*time.Second, 5*time.Second)
+	w := workload.DefaultConfig("x:1")
+	aimAtWorkload(s, w, seed.Rand(3, "nemesis/leaders"))
+	leaders := 0
+	for _, st := range s.Steps {
+		if st.Fault != "partition-leader" {
+			continue
+		}
+		leaders++
+		if !strings.HasPrefix(st.Select, "leader:"+w.Topic+"/") {
+			t.Errorf("step %+v not aimed at the workload topic", st)
+		}
+	}
+	if leaders == 0 {
+		t.Fatal("no partition-leader step generated")
+	}
+	if _, err := nemesis.Parse(s.Compact()); err != nil {
+		t.Fatalf("aimed schedule does not parse: %v", err)
 	}
 }
