@@ -134,12 +134,13 @@ func (b *Broker) open() error {
 	}
 	var producerIDs handler.ProducerIDs
 	var cluster handler.Cluster
+	var replication handler.Replication
 	if b.s.cluster != nil {
 		if err := b.openCluster(); err != nil {
 			return err
 		}
 		b.advertisedPort = advertisedPort
-		producerIDs, cluster = b.cluster, b.cluster
+		producerIDs, cluster, replication = b.cluster, b.cluster, b.cluster.repl
 	} else if producerIDs, err = topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir); err != nil {
 		return err
 	}
@@ -157,6 +158,7 @@ func (b *Broker) open() error {
 		Logger:         b.log,
 		Metrics:        b.metrics,
 		Cluster:        cluster,
+		Replication:    replication,
 	})
 	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
 	return nil
@@ -195,6 +197,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	g.Go(func() error { b.flushLoop(ctx); return nil })
 	if b.cluster != nil {
 		g.Go(func() error { b.cluster.drive(ctx); return nil })
+		g.Go(func() error { b.cluster.repl.run(ctx); return nil })
 	}
 	if b.metricsLn != nil {
 		b.log.Info("serving metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics")

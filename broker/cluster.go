@@ -50,6 +50,7 @@ type clusterNode struct {
 	client  *metaserver.Client
 	lc      *metaserver.BrokerLifecycle // nil until Run
 	catalog *topics.Catalog
+	repl    *replicator // the data plane (replication.go)
 
 	// mu guards synced (the offset of the newest image the catalogue
 	// reflects) and syncedc (closed and replaced when synced advances).
@@ -104,6 +105,7 @@ func (b *Broker) openCluster() error {
 	c.srv = srv
 	c.client = metaserver.NewClient(metaserver.ClientConfig{Voters: cs.voters, LeaderHint: srv.Leader,
 		ClientID: fmt.Sprintf("highwater-broker-%d", b.s.nodeID), Logger: b.log})
+	c.repl = newReplicator(c)
 	b.cluster = c
 	return nil
 }
@@ -149,6 +151,7 @@ func (c *clusterNode) close() error {
 		cancel()
 		lc.Stop()
 	}
+	c.repl.cancel() // Run has returned (or never ran): nothing replicates now
 	c.client.Close()
 	return c.srv.Stop()
 }
@@ -161,6 +164,7 @@ func (c *clusterNode) drive(ctx context.Context) {
 		st := c.srv.State()
 		err := c.syncTo(st.Image)
 		if err == nil {
+			c.repl.apply(st.Image)
 			c.setSynced(st.Offset)
 			select {
 			case <-ctx.Done():

@@ -20,9 +20,20 @@
 // Close runs a controlled shutdown bounded by broker.session.timeout.ms.
 // Metadata answers from the image, Produce/Fetch/ListOffsets are served
 // by the image's leader only, producer ids come in blocks from the
-// controller. Current limits: no data replication yet (followers hold
-// empty logs, acks=all on a partition with more than one replica is
-// refused with NOT_ENOUGH_REPLICAS, a new leader starts from its own log); consumer groups are
+// controller. Data replication (replication.go, replication_fetch.go):
+// one internal/replica state machine per hosted partition, fed with the
+// image's decisions (fenced and shutting-down brokers ineligible); a
+// fetcher goroutine per leader broker fetches with this node's replica id
+// and appends the leader's batches as they are (partlog AppendReplica),
+// truncating on a diverging epoch; the leader-epoch cache is checkpointed
+// to <partition dir>/leader-epoch-checkpoint; the leader's high watermark
+// bounds consumer fetches and ListOffsets latest; ISR changes go to the
+// controller as AlterPartition; acks=all waits for the high watermark.
+// Current limits: the high watermark is not checkpointed (a restarted
+// replica starts from its log start and relearns it), truncation does
+// not roll back the idempotent-producer state, follower fetches have no
+// fetch sessions and are not delayed by MinBytes beyond "some records",
+// no preferred-replica reads, no reassignment; consumer groups are
 // node-local (__consumer_offsets lives in <log.dirs>/__groups and
 // FindCoordinator answers COORDINATOR_NOT_AVAILABLE in cluster mode);
 // topic admin is decided only by the node that is the active controller

@@ -26,14 +26,18 @@ package handler
 // Cluster mode (cluster.go): only the partition's leader in the metadata
 // image appends (NOT_LEADER_OR_FOLLOWER elsewhere; v10+ answers carry
 // KIP-951's CurrentLeader and the leader's endpoint in NodeEndpoints).
-// Replication is not implemented yet, so acks=0/1 are served from the
-// leader's local log only, and acks=-1 to a partition with more than one
-// replica is refused with NOT_ENOUGH_REPLICAS ("replication not implemented
-// yet") rather than acknowledged as replicated when it is not.
+// The append goes through the partition's replication state machine
+// (replication.go, Config.Replication): it stamps the leader epoch in the
+// batch; acks=0/1 complete on the local append; acks=-1 is refused with
+// NOT_ENOUGH_REPLICAS while the ISR is below min.insync.replicas, else
+// waits (bounded by the request timeout: REQUEST_TIMED_OUT) until the high
+// watermark passes the batch, answering NOT_ENOUGH_REPLICAS_AFTER_APPEND if
+// the ISR shrank below the minimum by then.
 
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -49,9 +53,10 @@ func init() { register(kmsg.Produce, 0, 13, (*Server).produce) }
 // validating it, so a small compressed bomb cannot exhaust memory.
 const maxDecompressedBatchBytes = 256 << 20
 
-func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
+func (s *Server) produce(ctx context.Context, _ *Conn, req *kmsg.ProduceRequest) (*kmsg.ProduceResponse, error) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	appended := false
+	var waits []produceWait // acks=-1 outcomes in cluster mode
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -70,15 +75,16 @@ func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (
 			if err == nil {
 				err = s.checkAcks(req, t)
 			}
-			if err == nil && req.Acks == -1 && s.clusterReplicas(t.ID, rp.Partition) > 1 {
-				err = kerrWithMessage(kerr.NotEnoughReplicas, "replication not implemented yet: acks=all cannot be honoured on a partition with %d replicas", s.clusterReplicas(t.ID, rp.Partition))
+			var wait <-chan error
+			if err == nil && s.cfg.Replication != nil {
+				wait, err = s.replicatedAppend(p, req.Acks, req.TimeoutMillis, rp.Records, &sp)
+				appended = appended || err == nil
+			} else if err == nil {
+				_, err = s.appendTo(p, rp.Records, &sp, -1)
+				appended = appended || err == nil
 			}
 			if notLeader(err) && req.Version >= 10 && ok {
 				s.produceLeaderHint(resp, t.ID, rp.Partition, &sp)
-			}
-			if err == nil {
-				err = s.appendTo(p, rp.Records, &sp)
-				appended = appended || err == nil
 			}
 			if req.Version >= 3 && errors.Is(err, records.ErrUnsupportedMagic) {
 				// Kafka 4 checks v3+ requests for magic 2 first (INVALID_RECORD).
@@ -92,12 +98,20 @@ func (s *Server) produce(_ context.Context, _ *Conn, req *kmsg.ProduceRequest) (
 				s.log.Debug("produce refused", "topic", rt.Topic, "partition", rp.Partition, "err", err)
 			}
 			st.Partitions = append(st.Partitions, sp)
+			if wait != nil {
+				waits = append(waits, produceWait{ch: wait, index: [2]int{len(resp.Topics), len(st.Partitions) - 1}})
+			}
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
 	if appended {
 		s.cfg.Topics.Notify()
 	}
+	for i := range waits {
+		w := &waits[i]
+		w.sp, w.version = &resp.Topics[w.index[0]].Partitions[w.index[1]], req.Version
+	}
+	s.waitProduce(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits)
 	if req.Acks == 0 {
 		return nil, nil
 	}
@@ -126,6 +140,9 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 	case 0, 1:
 		return nil
 	case -1:
+		if s.cfg.Replication != nil {
+			return nil // the partition's state machine checks the ISR
+		}
 		const isrSize = 1 // this single node
 		if minISR := s.cfg.Broker.TopicInt64(t.Configs(), "min.insync.replicas"); minISR > isrSize {
 			return kerrWithMessage(kerr.NotEnoughReplicas, "the ISR has %d replica, min.insync.replicas is %d", isrSize, minISR)
@@ -152,37 +169,39 @@ func producerError(err error) error {
 }
 
 // appendTo validates, converts and appends one partition's data.
-func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
+// leaderEpoch >= 0 is stamped in the batch (cluster mode: the epoch this
+// leader appends in). It returns the batch's last offset.
+func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResponseTopicPartition, leaderEpoch int32) (int64, error) {
 	batches, err := records.SplitBatches(data)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if len(batches) != 1 {
-		return kerrWithMessage(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition, got %d", len(batches))
+		return 0, kerrWithMessage(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition, got %d", len(batches))
 	}
 	batch := batches[0]
 	h, err := records.Validate(batch, maxDecompressedBatchBytes)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if h.Transactional() {
-		return errTransactionalUnsupported
+		return 0, errTransactionalUnsupported
 	}
 	if h.Control() {
-		return kerrWithMessage(kerr.InvalidRecord, "clients may not write control batches")
+		return 0, kerrWithMessage(kerr.InvalidRecord, "clients may not write control batches")
 	}
 	overrides := p.Topic.Configs()
 	if max := s.cfg.Broker.TopicInt64(overrides, "max.message.bytes"); int64(len(batch)) > max {
-		return kerrWithMessage(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
+		return 0, kerrWithMessage(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
 	}
 	if want, _ := s.cfg.Broker.Topic(overrides, "compression.type"); want != "producer" {
 		codec, err := records.ParseCodec(want)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if codec != h.Codec() {
 			if batch, err = records.Recompress(batch, codec); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	}
@@ -191,15 +210,18 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		records.SetLogAppendTime(batch, now)
 		sp.LogAppendTime = now
 	}
+	if leaderEpoch >= 0 {
+		records.SetPartitionLeaderEpoch(batch, leaderEpoch)
+	}
 	res, err := p.Append(batch)
 	if err != nil {
 		if perr := producerError(err); perr != err {
-			return perr
+			return 0, perr
 		}
 		if !errors.Is(err, records.ErrCorrupt) {
 			s.log.Error("append failed", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		}
-		return err
+		return 0, err
 	}
 	sp.BaseOffset, sp.LogStartOffset = res.BaseOffset, res.LogStartOffset
 	if !res.Duplicate {
@@ -208,5 +230,5 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 	if res.Duplicate && sp.LogAppendTime >= 0 {
 		sp.LogAppendTime = res.OriginalMaxTimestamp // the original append time
 	}
-	return nil
+	return res.LastOffset, nil
 }

@@ -17,10 +17,14 @@ package handler
 // Cluster mode (cluster.go): only the image's leader serves a partition;
 // elsewhere NOT_LEADER_OR_FOLLOWER with KIP-951's CurrentLeader (v12+) and
 // NodeEndpoints (v16+: not filled yet); leader epochs are checked against the image. The
-// high watermark is still the leader's log end offset: replication (and
-// with it a real high watermark) is not implemented yet.
-// Not implemented: follower fetching (replica fetches are refused), KIP-392
-// preferred read replica (always -1), throttling.
+// high watermark (and what consumers may read) is the replication state
+// machine's. Fetches with a replica id (ReplicaState.ID v15+, ReplicaID
+// before) are followers' (replication.go): each partition is stepped into
+// the leader's state machine, which answers with records from the fetch
+// offset up to the log end, the high watermark or a diverging epoch; no
+// fetch sessions; the answer waits up to MaxWaitMillis for records.
+// Single-node mode refuses replica fetches.
+// Not implemented: KIP-392 preferred read replica (always -1), throttling.
 
 import (
 	"context"
@@ -40,6 +44,9 @@ type fetchItem struct {
 
 func (s *Server) fetch(ctx context.Context, _ *Conn, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if id := max(req.ReplicaID, req.ReplicaState.ID); id >= 0 && s.cfg.Replication != nil {
+		return s.replicaFetch(ctx, req, id)
+	}
 	if req.ReplicaID >= 0 || req.ReplicaState.ID >= 0 {
 		resp.ErrorCode = kerr.NotLeaderForPartition.Code // no followers on a single node
 		return resp, nil
@@ -210,6 +217,11 @@ func (s *Server) readPartition(it fetchItem, budget int, first bool, rp *kmsg.Fe
 		return err
 	}
 	hw := p.Log.EndOffset() // one replica: everything appended is replicated
+	if s.cfg.Replication != nil {
+		if hw, err = s.cfg.Replication.HighWatermark(t.ID, it.key.partition); err != nil {
+			return replicaErr(err)
+		}
+	}
 	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.Log.StartOffset()
 	maxBytes := int(it.part.partitionMaxBytes)
 	if budget < maxBytes {

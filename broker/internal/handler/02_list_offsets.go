@@ -63,6 +63,12 @@ func (s *Server) listOffset(version int16, p *topics.Partition, ts int64, sp *km
 		return nil
 	}
 	switch {
+	case ts == listLatest && s.cfg.Replication != nil:
+		hw, err := s.cfg.Replication.HighWatermark(p.Topic.ID, p.Index) // what consumers may read
+		if err != nil {
+			return replicaErr(err)
+		}
+		return found(hw, -1)
 	case ts == listLatest:
 		return found(log.EndOffset(), -1)
 	case ts == listEarliest, ts == listEarliestLocal && version >= 8:

@@ -16,8 +16,8 @@ package handler
 // NOT_CONTROLLER too. Produce, Fetch and ListOffsets are served only by a
 // partition's leader (NOT_LEADER_OR_FOLLOWER elsewhere, with KIP-951's
 // CurrentLeader and NodeEndpoints where the version has them), and leader
-// epochs are checked against the image (KIP-320). Data replication is not
-// here yet: see 00_produce.go for what acks=-1 does meanwhile.
+// epochs are checked against the image (KIP-320). Data replication goes
+// through Config.Replication (replication.go).
 
 import (
 	"context"

@@ -44,6 +44,7 @@ type Config struct {
 	Logger         *slog.Logger
 	Metrics        *metrics.Metrics // request, byte and message counts; nil: none
 	Cluster        Cluster          // nil: single-node mode (see cluster.go)
+	Replication    Replication      // cluster mode data plane (replication.go); nil: single-node mode
 }
 
 // Server answers requests. It is safe for concurrent use by many connections.

@@ -324,7 +324,10 @@ func exchange(ctx context.Context, cc *clientConn, f *kmsg.RequestFormatter, req
 	} else {
 		_ = cc.conn.SetDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { _ = cc.conn.SetDeadline(time.Unix(1, 0)) })
+	// The callback may still run after stop (it races with the return), when
+	// the caller has already dropped cc.conn: it holds its own reference.
+	conn := cc.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if _, err := cc.conn.Write(f.AppendRequest(nil, req, corr)); err != nil {
 		return nil, err

@@ -251,6 +251,12 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 	}
 	records.SetBaseOffset(batch, l.endOffset)
 	h.BaseOffset = l.endOffset
+	return l.writeLocked(batch, h, now)
+}
+
+// writeLocked writes a batch whose base offset is the log end offset (the
+// segment is rolled already); l.mu is held.
+func (l *Log) writeLocked(batch []byte, h records.Header, now time.Time) (AppendResult, error) {
 	if err := l.active().append(batch, h, l.cfg.IndexIntervalBytes, now); err != nil {
 		return AppendResult{}, l.fail(err)
 	}

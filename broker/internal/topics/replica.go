@@ -1,0 +1,31 @@
+package topics
+
+import "github.com/highwater-io/highwater/broker/internal/records"
+
+// AppendReplica appends one batch a follower fetched from its leader
+// (cluster mode): offsets and leader epoch are kept as the leader wrote
+// them (partlog.Log.AppendReplica) and the idempotent-producer state learns
+// the batch, so this replica can check the producer's next sequence if it
+// becomes leader. Truncation does not roll that state back (a known gap).
+func (p *Partition) AppendReplica(batch []byte) error {
+	h, err := records.ReadHeader(batch)
+	if err != nil {
+		return err
+	}
+	if h.ProducerID < 0 || p.producers == nil || h.Control() {
+		_, err := p.Log.AppendReplica(batch)
+		return err
+	}
+	ps := p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if _, err := p.Log.AppendReplica(batch); err != nil {
+		return err
+	}
+	ps.state.Update(producerBatch(h), ps.now().UnixMilli())
+	return nil
+}
+
+// PartitionDir is the directory holding partition p of topic (where the
+// replication driver keeps its leader-epoch-checkpoint).
+func (c *Catalog) PartitionDir(topic string, p int32) string { return c.partitionDir(topic, p) }

@@ -1,0 +1,435 @@
+package broker
+
+// Cluster mode data plane: the replication driver. It owns one
+// replica.Partition state machine per hosted partition, fed by metadata
+// images (PartitionState), by the handlers (leader appends, produce
+// completions, follower fetches received) and by its own fetchers (fetch
+// answers from leaders), and applies every Ready faithfully: log
+// truncations and follower appends through partlog, the leader-epoch cache
+// to <partition dir>/leader-epoch-checkpoint, the high watermark to the
+// handlers, ISR proposals to the controller (AlterPartition).
+//
+// Goroutines: run's tick loop (Tick every replicationTick), one fetcher per
+// leader broker this node follows partitions of, one short-lived goroutine
+// per AlterPartition in flight. All end when run's context ends. Each
+// partition's state machine is guarded by its replPart.mu, held across
+// CheckAppend, the leader append and Step(Appended), and across Step plus
+// applying the Ready it produced.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/controller"
+	"github.com/highwater-io/highwater/broker/internal/handler"
+	"github.com/highwater-io/highwater/broker/internal/metadata"
+	"github.com/highwater-io/highwater/broker/internal/replica"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+const (
+	// replicationTick drives ISR shrink checks, produce deadlines and fetch
+	// and AlterPartition retries.
+	replicationTick = 50 * time.Millisecond
+	// replicaFetchMaxWait is the follower's long poll (replica.fetch.wait.max.ms
+	// is 500 in Kafka too).
+	replicaFetchMaxWait = 500 * time.Millisecond
+	// replicaFetchPartitionBytes is replica.fetch.max.bytes.
+	replicaFetchPartitionBytes = 1 << 20
+	// replicaRequestTimeout bounds one fetch or AlterPartition round trip.
+	replicaRequestTimeout = 5 * time.Second
+	epochCheckpointFile   = "leader-epoch-checkpoint"
+)
+
+type partKey struct {
+	topic [16]byte
+	index int32
+}
+
+// replPart is one hosted partition's state machine and what the driver
+// keeps beside it.
+type replPart struct {
+	key  partKey
+	tp   *topics.Partition
+	dir  string
+	hw   atomic.Int64 // published high watermark, read without mu
+	role atomic.Int32 // replica.Role, read without mu
+
+	mu      sync.Mutex
+	sm      *replica.Partition
+	minISR  int
+	waiters map[uint64]chan error // acks=-1 produces by Produce id
+	fetch   *replica.FetchRequest // next fetch for the fetcher to send
+	dead    bool                  // no longer hosted
+}
+
+type replicator struct {
+	c      *clusterNode
+	log    *slog.Logger
+	fs     vfs.FS
+	now    func() time.Time
+	ids    atomic.Uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	parts    map[partKey]*replPart
+	fetchers map[int32]chan struct{} // wake channel per leader
+}
+
+var _ handler.Replication = (*replicator)(nil)
+
+func newReplicator(c *clusterNode) *replicator {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &replicator{c: c, log: c.b.log.With("component", "replication"), fs: c.b.cfg.FS, now: c.b.cfg.Now,
+		ctx: ctx, cancel: cancel, parts: map[partKey]*replPart{}, fetchers: map[int32]chan struct{}{}}
+}
+
+func (r *replicator) nowMs() int64 { return r.now().UnixMilli() }
+
+// run ticks every state machine until ctx ends, then stops the fetchers.
+func (r *replicator) run(ctx context.Context) {
+	t := time.NewTicker(replicationTick)
+	defer func() {
+		t.Stop()
+		r.mu.Lock() // no goTracked between the cancel and the Wait
+		r.cancel()
+		r.mu.Unlock()
+		r.wg.Wait()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, rp := range r.snapshot() {
+			rp.mu.Lock()
+			if !rp.dead {
+				r.step(rp, replica.Tick{NowMs: r.nowMs()})
+			}
+			rp.mu.Unlock()
+		}
+	}
+}
+
+func (r *replicator) snapshot() []*replPart {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*replPart, 0, len(r.parts))
+	for _, rp := range r.parts {
+		out = append(out, rp)
+	}
+	return out
+}
+
+func (r *replicator) get(topicID [16]byte, index int32) *replPart {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.parts[partKey{topicID, index}]
+}
+
+// apply feeds img's decisions to the state machines of the partitions the
+// catalogue hosts (the driver synced it to img just before), creating and
+// dropping state machines as partitions come and go.
+func (r *replicator) apply(img metadata.Image) {
+	seen := map[partKey]bool{}
+	for _, t := range img.Topics() {
+		ct, ok := r.c.catalog.Get(t.Name)
+		if !ok {
+			continue
+		}
+		minISR := int(r.c.b.s.props.TopicInt64(ct.Configs(), "min.insync.replicas"))
+		for i, ip := range t.Partitions {
+			tp := ct.Partition(int32(i))
+			if tp == nil || !slices.Contains(ip.Replicas, r.c.nodeID) {
+				continue
+			}
+			key := partKey{[16]byte(t.ID), int32(i)}
+			seen[key] = true
+			rp, err := r.ensure(key, tp, minISR)
+			if err != nil {
+				r.log.Error("replica state", "topic", t.Name, "partition", i, "err", err)
+				continue
+			}
+			st := replica.PartitionState{Leader: ip.Leader, LeaderEpoch: ip.LeaderEpoch, PartitionEpoch: ip.PartitionEpoch,
+				Replicas: slices.Clone(ip.Replicas), ISR: slices.Clone(ip.ISR), NowMs: r.nowMs()}
+			for _, id := range ip.Replicas {
+				if b, ok := img.Broker(id); !ok || !b.Active() {
+					st.Ineligible = append(st.Ineligible, id)
+				}
+			}
+			rp.mu.Lock()
+			if rp.minISR != minISR {
+				rp.minISR = minISR
+				r.step(rp, replica.MinISRChanged{MinInsyncReplicas: max(minISR, 1)})
+			}
+			r.step(rp, st)
+			rp.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	var gone []*replPart
+	for k, rp := range r.parts {
+		if !seen[k] {
+			gone = append(gone, rp)
+			delete(r.parts, k)
+		}
+	}
+	r.mu.Unlock()
+	for _, rp := range gone {
+		rp.mu.Lock()
+		r.retire(rp)
+		rp.mu.Unlock()
+	}
+}
+
+// retire ends a state machine: waiting produces fail as not led here.
+func (r *replicator) retire(rp *replPart) {
+	rp.dead = true
+	rp.role.Store(int32(replica.RoleNone))
+	for id, ch := range rp.waiters {
+		ch <- replica.ErrNotLeaderOrFollower
+		delete(rp.waiters, id)
+	}
+}
+
+// ensure returns the state machine of key, creating it from the local log
+// and its epoch checkpoint (again if the catalogue reopened the partition).
+func (r *replicator) ensure(key partKey, tp *topics.Partition, minISR int) (*replPart, error) {
+	r.mu.Lock()
+	rp := r.parts[key]
+	r.mu.Unlock()
+	if rp != nil && rp.tp == tp {
+		return rp, nil
+	}
+	if rp != nil {
+		rp.mu.Lock()
+		r.retire(rp)
+		rp.mu.Unlock()
+	}
+	dir := r.c.catalog.PartitionDir(tp.Topic.Name, tp.Index)
+	ls := replica.LogState{LogStartOffset: tp.Log.StartOffset(), LogEndOffset: tp.Log.EndOffset()}
+	ls.Epochs = loadEpochs(r.fs, dir, ls.LogEndOffset, r.log)
+	cfg := replica.DefaultConfig()
+	cfg.ReplicaID, cfg.MinInsyncReplicas = r.c.nodeID, max(minISR, 1)
+	cfg.FetchTimeoutMs = replicaRequestTimeout.Milliseconds()
+	cfg.FetchBackoffMs = 100
+	cfg.AlterPartitionRetryMs = replicaRequestTimeout.Milliseconds()
+	sm, err := replica.New(cfg, ls)
+	if err != nil {
+		return nil, err
+	}
+	rp = &replPart{key: key, tp: tp, dir: dir, sm: sm, minISR: minISR, waiters: map[uint64]chan error{}}
+	rp.hw.Store(sm.HighWatermark())
+	r.mu.Lock()
+	r.parts[key] = rp
+	r.mu.Unlock()
+	return rp, nil
+}
+
+// step applies one input and its Ready; rp.mu is held. It returns the
+// leader's fetch answers the Ready carried.
+func (r *replicator) step(rp *replPart, m replica.Msg) ([]replica.FetchResult, error) {
+	return r.stepWith(rp, m, nil)
+}
+
+// stepWith is step with the raw batches of a fetch answer at hand, for
+// the WriteAppend it may produce.
+func (r *replicator) stepWith(rp *replPart, m replica.Msg, fetched map[int64][]byte) ([]replica.FetchResult, error) {
+	err := rp.sm.Step(m)
+	if err != nil && errors.Is(err, replica.ErrInvariant) {
+		r.log.Error("replica invariant violated", "partition", rp.sm.String(), "err", err)
+	}
+	return r.drain(rp, fetched), err
+}
+
+// drain applies every pending Ready, in the order the package asks.
+func (r *replicator) drain(rp *replPart, fetched map[int64][]byte) []replica.FetchResult {
+	var results []replica.FetchResult
+	for rp.sm.HasReady() {
+		rd := rp.sm.Ready()
+		for _, w := range rd.Writes {
+			if err := r.write(rp, w, fetched); err != nil {
+				// The state machine now believes a write that did not
+				// happen; the partition log is failed (partlog) and
+				// refuses further writes, so nothing wrong is served.
+				r.log.Error("replica log write", "partition", rp.sm.String(), "kind", w.Kind, "err", err)
+			}
+		}
+		if rd.EpochsChanged {
+			if err := saveEpochs(r.fs, rp.dir, rd.Epochs); err != nil {
+				r.log.Error("leader-epoch-checkpoint", "dir", rp.dir, "err", err)
+			}
+		}
+		if rd.Fetch != nil {
+			f := *rd.Fetch
+			rp.fetch = &f
+			r.wakeFetcher(f.Leader)
+		}
+		results = append(results, rd.FetchResults...)
+		if rd.AlterPartition != nil {
+			r.proposeISR(rp, *rd.AlterPartition)
+		}
+		for _, c := range rd.Completions {
+			if ch, ok := rp.waiters[c.ID]; ok {
+				ch <- c.Err
+				delete(rp.waiters, c.ID)
+			}
+		}
+		rp.sm.Advance()
+	}
+	rp.role.Store(int32(rp.sm.Role()))
+	if hw := rp.sm.HighWatermark(); rp.hw.Swap(hw) != hw {
+		r.c.catalog.Notify() // consumers read up to it, followers learn it
+	}
+	return results
+}
+
+func (r *replicator) write(rp *replPart, w replica.LogWrite, fetched map[int64][]byte) error {
+	l := rp.tp.Log
+	switch w.Kind {
+	case replica.WriteTruncate:
+		return l.TruncateTo(w.Offset)
+	case replica.WriteTruncateFully:
+		return l.TruncateFullyAndStartAt(w.Offset)
+	case replica.WriteLogStart:
+		return l.DeleteRecordsBefore(w.Offset)
+	case replica.WriteAppend:
+		for _, b := range w.Batches {
+			raw, ok := fetched[b.BaseOffset]
+			if !ok {
+				return fmt.Errorf("fetch %d: no fetched batch at %d", w.FetchID, b.BaseOffset)
+			}
+			if err := rp.tp.AppendReplica(raw); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown log write %d", w.Kind)
+}
+
+// proposeISR sends an ISR proposal to the controller and feeds its answer
+// back; a failed round trip is retried by the state machine.
+func (r *replicator) proposeISR(rp *replPart, req replica.AlterPartitionRequest) {
+	r.c.pidMu.Lock()
+	lc := r.c.lc
+	r.c.pidMu.Unlock()
+	if lc == nil {
+		return
+	}
+	epoch := lc.Status().Epoch
+	r.goTracked(func() {
+		ctx, cancel := context.WithTimeout(r.ctx, replicaRequestTimeout)
+		defer cancel()
+		res, err := r.c.client.AlterPartition(ctx, r.c.nodeID, epoch, []controller.AlterPartitionItem{{
+			TopicID: metadata.UUID(rp.key.topic), PartitionID: rp.key.index, LeaderEpoch: req.LeaderEpoch,
+			PartitionEpoch: req.PartitionEpoch, ISR: req.ISR}})
+		if err != nil || len(res) != 1 {
+			r.log.Debug("AlterPartition", "partition", rp.key.index, "err", err)
+			return
+		}
+		resp := replica.AlterPartitionResponse{ProposalID: req.ID, Leader: res[0].Leader, LeaderEpoch: res[0].LeaderEpoch,
+			PartitionEpoch: res[0].PartitionEpoch, ISR: res[0].ISR}
+		if res[0].Err != nil {
+			resp.Err = replica.FromCode(controller.Code(res[0].Err))
+		}
+		rp.mu.Lock()
+		defer rp.mu.Unlock()
+		if !rp.dead {
+			r.step(rp, resp)
+		}
+	})
+}
+
+// goTracked runs fn on a goroutine run waits for, unless run has ended.
+func (r *replicator) goTracked(fn func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ctx.Err() != nil {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		fn()
+	}()
+}
+
+// Produce implements handler.Replication.
+func (r *replicator) Produce(topicID [16]byte, index int32, acks int16, timeout time.Duration,
+	appendFn func(leaderEpoch int32) (int64, error)) (<-chan error, error) {
+	rp := r.get(topicID, index)
+	if rp == nil {
+		return nil, replica.ErrNotLeaderOrFollower
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.dead {
+		return nil, replica.ErrNotLeaderOrFollower
+	}
+	if err := rp.sm.CheckAppend(acks); err != nil {
+		return nil, err
+	}
+	epoch := rp.sm.LeaderEpoch()
+	before := rp.tp.Log.EndOffset()
+	last, err := appendFn(epoch)
+	if err != nil {
+		return nil, err
+	}
+	if end := rp.tp.Log.EndOffset(); end > before { // not a duplicate
+		if _, err := r.step(rp, replica.Appended{Batches: []replica.Batch{{BaseOffset: before, LastOffset: end - 1, LeaderEpoch: epoch}}}); err != nil {
+			return nil, err
+		}
+	}
+	id := r.ids.Add(1)
+	ch := make(chan error, 1)
+	rp.waiters[id] = ch
+	if _, err := r.step(rp, replica.Produce{ID: id, LastOffset: last, Acks: acks, DeadlineMs: r.nowMs() + timeout.Milliseconds()}); err != nil {
+		delete(rp.waiters, id)
+		return nil, err
+	}
+	return ch, nil
+}
+
+// HighWatermark implements handler.Replication.
+func (r *replicator) HighWatermark(topicID [16]byte, index int32) (int64, error) {
+	rp := r.get(topicID, index)
+	if rp == nil || replica.Role(rp.role.Load()) != replica.RoleLeader {
+		return 0, replica.ErrNotLeaderOrFollower
+	}
+	return rp.hw.Load(), nil
+}
+
+// FollowerFetch implements handler.Replication.
+func (r *replicator) FollowerFetch(topicID [16]byte, index int32, f replica.FollowerFetch) (replica.FetchResult, error) {
+	rp := r.get(topicID, index)
+	if rp == nil {
+		return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.dead {
+		return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
+	}
+	f.Token = r.ids.Add(1)
+	results, err := r.step(rp, f)
+	if err != nil {
+		return replica.FetchResult{}, err
+	}
+	for _, res := range results {
+		if res.Token == f.Token {
+			return res, nil
+		}
+	}
+	return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
+}

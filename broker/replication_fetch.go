@@ -1,0 +1,288 @@
+package broker
+
+// The follower side of the replication driver: one fetcher goroutine per
+// leader broker, sending Fetch with this node's replica id for every
+// partition whose state machine asked for one, and the leader-epoch
+// checkpoint file.
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/replica"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+// pendingFetch is one partition's fetch taken by a fetcher.
+type pendingFetch struct {
+	rp  *replPart
+	req replica.FetchRequest
+}
+
+// wakeFetcher tells the fetcher of leader there is a fetch to send,
+// starting it on first use.
+func (r *replicator) wakeFetcher(leader int32) {
+	r.mu.Lock()
+	ch, ok := r.fetchers[leader]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		r.fetchers[leader] = ch
+	}
+	r.mu.Unlock()
+	if !ok {
+		r.goTracked(func() { r.fetchLoop(leader, ch) })
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// takeFetches removes and returns the fetches waiting for leader.
+func (r *replicator) takeFetches(leader int32) []pendingFetch {
+	var out []pendingFetch
+	for _, rp := range r.snapshot() {
+		rp.mu.Lock()
+		if rp.fetch != nil && rp.fetch.Leader == leader && !rp.dead {
+			out = append(out, pendingFetch{rp, *rp.fetch})
+			rp.fetch = nil
+		}
+		rp.mu.Unlock()
+	}
+	return out
+}
+
+// leaderAddr is leader's PLAINTEXT endpoint in the image, "" if unknown.
+func (r *replicator) leaderAddr(leader int32) string {
+	b, ok := r.c.srv.State().Image.Broker(leader)
+	if !ok {
+		return ""
+	}
+	for _, e := range b.Endpoints {
+		if e.Name == "PLAINTEXT" {
+			return fmt.Sprintf("%s:%d", e.Host, e.Port)
+		}
+	}
+	return ""
+}
+
+func (r *replicator) fetchLoop(leader int32, wake chan struct{}) {
+	var cl *kgo.Client
+	var addr string
+	defer func() {
+		if cl != nil {
+			cl.Close()
+		}
+	}()
+	for {
+		fetches := r.takeFetches(leader)
+		if len(fetches) == 0 {
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-wake:
+			}
+			continue
+		}
+		if a := r.leaderAddr(leader); a != addr || cl == nil {
+			if cl != nil {
+				cl.Close()
+				cl = nil
+			}
+			addr = a
+			if a != "" {
+				var err error
+				cl, err = kgo.NewClient(kgo.SeedBrokers(a), kgo.ClientID(fmt.Sprintf("highwater-replica-%d", r.c.nodeID)))
+				if err != nil {
+					r.log.Warn("replica fetcher client", "leader", leader, "err", err)
+				}
+			}
+		}
+		var resp *kmsg.FetchResponse
+		err := fmt.Errorf("leader %d has no endpoint", leader)
+		if cl != nil {
+			resp, err = r.sendFetch(cl, fetches)
+		}
+		if err != nil {
+			r.log.Debug("replica fetch", "leader", leader, "err", err)
+		}
+		r.handleFetch(fetches, resp, err)
+		if err != nil {
+			select { // the state machines back off too; this keeps a dead leader from spinning
+			case <-r.ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+func (r *replicator) sendFetch(cl *kgo.Client, fetches []pendingFetch) (*kmsg.FetchResponse, error) {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.ReplicaState.ID = r.c.nodeID, r.c.nodeID
+	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = int32(replicaFetchMaxWait.Milliseconds()), 1, 16<<20
+	req.SessionID, req.SessionEpoch = 0, -1
+	for _, f := range fetches {
+		t := kmsg.NewFetchRequestTopic()
+		t.Topic, t.TopicID = f.rp.tp.Topic.Name, f.rp.key.topic
+		p := kmsg.NewFetchRequestTopicPartition()
+		p.Partition, p.CurrentLeaderEpoch, p.FetchOffset = f.rp.key.index, f.req.CurrentLeaderEpoch, f.req.FetchOffset
+		p.LastFetchedEpoch, p.LogStartOffset, p.PartitionMaxBytes = f.req.LastFetchedEpoch, f.req.LogStartOffset, replicaFetchPartitionBytes
+		t.Partitions = append(t.Partitions, p)
+		req.Topics = append(req.Topics, t)
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, replicaRequestTimeout)
+	defer cancel()
+	seeds := cl.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, fmt.Errorf("no seed broker")
+	}
+	resp, err := seeds[0].Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	fr := resp.(*kmsg.FetchResponse)
+	if fr.ErrorCode != 0 {
+		return nil, replica.FromCode(fr.ErrorCode)
+	}
+	return fr, nil
+}
+
+// handleFetch feeds each partition's answer (or the request's failure) to
+// its state machine.
+func (r *replicator) handleFetch(fetches []pendingFetch, resp *kmsg.FetchResponse, reqErr error) {
+	type key struct {
+		id    [16]byte
+		name  string
+		index int32
+	}
+	answers := map[key]*kmsg.FetchResponseTopicPartition{}
+	if resp != nil {
+		for ti := range resp.Topics {
+			t := &resp.Topics[ti]
+			for pi := range t.Partitions {
+				p := &t.Partitions[pi]
+				answers[key{t.TopicID, "", p.Partition}] = p
+				answers[key{[16]byte{}, t.Topic, p.Partition}] = p
+			}
+		}
+	}
+	nowMs := r.nowMs()
+	for _, f := range fetches {
+		m := replica.FetchResponse{FetchID: f.req.ID, NowMs: nowMs, Err: reqErr}
+		var fetched map[int64][]byte
+		if reqErr == nil {
+			p := answers[key{f.rp.key.topic, "", f.rp.key.index}]
+			if p == nil {
+				p = answers[key{[16]byte{}, f.rp.tp.Topic.Name, f.rp.key.index}]
+			}
+			if p == nil {
+				m.Err = replica.ErrUnknownTopicOrPartition
+			} else {
+				fetched = fillFetchResponse(&m, p)
+			}
+		}
+		if m.Err != nil && !isReplicaErr(m.Err) {
+			m.Err = replica.ErrRequestTimedOut // retriable: back off and fetch again
+		}
+		f.rp.mu.Lock()
+		if !f.rp.dead {
+			if _, err := r.stepWith(f.rp, m, fetched); err != nil {
+				r.log.Warn("replica fetch answer", "partition", f.rp.sm.String(), "err", err)
+			}
+		}
+		f.rp.mu.Unlock()
+	}
+}
+
+func isReplicaErr(err error) bool { return replica.Code(err) != -1 }
+
+// fillFetchResponse copies one partition's answer into m and returns its
+// raw batches by base offset.
+func fillFetchResponse(m *replica.FetchResponse, p *kmsg.FetchResponseTopicPartition) map[int64][]byte {
+	m.Err = replica.FromCode(p.ErrorCode)
+	m.HighWatermark, m.LogStartOffset, m.LogEndOffset = p.HighWatermark, p.LogStartOffset, p.HighWatermark
+	if p.DivergingEpoch.Epoch >= 0 && p.DivergingEpoch.EndOffset >= 0 {
+		m.Diverging = &replica.EpochEndOffset{Epoch: p.DivergingEpoch.Epoch, EndOffset: p.DivergingEpoch.EndOffset}
+	}
+	if m.Err != nil || m.Diverging != nil || len(p.RecordBatches) == 0 {
+		return nil
+	}
+	batches, err := records.SplitBatches(p.RecordBatches)
+	if err != nil {
+		m.Err = replica.ErrRequestTimedOut
+		return nil
+	}
+	fetched := make(map[int64][]byte, len(batches))
+	for _, b := range batches {
+		h, err := records.CheckBatch(b)
+		if err != nil {
+			m.Err, m.Batches = replica.ErrRequestTimedOut, nil
+			return nil
+		}
+		// A copy: the log keeps the slice past this response.
+		fetched[h.BaseOffset] = append([]byte(nil), b...)
+		m.Batches = append(m.Batches, replica.Batch{BaseOffset: h.BaseOffset, LastOffset: h.LastOffset(), LeaderEpoch: h.PartitionLeaderEpoch})
+	}
+	return fetched
+}
+
+// loadEpochs reads dir's leader-epoch-checkpoint (Kafka's format: version
+// 0, the entry count, then "epoch startOffset" lines), keeping the
+// entries that fit a log ending at logEnd. A missing or unreadable file is
+// an empty cache: followers rebuild it from the batches they fetch.
+func loadEpochs(fsys vfs.FS, dir string, logEnd int64, log *slog.Logger) []replica.EpochEntry {
+	f, err := fsys.OpenFile(filepath.Join(dir, epochCheckpointFile), os.O_RDONLY, 0)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []replica.EpochEntry
+	sc := bufio.NewScanner(f)
+	for line := 0; sc.Scan(); line++ {
+		if line < 2 {
+			continue // version, count
+		}
+		fields := strings.Fields(sc.Text())
+		if len(fields) != 2 {
+			log.Warn("leader-epoch-checkpoint: bad line", "dir", dir, "line", line)
+			return nil
+		}
+		epoch, err1 := strconv.ParseInt(fields[0], 10, 32)
+		start, err2 := strconv.ParseInt(fields[1], 10, 64)
+		if err1 != nil || err2 != nil || epoch < 0 || start < 0 {
+			log.Warn("leader-epoch-checkpoint: bad line", "dir", dir, "line", line)
+			return nil
+		}
+		e := replica.EpochEntry{Epoch: int32(epoch), StartOffset: start}
+		if e.StartOffset > logEnd {
+			break // a truncated tail
+		}
+		if n := len(out); n > 0 && (e.Epoch <= out[n-1].Epoch || e.StartOffset < out[n-1].StartOffset) {
+			log.Warn("leader-epoch-checkpoint: entries out of order", "dir", dir)
+			return nil
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func saveEpochs(fsys vfs.FS, dir string, epochs []replica.EpochEntry) error {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "0\n%d\n", len(epochs))
+	for _, e := range epochs {
+		fmt.Fprintf(&sb, "%d %d\n", e.Epoch, e.StartOffset)
+	}
+	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, epochCheckpointFile), []byte(sb.String()), 0o644)
+}
