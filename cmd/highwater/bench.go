@@ -332,6 +332,8 @@ func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string
 			}
 		}
 		return bench.ProcTarget{TargetName: "kfake", Binary: bin, WorkDir: f.workDir}, nil
+	case "container": // the reference broker in a podman/Docker container (scripts/podman-setup.sh)
+		return &bench.ContainerTarget{WorkDir: buildDir}, nil
 	case "kafka":
 		script := f.kafkaSh
 		if script == "" {
