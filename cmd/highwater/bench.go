@@ -73,7 +73,7 @@ A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka or HOST:PORT")
+	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka, container (the reference broker in a podman/Docker container) or HOST:PORT")
 	fl.StringVar(&f.compare, "compare", "", "comma-separated targets to run side by side (first is the ratio base)")
 	fl.IntVar(&f.rounds, "rounds", 0, "rounds per target (default 3 with --compare, else 1)")
 	fl.StringVar(&f.jsonOut, "json", "", "write results as JSON to this file")
@@ -348,7 +348,7 @@ func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string
 	if strings.Contains(name, ":") {
 		return bench.AddressTarget{Addr: name}, nil
 	}
-	return nil, fmt.Errorf("bench: unknown target %q (want reference, kfake, kafka or HOST:PORT)", name)
+	return nil, fmt.Errorf("bench: unknown target %q (want reference, kfake, kafka, container or HOST:PORT)", name)
 }
 
 func printRun(out io.Writer, r bench.RunResult) {
