@@ -46,11 +46,18 @@ properties through, e.g. unclean.leader.election.enable=true.
 --netns (root) puts every node in its own network namespace so the harness
 can cut links between nodes.
 
---impl reference (default) runs the highwater reference broker; only
---nodes 1 works until the replicated reference cluster lands.`,
-		Example: `  highwater cluster --impl kafka
+--impl reference (default) runs highwater reference brokers as local
+processes: with --nodes > 1 every node is a combined broker+controller of
+one cluster (static quorum, racks cycled, default.replication.factor
+min(3,N), min.insync.replicas min(2,N)); --nodes 1 runs the single-node
+broker. Each node also serves Prometheus metrics. Network partitions are
+not available for the reference cluster yet. Consumer groups do not work
+in cluster mode yet (FindCoordinator answers COORDINATOR_NOT_AVAILABLE).`,
+		Example: `  highwater cluster
+  highwater cluster --nodes 5 --base-port 19092 --set broker.session.timeout.ms=3000
+  highwater cluster --impl kafka
   highwater cluster --impl kafka --nodes 5 --set min.insync.replicas=1
-  highwater cluster --impl reference --base-port 9092`,
+  highwater cluster --impl reference --nodes 1 --base-port 9092`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCluster(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
@@ -58,9 +65,9 @@ can cut links between nodes.
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka")
-	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3 for kafka, 1 for reference)")
+	fl.IntVar(&f.nodes, "nodes", 3, "number of nodes")
 	fl.StringSliceVar(&f.racks, "racks", kafka.DefaultRacks, "racks assigned to nodes round-robin")
-	fl.IntVar(&f.basePort, "base-port", 0, "first client port (node i: base+2(i-1), controller one above); 0 picks free ports")
+	fl.IntVar(&f.basePort, "base-port", 0, "first client port; kafka node i: base+2(i-1), controller one above; reference node i: base+3(i-1), controller +1, metrics +2; 0 picks free ports")
 	fl.StringVar(&f.dir, "dir", "", "cluster directory (data and logs); default a new temporary directory, kept on exit")
 	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
 	fl.BoolVar(&f.netns, "netns", false, "run each node in its own network namespace (root; kafka only)")
@@ -96,9 +103,14 @@ func runCluster(ctx context.Context, stdout, stderr io.Writer, f clusterFlags) e
 		return err
 	}
 	fmt.Fprintf(stdout, "bootstrap: %s\n", c.Bootstrap())
+	metrics, _ := c.(interface{ MetricsURL(int32) string })
 	for _, n := range c.Nodes() {
-		fmt.Fprintf(stdout, "node %d  rack %-6s  client %-21s  controller %-21s  log %s\n",
-			n.ID, n.Rack, n.Addr, orDash(n.ControllerAddr), c.Logs(n.ID))
+		m := ""
+		if metrics != nil {
+			m = metrics.MetricsURL(n.ID)
+		}
+		fmt.Fprintf(stdout, "node %d  rack %-6s  client %-21s  controller %-21s  metrics %s  log %s\n",
+			n.ID, n.Rack, n.Addr, orDash(n.ControllerAddr), orDash(m), c.Logs(n.ID))
 	}
 	if _, err := cluster.NetworkOf(c); err != nil {
 		fmt.Fprintf(stderr, "network partitions: %v\n", err)
@@ -108,6 +120,13 @@ func runCluster(ctx context.Context, stdout, stderr io.Writer, f clusterFlags) e
 	fmt.Fprintln(stderr, "stopping …")
 	closeCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if s, ok := c.(interface{ StopAll(context.Context) error }); ok {
+		// Graceful first (SIGTERM to every node, each bounded by its stop
+		// timeout); Close then kills whatever is left.
+		if err := s.StopAll(closeCtx); err != nil {
+			fmt.Fprintf(stderr, "graceful stop: %v\n", err)
+		}
+	}
 	if err := c.Close(closeCtx); err != nil {
 		return fmt.Errorf("close: %w", err)
 	}
@@ -126,12 +145,8 @@ func startCluster(ctx context.Context, f clusterFlags, dir string, set map[strin
 		if f.netns {
 			return nil, errors.New("--netns: not available for the reference broker yet (use --impl kafka)")
 		}
-		rack := ""
-		if len(f.racks) > 0 {
-			rack = f.racks[0]
-		}
 		return reference.New(ctx, reference.Config{
-			Nodes: f.nodes, Dir: dir, BasePort: f.basePort, Rack: rack, Set: set,
+			Nodes: f.nodes, Dir: dir, BasePort: f.basePort, Racks: f.racks, Set: set,
 			ReadyTimeout: f.readyTimeout,
 		})
 	default:

@@ -1,15 +1,34 @@
 // Package reference drives the highwater reference broker as local
 // processes behind the harness/cluster interfaces.
 //
-// Contract: today only a single node is supported (the replicated reference
-// cluster is being built elsewhere); New with Nodes > 1 fails with
-// ErrNotBuilt rather than faking a cluster out of independent brokers.
-// The node's data and server.log live in Dir/node-1 and survive
-// Stop/Kill/Restart. Network partitions are unavailable (no NetworkProvider
-// yet). Processes are managed by internal/brokerproc (own process group,
-// Pdeathsig).
+// Contract:
+//   - New(Config{Nodes: N}) starts N `highwater broker` processes and
+//     returns once every node answers and a node's Metadata lists all N
+//     as unfenced brokers and names a controller (ErrNotReady otherwise,
+//     within ReadyTimeout; nothing is left running on failure).
+//   - N = 1 runs the broker in single-node mode. N > 1 runs cluster mode:
+//     every node is a combined broker+controller (process.roles
+//     broker,controller, a static controller.quorum.voters on fixed
+//     ports), racks cycled from Config.Racks (az-a, az-b, az-c),
+//     default.replication.factor min(3,N), min.insync.replicas min(2,N);
+//     Config.Set overrides any property.
+//   - Ports (client, controller, metrics per node) are picked once, up
+//     front, and kept across Stop/Kill/Restart, as are the data
+//     (Dir/node-<id>/data) and server.log (Dir/node-<id>/server.log).
+//     Every node serves Prometheus metrics (MetricsURL).
+//   - Start/Restart return once the node answers and lists itself as an
+//     unfenced broker. Leaders keeps the highest leader epoch across the
+//     nodes' Metadata; ActiveController is the controller id most
+//     answering nodes name in Metadata (the reference broker reports its
+//     quorum leader there and does not serve DescribeQuorum).
+//   - Network partitions are unavailable (Network returns ErrUnavailable).
+//   - Close kills every node and waits; StopAll stops them gracefully
+//     first. Processes are managed by internal/brokerproc (own process
+//     group, Pdeathsig), so none outlives the harness.
 //
-// Goroutines: brokerproc owns one wait goroutine per running process.
+// Goroutines: brokerproc owns one wait goroutine per running process;
+// queries fan out one short-lived goroutine per node. Methods are safe for
+// concurrent use; process operations on one node are serialised.
 //
 // This is library code: it never imports testing.
 package reference

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,173 +18,324 @@ import (
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
-// ErrNotBuilt means a replicated reference cluster was asked for.
-var ErrNotBuilt = errors.New("reference: the replicated reference cluster is not built yet; use --nodes 1, or --impl kafka for a multi-node cluster")
+// DefaultRacks are cycled over the nodes when Config.Racks is empty.
+var DefaultRacks = []string{"az-a", "az-b", "az-c"}
+
+// host is where every listener binds.
+const host = "127.0.0.1"
+
+// portsPerNode: client, controller and metrics listeners.
+const portsPerNode = 3
+
+// defaultSessionTimeout is the broker's broker.session.timeout.ms default;
+// Stop waits a little longer, since controlled shutdown may take that long
+// once the quorum is gone.
+const defaultSessionTimeout = 9 * time.Second
+
+// pollInterval paces readiness polling.
+const pollInterval = 100 * time.Millisecond
+
+// ErrNotReady means the cluster (or a restarted node) did not become ready
+// within Config.ReadyTimeout.
+var ErrNotReady = errors.New("reference: not ready")
 
 // Config describes the reference cluster.
 type Config struct {
-	Nodes int // only 1 today
+	// Nodes is the node count; 0 means 1. One node runs the broker in
+	// single-node mode; more run cluster mode (combined broker+controller).
+	Nodes int
 	// Binary is the highwater executable; empty means this process's own
 	// executable (the CLI).
 	Binary string
 	Dir    string
-	// BasePort is the client port; 0 picks a free one.
+	// BasePort, when non-zero, fixes node i's ports: client
+	// BasePort+3(i-1), controller one above, metrics two above. 0 picks
+	// free ports once, up front, kept across restarts.
 	BasePort int
-	Rack     string // broker.rack, "az-a" when empty
-	Set      map[string]string
-	// ReadyTimeout bounds each start; brokerproc's default when zero.
+	// Racks are assigned round-robin (broker.rack); DefaultRacks when empty.
+	Racks []string
+	// Set overrides any property on every node.
+	Set map[string]string
+	// ReadyTimeout bounds each start (the whole cluster in New, one node in
+	// Start/Restart); brokerproc's default when zero.
 	ReadyTimeout time.Duration
 }
 
-// Cluster is one reference broker.
-type Cluster struct {
-	node  *brokerproc.Node
-	rack  string
-	log   *os.File
-	logP  string
-	admin *kgo.Client
-	mu    sync.Mutex
+// node is one broker identity.
+type node struct {
+	id                 int32
+	rack               string
+	client, ctrl, metr string // host:port
+	proc               *brokerproc.Node
+	log                *os.File
+	logPath            string
+	direct             *kgo.Client // seeded with this node only
+	// mu serialises process operations on this node.
+	mu sync.Mutex
 }
 
-var _ cluster.Cluster = (*Cluster)(nil)
+// Cluster is a local reference cluster of Nodes broker processes.
+type Cluster struct {
+	cfg   Config
+	nodes []*node // index id-1
+	admin *kgo.Client
 
-// New starts the broker and waits until it answers.
+	closeMu sync.Mutex
+	closed  bool
+}
+
+var (
+	_ cluster.Cluster         = (*Cluster)(nil)
+	_ cluster.NetworkProvider = (*Cluster)(nil)
+)
+
+// New starts every node and waits until the cluster is ready: every node
+// answers, and Metadata lists every node as an unfenced broker and names
+// a controller. On failure nothing is left running.
 func New(ctx context.Context, cfg Config) (*Cluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	ports, err := pickPorts(cfg.BasePort, cfg.Nodes*portsPerNode)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg}
+	for i := range cfg.Nodes {
+		p := ports[i*portsPerNode:]
+		n := &node{id: int32(i + 1), rack: cfg.Racks[i%len(cfg.Racks)],
+			client: hostPort(p[0]), ctrl: hostPort(p[1]), metr: hostPort(p[2])}
+		if cfg.Nodes == 1 {
+			n.ctrl = "" // single-node mode has no controller listener
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	if err := c.start(ctx, ports); err != nil {
+		_ = c.Close(context.Background())
+		return nil, err
+	}
+	return c, nil
+}
+
+func (cfg Config) withDefaults() (Config, error) {
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 1
 	}
-	if cfg.Nodes != 1 {
-		return nil, fmt.Errorf("%w (asked for %d nodes)", ErrNotBuilt, cfg.Nodes)
+	if cfg.Nodes < 0 {
+		return cfg, fmt.Errorf("reference: %d nodes", cfg.Nodes)
 	}
 	if cfg.Dir == "" {
-		return nil, errors.New("reference: Dir is required")
+		return cfg, errors.New("reference: Dir is required")
 	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return cfg, fmt.Errorf("reference: %w", err)
+	}
+	cfg.Dir = dir
 	if cfg.Binary == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return nil, fmt.Errorf("reference: own executable: %w", err)
+			return cfg, fmt.Errorf("reference: own executable: %w", err)
 		}
 		cfg.Binary = exe
 	}
-	if cfg.Rack == "" {
-		cfg.Rack = "az-a"
+	if len(cfg.Racks) == 0 {
+		cfg.Racks = DefaultRacks
 	}
-	dir := filepath.Join(cfg.Dir, "node-1")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("reference: %w", err)
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = brokerproc.DefaultReadyTimeout
 	}
-	logPath := filepath.Join(dir, "server.log")
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("reference: %w", err)
+	if cfg.BasePort < 0 || cfg.BasePort+cfg.Nodes*portsPerNode > 65536 {
+		return cfg, fmt.Errorf("reference: base port %d does not leave room for %d nodes", cfg.BasePort, cfg.Nodes)
 	}
-	props := map[string]string{"broker.rack": cfg.Rack}
-	for k, v := range cfg.Set {
-		props[k] = v
-	}
-	n, err := brokerproc.Start(ctx, brokerproc.Options{
-		Binary: cfg.Binary, DataDir: dir, Port: cfg.BasePort, Properties: props,
-		Stderr: logf, ReadyTimeout: cfg.ReadyTimeout,
-	})
-	if err != nil {
-		logf.Close()
-		return nil, err
-	}
-	admin, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
-	if err != nil {
-		_ = n.Kill()
-		logf.Close()
-		return nil, err
-	}
-	return &Cluster{node: n, rack: cfg.Rack, log: logf, logP: logPath, admin: admin}, nil
+	return cfg, nil
 }
 
-func (c *Cluster) id() int32 {
-	id, _ := strconv.Atoi(c.node.Properties()["node.id"])
-	return int32(id)
+func hostPort(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+// pickPorts returns n ports: base, base+1, ... when base is set, else
+// free ports held open together so none is handed out twice.
+func pickPorts(base, n int) ([]int, error) {
+	out := make([]int, n)
+	if base > 0 {
+		for i := range out {
+			out[i] = base + i
+		}
+		return out, nil
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for i := range out {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("reference: pick free port: %w", err)
+		}
+		lns = append(lns, ln)
+		out[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return out, nil
 }
 
-func (c *Cluster) check(id int32) error {
-	if id != c.id() {
-		return fmt.Errorf("%w: %d (the only node is %d)", cluster.ErrUnknownNode, id, c.id())
+// properties are node n's broker properties, Set applied last.
+func (c *Cluster) properties(n *node) map[string]string {
+	p := map[string]string{
+		"node.id":                    strconv.Itoa(int(n.id)),
+		"broker.rack":                n.rack,
+		"log.dirs":                   filepath.Join(c.dir(n), "data"),
+		"highwater.metrics.listener": n.metr,
+	}
+	if len(c.nodes) == 1 {
+		p["listeners"] = "PLAINTEXT://" + n.client
+	} else {
+		var voters []string
+		for _, o := range c.nodes {
+			voters = append(voters, fmt.Sprintf("%d@%s", o.id, o.ctrl))
+		}
+		p["process.roles"] = "broker,controller"
+		p["controller.quorum.voters"] = strings.Join(voters, ",")
+		p["listeners"] = "PLAINTEXT://" + n.client + ",CONTROLLER://" + n.ctrl
+		p["advertised.listeners"] = "PLAINTEXT://" + n.client
+		p["controller.listener.names"] = "CONTROLLER"
+		p["default.replication.factor"] = strconv.Itoa(min(3, len(c.nodes)))
+		p["min.insync.replicas"] = strconv.Itoa(min(2, len(c.nodes)))
+	}
+	for k, v := range c.cfg.Set {
+		p[k] = v
+	}
+	return p
+}
+
+func (c *Cluster) dir(n *node) string { return filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", n.id)) }
+
+// stopTimeout bounds a graceful stop: a node's controlled shutdown waits
+// up to broker.session.timeout.ms when the quorum is gone.
+func (c *Cluster) stopTimeout() time.Duration {
+	d := defaultSessionTimeout
+	if ms, err := strconv.Atoi(strings.TrimSpace(c.cfg.Set["broker.session.timeout.ms"])); err == nil && ms > 0 {
+		d = time.Duration(ms) * time.Millisecond
+	}
+	return d + 5*time.Second
+}
+
+// start launches every node concurrently (a cluster-mode node serves its
+// client listener before the quorum forms, so each start returns on its
+// own) and waits for the cluster.
+func (c *Cluster) start(ctx context.Context, ports []int) error {
+	var addrs []string
+	for _, n := range c.nodes {
+		addrs = append(addrs, n.client)
+		if err := os.MkdirAll(c.dir(n), 0o755); err != nil {
+			return fmt.Errorf("reference: %w", err)
+		}
+		n.logPath = filepath.Join(c.dir(n), "server.log")
+		f, err := os.OpenFile(n.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("reference: %w", err)
+		}
+		n.log = f
+		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.client)); err != nil {
+			return fmt.Errorf("reference: %w", err)
+		}
+	}
+	var err error
+	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
+		return fmt.Errorf("reference: %w", err)
+	}
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			port, _ := strconv.Atoi(n.client[strings.LastIndexByte(n.client, ':')+1:])
+			proc, err := brokerproc.Start(ctx, brokerproc.Options{
+				Binary: c.cfg.Binary, DataDir: c.dir(n), Host: host, Port: port,
+				Properties: c.properties(n), Stderr: n.log,
+				ReadyTimeout: c.cfg.ReadyTimeout, StopTimeout: c.stopTimeout(),
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("node %d: %w", n.id, err)
+				return
+			}
+			n.proc = proc
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
+	defer cancel()
+	return c.poll(rctx, "cluster", c.clusterReady)
+}
+
+// poll runs ready until it succeeds, a node process exits, or ctx ends.
+func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Context) error) error {
+	var last error
+	for {
+		for _, n := range c.nodes {
+			if n.proc != nil && n.proc.ExitErr() != nil {
+				return fmt.Errorf("%w: node %d exited: %v (see %s); last output:\n%s",
+					ErrNotReady, n.id, n.proc.ExitErr(), n.logPath, n.proc.StderrTail(20))
+			}
+		}
+		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
+		last = ready(qctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s after %v: %v (the nodes' server.log under %s say what they wait for)",
+				ErrNotReady, what, c.cfg.ReadyTimeout, last, c.cfg.Dir)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// clusterReady: Metadata lists every node unfenced and names a controller.
+func (c *Cluster) clusterReady(ctx context.Context) error {
+	var last error
+	for _, n := range c.nodes {
+		if last = c.nodeSees(ctx, n, allIDs(c.nodes)); last == nil {
+			return nil
+		}
+	}
+	return last
+}
+
+// nodeSees asks n for Metadata and wants every id in want listed as a
+// live broker and a controller named.
+func (c *Cluster) nodeSees(ctx context.Context, n *node, want []int32) error {
+	resp, err := metadata(ctx, n)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", n.id, err)
+	}
+	live := map[int32]bool{}
+	for _, b := range resp.Brokers {
+		live[b.NodeID] = true
+	}
+	for _, id := range want {
+		if !live[id] {
+			return fmt.Errorf("node %d's metadata lists %d live brokers, not node %d", n.id, len(resp.Brokers), id)
+		}
+	}
+	if resp.ControllerID < 0 {
+		return fmt.Errorf("node %d's metadata names no controller", n.id)
 	}
 	return nil
 }
 
-// Nodes lists the single node.
-func (c *Cluster) Nodes() []cluster.Node {
-	return []cluster.Node{{ID: c.id(), Rack: c.rack, Addr: c.node.Addr()}}
-}
-
-// Bootstrap is the broker's address.
-func (c *Cluster) Bootstrap() string { return c.node.Addr() }
-
-// Start starts the broker if it is not running.
-func (c *Cluster) Start(ctx context.Context, id int32) error {
-	return c.do(id, func() error {
-		if c.node.Running() {
-			return nil
-		}
-		return c.node.Restart(ctx)
-	})
-}
-
-// Stop stops the broker with SIGTERM.
-func (c *Cluster) Stop(_ context.Context, id int32) error { return c.do(id, c.node.Stop) }
-
-// Kill SIGKILLs the broker.
-func (c *Cluster) Kill(_ context.Context, id int32) error { return c.do(id, c.node.Kill) }
-
-// Pause SIGSTOPs the broker.
-func (c *Cluster) Pause(_ context.Context, id int32) error { return c.do(id, c.node.Pause) }
-
-// Resume SIGCONTs the broker.
-func (c *Cluster) Resume(_ context.Context, id int32) error { return c.do(id, c.node.Resume) }
-
-// Restart restarts the broker with its data.
-func (c *Cluster) Restart(ctx context.Context, id int32) error {
-	return c.do(id, func() error { return c.node.Restart(ctx) })
-}
-
-func (c *Cluster) do(id int32, f func() error) error {
-	if err := c.check(id); err != nil {
-		return err
+func allIDs(nodes []*node) []int32 {
+	out := make([]int32, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.id
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return f()
-}
-
-// Leaders is every partition's leader from Metadata.
-func (c *Cluster) Leaders(ctx context.Context) (map[cluster.TopicPartition]int32, error) {
-	return cluster.MetadataLeaders(ctx, c.admin, []int32{c.id()})
-}
-
-// ActiveController: a single node controls itself; DescribeQuorum is asked
-// first so a broker that serves it is held to its answer.
-func (c *Cluster) ActiveController(ctx context.Context) (int32, error) {
-	if id, err := cluster.QuorumLeader(ctx, c.admin, []int32{c.id()}); err == nil {
-		return id, nil
-	}
-	if !c.node.Running() {
-		return -1, cluster.ErrNotRunning
-	}
-	return c.id(), nil
-}
-
-// Logs is the path of the broker's captured output.
-func (c *Cluster) Logs(id int32) string {
-	if c.check(id) != nil {
-		return ""
-	}
-	return c.logP
-}
-
-// Close kills the broker and waits for it.
-func (c *Cluster) Close(context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	err := c.node.Kill()
-	c.admin.Close()
-	return errors.Join(err, c.log.Close())
+	return out
 }

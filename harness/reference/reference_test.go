@@ -3,44 +3,48 @@ package reference
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
-func TestManyNodesRefused(t *testing.T) {
-	_, err := New(context.Background(), Config{Nodes: 3, Dir: t.TempDir()})
-	if !errors.Is(err, ErrNotBuilt) {
-		t.Fatalf("New(3 nodes) = %v, want ErrNotBuilt", err)
+func buildBinary(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	bin, err := brokerproc.Build(ctx, t.TempDir())
+	if err != nil {
+		t.Skipf("highwater does not build right now (others' packages may be mid-edit): %v", err)
 	}
+	return bin
 }
 
 func TestSingleNode(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin, err := brokerproc.Build(ctx, t.TempDir())
-	if err != nil {
-		t.Skipf("highwater does not build right now (others' packages may be mid-edit): %v", err)
-	}
-	c, err := New(ctx, Config{Binary: bin, Dir: t.TempDir()})
+	c, err := New(ctx, Config{Binary: buildBinary(ctx, t), Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
 	nodes := c.Nodes()
-	if len(nodes) != 1 || nodes[0].Addr != c.Bootstrap() || nodes[0].Rack != "az-a" {
+	if len(nodes) != 1 || nodes[0].Addr != c.Bootstrap() || nodes[0].Rack != "az-a" || nodes[0].ControllerAddr != "" {
 		t.Fatalf("Nodes = %+v", nodes)
 	}
 	id := nodes[0].ID
 	if _, err := os.Stat(c.Logs(id)); err != nil {
 		t.Errorf("log: %v", err)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Bootstrap()), kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,5 +73,246 @@ func TestSingleNode(t *testing.T) {
 	}
 	if _, err := cluster.NetworkOf(c); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Fatalf("NetworkOf = %v, want ErrUnavailable", err)
+	}
+}
+
+const (
+	sessionTimeout = 3 * time.Second
+	// failoverSlack covers detection granularity, the election and the
+	// metadata propagation after the session timeout.
+	failoverSlack = 7 * time.Second
+)
+
+// TestThreeNodes drives a 3-node cluster through the cluster.Cluster
+// interface: RF-3 topic, acks=all produce and read-back, leader kill and
+// failover, restart and ISR recovery, pause/resume, and Close.
+func TestThreeNodes(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := buildBinary(ctx, t)
+	began := time.Now()
+	c, err := New(ctx, Config{Binary: bin, Dir: t.TempDir(), Nodes: 3, Set: map[string]string{
+		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
+		"broker.heartbeat.interval.ms": "500",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	t.Logf("3 nodes ready in %v", time.Since(began))
+	checkNodes(t, c)
+	if _, err := cluster.NetworkOf(c); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Fatalf("NetworkOf = %v, want ErrUnavailable", err)
+	}
+
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	defer adm.Close()
+	const topic = "t"
+	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(ctx, t, c, topic, 200, "a")
+	consumeExpect(ctx, t, c, topic, want)
+
+	tp0 := cluster.TopicPartition{Topic: topic}
+	leaders, err := c.Leaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := leaders[tp0]
+	if old < 1 {
+		t.Fatalf("Leaders = %v", leaders)
+	}
+	killed := time.Now()
+	if err := c.Kill(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(ctx, sessionTimeout+failoverSlack, func(ctx context.Context) error {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return err
+		}
+		if l[tp0] == old || l[tp0] < 1 {
+			return fmt.Errorf("leader of %v is %d", tp0, l[tp0])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("no failover after killing node %d: %v", old, err)
+	}
+	t.Logf("new leader %v after %v", tp0, time.Since(killed))
+	if ctrl, err := c.ActiveController(ctx); err != nil || ctrl < 1 {
+		t.Fatalf("ActiveController with node %d down = %d, %v", old, ctrl, err)
+	}
+
+	if err := c.Restart(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(ctx, 20*time.Second, func(ctx context.Context) error {
+		if err := brokersAre(ctx, adm, 3); err != nil {
+			return err
+		}
+		return isrIs(ctx, adm, topic, 3)
+	})
+	if err != nil {
+		t.Fatalf("node %d not back in every ISR: %v", old, err)
+	}
+	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	consumeExpect(ctx, t, c, topic, want)
+
+	victim := int32(1)
+	if ctrl, err := c.ActiveController(ctx); err == nil && ctrl == victim {
+		victim = 2
+	}
+	if err := c.Pause(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if ctrl, err := c.ActiveController(ctx); err != nil || ctrl == victim {
+		t.Errorf("ActiveController with node %d paused = %d, %v", victim, ctrl, err)
+	}
+	if err := c.Resume(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) })
+	if err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+	produce(ctx, t, c, topic, 1, "c")
+
+	var pids []int
+	for _, n := range c.nodes {
+		pids = append(pids, n.proc.PID())
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	for _, pid := range pids {
+		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+			t.Errorf("pid %d still exists after Close (kill 0: %v)", pid, err)
+		}
+	}
+	if err := c.Kill(ctx, 1); !errors.Is(err, cluster.ErrClosed) {
+		t.Errorf("Kill after Close = %v, want ErrClosed", err)
+	}
+	t.Logf("whole test %v", time.Since(began))
+}
+
+func checkNodes(t *testing.T, c *Cluster) {
+	t.Helper()
+	nodes := c.Nodes()
+	racks := []string{"az-a", "az-b", "az-c"}
+	for i, n := range nodes {
+		if n.ID != int32(i+1) || n.Rack != racks[i] || n.Addr == "" || n.ControllerAddr == "" {
+			t.Errorf("node %d = %+v", i, n)
+		}
+		if _, err := os.Stat(c.Logs(n.ID)); err != nil {
+			t.Errorf("log of %d: %v", n.ID, err)
+		}
+		if c.MetricsURL(n.ID) == "" {
+			t.Errorf("no metrics URL for %d", n.ID)
+		}
+	}
+	if len(nodes) != 3 {
+		t.Fatalf("Nodes = %+v", nodes)
+	}
+}
+
+func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// produce writes n acks=all records to partition 0 and returns their values.
+func produce(ctx context.Context, t *testing.T, c *Cluster, topic string, n int, prefix string) []string {
+	t.Helper()
+	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var vals []string
+	var recs []*kgo.Record
+	for i := range n {
+		v := fmt.Sprintf("%s-%d", prefix, i)
+		vals = append(vals, v)
+		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %s: %v", prefix, err)
+	}
+	return vals
+}
+
+func consumeExpect(ctx context.Context, t *testing.T, c *Cluster, topic string, want []string) {
+	t.Helper()
+	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		topic: {0: kgo.NewOffset().AtStart()}}))
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < len(want) {
+		fs := cl.PollFetches(cctx)
+		if cctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(got), len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, not the %d produced in order", len(got), len(want))
+	}
+}
+
+func isrIs(ctx context.Context, adm *kadm.Client, topic string, n int) error {
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil {
+		return fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	for _, p := range td.Partitions {
+		if len(p.ISR) != n {
+			return fmt.Errorf("%s-%d ISR %v", topic, p.Partition, p.ISR)
+		}
+	}
+	return nil
+}
+
+func brokersAre(ctx context.Context, adm *kadm.Client, n int) error {
+	md, err := adm.BrokerMetadata(ctx)
+	if err != nil {
+		return err
+	}
+	if len(md.Brokers) != n {
+		return fmt.Errorf("metadata lists %d brokers, want %d", len(md.Brokers), n)
+	}
+	return nil
+}
+
+// waitFor polls f until it succeeds or within passes.
+func waitFor(ctx context.Context, within time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
+		err := f(qctx)
+		qcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %v: %w", within, err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

@@ -1,0 +1,239 @@
+package reference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+)
+
+// Nodes lists every node in id order.
+func (c *Cluster) Nodes() []cluster.Node {
+	out := make([]cluster.Node, len(c.nodes))
+	for i, n := range c.nodes {
+		out[i] = cluster.Node{ID: n.id, Rack: n.rack, Addr: n.client, ControllerAddr: n.ctrl}
+	}
+	return out
+}
+
+// Bootstrap is every node's client address, comma-separated.
+func (c *Cluster) Bootstrap() string {
+	addrs := make([]string, len(c.nodes))
+	for i, n := range c.nodes {
+		addrs[i] = n.client
+	}
+	return strings.Join(addrs, ",")
+}
+
+// MetricsURL is node id's Prometheus endpoint ("" for an unknown id).
+func (c *Cluster) MetricsURL(id int32) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	return "http://" + n.metr + "/metrics"
+}
+
+// Logs is the path of node id's captured output.
+func (c *Cluster) Logs(id int32) string {
+	n, err := c.node(id)
+	if err != nil {
+		return ""
+	}
+	return n.logPath
+}
+
+func (c *Cluster) node(id int32) (*node, error) {
+	if id < 1 || int(id) > len(c.nodes) {
+		return nil, fmt.Errorf("%w: %d (nodes are 1..%d)", cluster.ErrUnknownNode, id, len(c.nodes))
+	}
+	return c.nodes[id-1], nil
+}
+
+// do runs f on node id's process under the node's lock.
+func (c *Cluster) do(id int32, f func(n *node) error) error {
+	n, err := c.node(id)
+	if err != nil {
+		return err
+	}
+	c.closeMu.Lock()
+	closed := c.closed
+	c.closeMu.Unlock()
+	if closed {
+		return cluster.ErrClosed
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return f(n)
+}
+
+// Start starts a stopped or killed node and waits until it is back: it
+// answers and lists itself as an unfenced broker. A running node is left
+// alone.
+func (c *Cluster) Start(ctx context.Context, id int32) error {
+	return c.do(id, func(n *node) error {
+		if n.proc.Running() {
+			return nil
+		}
+		return c.restart(ctx, n)
+	})
+}
+
+// Restart stops node id gracefully if it runs and starts it again with its
+// data and ports, waiting as Start does.
+func (c *Cluster) Restart(ctx context.Context, id int32) error {
+	return c.do(id, func(n *node) error { return c.restart(ctx, n) })
+}
+
+func (c *Cluster) restart(ctx context.Context, n *node) error {
+	if err := n.proc.Restart(ctx); err != nil {
+		return fmt.Errorf("node %d: %w", n.id, err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
+	defer cancel()
+	return c.poll(rctx, fmt.Sprintf("node %d", n.id), func(ctx context.Context) error {
+		return c.nodeSees(ctx, n, []int32{n.id})
+	})
+}
+
+// Stop sends SIGTERM (controlled shutdown), SIGKILL after the stop timeout.
+func (c *Cluster) Stop(_ context.Context, id int32) error {
+	return c.do(id, func(n *node) error { return n.proc.Stop() })
+}
+
+// Kill SIGKILLs node id.
+func (c *Cluster) Kill(_ context.Context, id int32) error {
+	return c.do(id, func(n *node) error { return n.proc.Kill() })
+}
+
+// Pause SIGSTOPs node id.
+func (c *Cluster) Pause(_ context.Context, id int32) error {
+	return c.do(id, func(n *node) error { return n.proc.Pause() })
+}
+
+// Resume SIGCONTs node id.
+func (c *Cluster) Resume(_ context.Context, id int32) error {
+	return c.do(id, func(n *node) error { return n.proc.Resume() })
+}
+
+// Leaders is every partition's leader, the highest leader epoch across the
+// nodes' Metadata answers winning.
+func (c *Cluster) Leaders(ctx context.Context) (map[cluster.TopicPartition]int32, error) {
+	return cluster.MetadataLeaders(ctx, c.admin, allIDs(c.nodes))
+}
+
+// ActiveController is the controller id the answering nodes' Metadata
+// names most often (ties: the lowest id). The reference broker reports
+// its metadata quorum's leader there (it does not serve DescribeQuorum);
+// a paused node does not answer within cluster.PerNodeTimeout and is not
+// counted.
+func (c *Cluster) ActiveController(ctx context.Context) (int32, error) {
+	votes := map[int32]int{}
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
+			defer cancel()
+			resp, err := metadata(qctx, n)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("node %d: %w", n.id, err))
+				return
+			}
+			if resp.ControllerID >= 0 {
+				votes[resp.ControllerID]++
+			}
+		}()
+	}
+	wg.Wait()
+	best, bestVotes := int32(-1), 0
+	ids := make([]int32, 0, len(votes))
+	for id := range votes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		if votes[id] > bestVotes {
+			best, bestVotes = id, votes[id]
+		}
+	}
+	if best < 0 {
+		return -1, fmt.Errorf("%w: no controller named: %w", cluster.ErrNoAnswer, errors.Join(errs...))
+	}
+	return best, nil
+}
+
+// metadata asks node n (and only n) for cluster metadata without topics.
+func metadata(ctx context.Context, n *node) (*kmsg.MetadataResponse, error) {
+	seeds := n.direct.SeedBrokers()
+	if len(seeds) == 0 {
+		return nil, errors.New("no seed broker")
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{}
+	return req.RequestWith(ctx, seeds[0])
+}
+
+// StopAll stops every node gracefully and concurrently (SIGTERM, SIGKILL
+// after the stop timeout), for a clean shutdown before Close.
+func (c *Cluster) StopAll(ctx context.Context) error {
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = c.Stop(ctx, n.id)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Close kills every node, waits for it, and closes clients and log files.
+// The data directory stays. Safe after a failed New and to call twice.
+func (c *Cluster) Close(context.Context) error {
+	c.closeMu.Lock()
+	if c.closed {
+		c.closeMu.Unlock()
+		return nil
+	}
+	c.closed = true
+	c.closeMu.Unlock()
+	var errs []error
+	for _, n := range c.nodes {
+		n.mu.Lock()
+		if n.proc != nil {
+			errs = append(errs, n.proc.Kill())
+		}
+		if n.direct != nil {
+			n.direct.Close()
+		}
+		if n.log != nil {
+			errs = append(errs, n.log.Close())
+		}
+		n.mu.Unlock()
+	}
+	if c.admin != nil {
+		c.admin.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// Network is unavailable: cutting links between reference nodes is not
+// built yet.
+func (c *Cluster) Network() (cluster.Network, error) {
+	return nil, fmt.Errorf("%w: network partitions are not built for the reference cluster yet (no network namespaces); use --impl kafka --netns (root) for partition faults",
+		cluster.ErrUnavailable)
+}
