@@ -45,11 +45,9 @@ type Broker struct {
 	metrics        *metrics.Metrics
 	metricsLn      net.Listener // nil: highwater.metrics.listener unset
 
-	// Cluster mode only: the metadata plane, and the node-local catalogue
-	// holding __consumer_offsets (the data catalogue is managed by the
-	// metadata image there).
-	cluster       *clusterNode
-	groupsCatalog *topics.Catalog
+	// Cluster mode only: the metadata plane (groups live in it; b.groups
+	// is nil).
+	cluster *clusterNode
 }
 
 // New validates cfg, opens and recovers the data directory and binds the
@@ -104,17 +102,10 @@ func (b *Broker) open() error {
 		return err
 	}
 	b.log.Info("recovered logs", "dir", b.s.dataDir, "topics", len(b.catalog.List()), "took", b.cfg.Now().Sub(start))
-	groupsCatalog := b.catalog
-	if b.s.cluster != nil {
-		b.groupsCatalog, err = topics.Open(topics.Options{FS: b.cfg.FS, Dir: filepath.Join(b.s.dataDir, groupsDirName),
-			Broker: b.s.props, Now: b.cfg.Now, Random: b.cfg.Random})
-		if err != nil {
+	if b.s.cluster == nil { // cluster mode: groups live on the cluster (cluster_groups.go)
+		if b.groups, err = openGroups(b.catalog, b.catalog, b.s.props, b.cfg.Now, b.log); err != nil {
 			return err
 		}
-		groupsCatalog = b.groupsCatalog
-	}
-	if b.groups, err = openGroups(groupsCatalog, b.catalog, b.s.props, b.cfg.Now, b.log); err != nil {
-		return err
 	}
 	b.ln, err = b.cfg.Listen("tcp", b.s.listenAddr)
 	if err != nil {
@@ -135,12 +126,16 @@ func (b *Broker) open() error {
 	var producerIDs handler.ProducerIDs
 	var cluster handler.Cluster
 	var replication handler.Replication
+	var groups handler.Groups
+	if b.groups != nil {
+		groups = b.groups.service
+	}
 	if b.s.cluster != nil {
 		if err := b.openCluster(); err != nil {
 			return err
 		}
 		b.advertisedPort = advertisedPort
-		producerIDs, cluster, replication = b.cluster, b.cluster, b.cluster.repl
+		producerIDs, cluster, replication, groups = b.cluster, b.cluster, b.cluster.repl, b.cluster.groups
 	} else if producerIDs, err = topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir); err != nil {
 		return err
 	}
@@ -152,7 +147,7 @@ func (b *Broker) open() error {
 		ClusterID:      b.clusterID,
 		Broker:         b.s.props,
 		Topics:         b.catalog,
-		Groups:         b.groups.service,
+		Groups:         groups,
 		ProducerIDs:    producerIDs,
 		Now:            b.cfg.Now,
 		Logger:         b.log,
@@ -192,7 +187,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.wire.Serve(ctx, b.ln) })
-	g.Go(func() error { b.groups.service.Run(ctx); return nil })
+	if b.groups != nil {
+		g.Go(func() error { b.groups.service.Run(ctx); return nil })
+	}
 	g.Go(func() error { b.retentionLoop(ctx); return nil })
 	g.Go(func() error { b.flushLoop(ctx); return nil })
 	if b.cluster != nil {
@@ -267,9 +264,6 @@ func (b *Broker) Close() error {
 	}
 	if b.catalog != nil {
 		errs = append(errs, b.catalog.Close())
-	}
-	if b.groupsCatalog != nil {
-		errs = append(errs, b.groupsCatalog.Close())
 	}
 	if b.unlock != nil {
 		b.unlock()

@@ -32,10 +32,6 @@ import (
 // name for it.
 const metadataDirName = "__cluster_metadata-0"
 
-// groupsDirName holds the node-local catalogue of __consumer_offsets in
-// cluster mode (groups are not placed on the cluster yet).
-const groupsDirName = "__groups"
-
 // driverRetryInterval is the pause before the driver retries an image it
 // failed to apply to the catalogue (a disk error, say).
 const driverRetryInterval = 500 * time.Millisecond
@@ -50,7 +46,8 @@ type clusterNode struct {
 	client  *metaserver.Client
 	lc      *metaserver.BrokerLifecycle // nil until Run
 	catalog *topics.Catalog
-	repl    *replicator // the data plane (replication.go)
+	repl    *replicator    // the data plane (replication.go)
+	groups  *clusterGroups // the group coordinators (cluster_groups.go)
 
 	// mu guards synced (the offset of the newest image the catalogue
 	// reflects) and syncedc (closed and replaced when synced advances).
@@ -106,6 +103,7 @@ func (b *Broker) openCluster() error {
 	c.client = metaserver.NewClient(metaserver.ClientConfig{Voters: cs.voters, LeaderHint: srv.Leader,
 		ClientID: fmt.Sprintf("highwater-broker-%d", b.s.nodeID), Logger: b.log})
 	c.repl = newReplicator(c)
+	c.groups = newClusterGroups(c)
 	b.cluster = c
 	return nil
 }
@@ -160,12 +158,16 @@ func (c *clusterNode) close() error {
 // ends. A failed state is retried after driverRetryInterval (or as soon as
 // a newer one is published).
 func (c *clusterNode) drive(ctx context.Context) {
+	defer c.groups.stopAll()
 	for {
 		st := c.srv.State()
 		err := c.syncTo(st.Image)
 		if err == nil {
 			c.repl.apply(st.Image)
 			c.setSynced(st.Offset)
+			// After publishing the offset: loading groups (or creating
+			// __consumer_offsets) must not hold back unfencing.
+			c.groups.apply(ctx, st.Image)
 			select {
 			case <-ctx.Done():
 				return

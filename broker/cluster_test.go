@@ -26,6 +26,7 @@ type testCluster struct {
 	voters string
 	dirs   map[int32]string
 	racks  map[int32]string
+	extra  []string // more properties, key then value, for every node
 
 	mu    sync.Mutex
 	lns   map[string]net.Listener // pre-bound controller listeners by address
@@ -84,16 +85,16 @@ func (c *testCluster) controllerAddr(id int32) string {
 func (c *testCluster) start(id int32) {
 	c.t.Helper()
 	cfg := DefaultConfig()
-	cfg.Properties = props(c.dirs[id],
+	cfg.Properties = props(c.dirs[id], append([]string{
 		"node.id", strconv.Itoa(int(id)),
 		"process.roles", "broker,controller",
 		"controller.quorum.voters", c.voters,
 		"controller.listener.names", "CONTROLLER",
-		"listeners", "PLAINTEXT://127.0.0.1:0,CONTROLLER://"+c.controllerAddr(id),
+		"listeners", "PLAINTEXT://127.0.0.1:0,CONTROLLER://" + c.controllerAddr(id),
 		"broker.rack", c.racks[id],
 		"broker.session.timeout.ms", strconv.Itoa(int(clusterSessionTimeout.Milliseconds())),
 		"broker.heartbeat.interval.ms", "300",
-	)
+	}, c.extra...)...)
 	cfg.Listen = c.listen
 	cfg.Logger = slog.New(slog.DiscardHandler)
 	b, err := New(cfg)

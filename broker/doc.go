@@ -29,13 +29,21 @@
 // to <partition dir>/leader-epoch-checkpoint; the leader's high watermark
 // bounds consumer fetches and ListOffsets latest; ISR changes go to the
 // controller as AlterPartition; acks=all waits for the high watermark.
+// Consumer groups (cluster_groups.go): __consumer_offsets is a replicated
+// internal topic; the coordinator of a group is the leader of partition
+// GroupPartition(group); a node loads a partition's groups (replaying its
+// log) when it becomes that partition's leader, into one group.Service per
+// led partition, drops them when it stops leading (NOT_COORDINATOR), and
+// acknowledges group writes once the high watermark passed them.
 // Current limits: the high watermark is not checkpointed (a restarted
 // replica starts from its log start and relearns it), truncation does
 // not roll back the idempotent-producer state, follower fetches have no
 // fetch sessions and are not delayed by MinBytes beyond "some records",
-// no preferred-replica reads, no reassignment; consumer groups are
-// node-local (__consumer_offsets lives in <log.dirs>/__groups and
-// FindCoordinator answers COORDINATOR_NOT_AVAILABLE in cluster mode);
+// no preferred-replica reads, no reassignment; transactional ids have no
+// coordinator (FindCoordinator key type 1 answers COORDINATOR_NOT_AVAILABLE);
+// __consumer_offsets is created only by the node that is the active
+// controller (eagerly once offsets.topic.replication.factor brokers are
+// live, or on a FindCoordinator it receives, capped at the live brokers);
 // topic admin is decided only by the node that is the active controller
 // (others answer NOT_CONTROLLER, no forwarding); partition directories of
 // topics deleted while a node was down are not removed at restart.

@@ -46,19 +46,7 @@ func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func(
 		}
 	}
 	gs := &groupStore{catalog: catalog, topic: t, now: now}
-	cfg := group.DefaultConfig()
-	svc, err := group.NewService(group.Config{
-		TickInterval:          cfg.TickInterval,
-		InitialRebalanceDelay: time.Duration(props.Int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
-		OffsetsRetention:      time.Duration(props.Int64("offsets.retention.minutes")) * time.Minute,
-		MinSessionTimeout:     time.Duration(props.Int64("group.min.session.timeout.ms")) * time.Millisecond,
-		MaxSessionTimeout:     time.Duration(props.Int64("group.max.session.timeout.ms")) * time.Millisecond,
-		Now:                   now,
-		Logger:                log,
-		TopicExists:           lookup.PartitionExists,
-		TopicNameByID:         lookup.TopicName,
-		TopicIDByName:         lookup.TopicID,
-	}, gs)
+	svc, err := group.NewService(groupServiceConfig(props, now, log, lookup.PartitionExists, lookup.TopicName, lookup.TopicID), gs)
 	if err != nil {
 		return nil, err
 	}
@@ -72,6 +60,24 @@ func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func(
 	}
 	log.Info("loaded consumer groups", "records", len(kvs))
 	return gs, nil
+}
+
+// groupServiceConfig is the group.Config both modes use; the topic
+// lookups say which data topics exist.
+func groupServiceConfig(props *config.Broker, now func() time.Time, log *slog.Logger, exists func(string, int32) bool,
+	nameByID func([16]byte) (string, bool), idByName func(string) ([16]byte, bool)) group.Config {
+	return group.Config{
+		TickInterval:          group.DefaultConfig().TickInterval,
+		InitialRebalanceDelay: time.Duration(props.Int64("group.initial.rebalance.delay.ms")) * time.Millisecond,
+		OffsetsRetention:      time.Duration(props.Int64("offsets.retention.minutes")) * time.Minute,
+		MinSessionTimeout:     time.Duration(props.Int64("group.min.session.timeout.ms")) * time.Millisecond,
+		MaxSessionTimeout:     time.Duration(props.Int64("group.max.session.timeout.ms")) * time.Millisecond,
+		Now:                   now,
+		Logger:                log,
+		TopicExists:           exists,
+		TopicNameByID:         nameByID,
+		TopicIDByName:         idByName,
+	}
 }
 
 // Append writes the records of one group to its __consumer_offsets
@@ -153,27 +159,39 @@ func utf16Units(s string) []uint16 {
 func (gs *groupStore) replay() ([]group.KV, error) {
 	var kvs []group.KV
 	for _, p := range gs.topic.Partitions() {
-		offset := p.Log.StartOffset()
-		end := p.Log.EndOffset()
-		for offset < end {
-			data, err := p.Log.Read(offset, 1<<20, end)
+		got, err := replayPartition(p)
+		if err != nil {
+			return nil, err
+		}
+		kvs = append(kvs, got...)
+	}
+	return kvs, nil
+}
+
+// replayPartition reads one __consumer_offsets partition from its start to
+// its log end.
+func replayPartition(p *topics.Partition) ([]group.KV, error) {
+	var kvs []group.KV
+	offset := p.Log.StartOffset()
+	end := p.Log.EndOffset()
+	for offset < end {
+		data, err := p.Log.Read(offset, 1<<20, end)
+		if err != nil {
+			return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			h, recs, err := records.Decode(data)
 			if err != nil {
 				return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
 			}
-			if len(data) == 0 {
-				break
+			for _, r := range recs {
+				kvs = append(kvs, group.KV{Key: r.Key, Value: r.Value})
 			}
-			for len(data) > 0 {
-				h, recs, err := records.Decode(data)
-				if err != nil {
-					return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
-				}
-				for _, r := range recs {
-					kvs = append(kvs, group.KV{Key: r.Key, Value: r.Value})
-				}
-				offset = h.LastOffset() + 1
-				data = data[h.Size():]
-			}
+			offset = h.LastOffset() + 1
+			data = data[h.Size():]
 		}
 	}
 	return kvs, nil

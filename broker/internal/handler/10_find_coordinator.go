@@ -8,8 +8,10 @@ package handler
 // v6) is answered INVALID_REQUEST: share groups are not implemented. When
 // no group coordinator is wired in, group keys get COORDINATOR_NOT_AVAILABLE
 // so clients retry instead of talking to a coordinator that is not there;
-// so do group and transaction keys in cluster mode, until coordinators are
-// placed on the leaders of __consumer_offsets partitions.
+// so do transaction keys in cluster mode. In cluster mode a group key is
+// answered by Groups' GroupCoordinators (the leader of the group's
+// __consumer_offsets partition); Groups without it answer
+// COORDINATOR_NOT_AVAILABLE.
 // Kafka 4.0 serves the same range (KIP-896 removed no FindCoordinator
 // versions); kafka-python 2.0.2 uses v0-1, librdkafka 2.0.2 up to v2,
 // franz-go up to v6.
@@ -23,7 +25,15 @@ import (
 
 func init() { register(kmsg.FindCoordinator, 0, 6, (*Server).findCoordinator) }
 
-func (s *Server) findCoordinator(_ context.Context, _ *Conn, req *kmsg.FindCoordinatorRequest) (*kmsg.FindCoordinatorResponse, error) {
+// GroupCoordinators places groups in cluster mode; the cluster's Groups
+// implement it.
+type GroupCoordinators interface {
+	// Coordinator is the node coordinating groupID and its endpoint, or a
+	// Kafka error (COORDINATOR_NOT_AVAILABLE while there is none).
+	Coordinator(ctx context.Context, groupID string) (nodeID int32, host string, port int32, err error)
+}
+
+func (s *Server) findCoordinator(ctx context.Context, _ *Conn, req *kmsg.FindCoordinatorRequest) (*kmsg.FindCoordinatorResponse, error) {
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	keys := req.CoordinatorKeys
 	if req.Version < 4 {
@@ -35,9 +45,20 @@ func (s *Server) findCoordinator(_ context.Context, _ *Conn, req *kmsg.FindCoord
 		switch {
 		case req.CoordinatorType != 0 && req.CoordinatorType != 1:
 			c.ErrorCode = kerr.InvalidRequest.Code
-		case req.CoordinatorType == 0 && s.cfg.Groups == nil, s.cfg.Cluster != nil:
-			// Cluster mode: groups and transactions are not placed on
-			// __consumer_offsets leaders yet (see cluster.go).
+		case req.CoordinatorType == 0 && s.cfg.Groups == nil:
+			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		case s.cfg.Cluster != nil && req.CoordinatorType == 0:
+			loc, ok := s.cfg.Groups.(GroupCoordinators)
+			if !ok {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				break
+			}
+			var err error
+			if c.NodeID, c.Host, c.Port, err = loc.Coordinator(ctx, key); err != nil {
+				c.ErrorCode = errorCode(err)
+			}
+		case s.cfg.Cluster != nil:
+			// Transactions are not placed on the cluster yet.
 			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		}
 		if c.ErrorCode != 0 {
