@@ -35,8 +35,14 @@
 // log) when it becomes that partition's leader, into one group.Service per
 // led partition, drops them when it stops leading (NOT_COORDINATOR), and
 // acknowledges group writes once the high watermark passed them.
-// Current limits: the high watermark is not checkpointed (a restarted
-// replica starts from its log start and relearns it), truncation does
+// The high watermark survives role changes and is checkpointed per
+// partition (<partition dir>/replication-offset-checkpoint, at most every
+// 100 ms and at shutdown; a restart starts from it, clamped to the log);
+// a new leader whose high watermark is still below its epoch start
+// answers ListOffsets latest with OFFSET_NOT_AVAILABLE (KIP-207) while
+// consumer fetches get its current high watermark, as Kafka does.
+// Current limits: a kill loses up to 100 ms of checkpoint progress (a
+// restarted leader relearns it as followers fetch), truncation does
 // not roll back the idempotent-producer state, follower fetches have no
 // fetch sessions and are not delayed by MinBytes beyond "some records",
 // no preferred-replica reads, no reassignment; transactional ids have no

@@ -26,6 +26,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/highwater-io/highwater/broker/internal/controller"
 	"github.com/highwater-io/highwater/broker/internal/handler"
 	"github.com/highwater-io/highwater/broker/internal/metadata"
@@ -46,6 +48,15 @@ const (
 	// replicaRequestTimeout bounds one fetch or AlterPartition round trip.
 	replicaRequestTimeout = 5 * time.Second
 	epochCheckpointFile   = "leader-epoch-checkpoint"
+	// hwCheckpointFile holds the partition's last high watermark, so a
+	// restarted replica (possibly elected before it fetched again) does not
+	// start from its log start (Kafka's replication-offset-checkpoint, per
+	// partition directory here).
+	hwCheckpointFile = "replication-offset-checkpoint"
+	// hwCheckpointInterval throttles checkpoint writes (Kafka's
+	// replica.high.watermark.checkpoint.interval.ms is 5 s; shorter here
+	// because a restart in a chaos run follows a kill within seconds).
+	hwCheckpointInterval = 100 * time.Millisecond
 )
 
 type partKey struct {
@@ -61,6 +72,14 @@ type replPart struct {
 	dir  string
 	hw   atomic.Int64 // published high watermark, read without mu
 	role atomic.Int32 // replica.Role, read without mu
+	// epochStart is the leader epoch's start offset while leading (read
+	// without mu): ListOffsets latest waits until the high watermark
+	// reaches it (KIP-207).
+	epochStart atomic.Int64
+	// hwSaved is the high watermark last written to hwCheckpointFile,
+	// hwSavedAt when (both touched only by the tick loop and retire).
+	hwSaved   int64
+	hwSavedAt time.Time
 
 	mu      sync.Mutex
 	sm      *replica.Partition
@@ -104,6 +123,7 @@ func (r *replicator) run(ctx context.Context) {
 		r.cancel()
 		r.mu.Unlock()
 		r.wg.Wait()
+		r.checkpointHWs(true)
 	}()
 	for {
 		select {
@@ -118,6 +138,25 @@ func (r *replicator) run(ctx context.Context) {
 			}
 			rp.mu.Unlock()
 		}
+		r.checkpointHWs(false)
+	}
+}
+
+// checkpointHWs writes the high watermarks that moved since their last
+// checkpoint, at most every hwCheckpointInterval per partition unless
+// final. Only the tick loop (and its exit) calls it.
+func (r *replicator) checkpointHWs(final bool) {
+	now := r.now()
+	for _, rp := range r.snapshot() {
+		hw := rp.hw.Load()
+		if hw == rp.hwSaved || (!final && now.Sub(rp.hwSavedAt) < hwCheckpointInterval) {
+			continue
+		}
+		if err := saveHW(r.fs, rp.dir, hw); err != nil {
+			r.log.Warn("replication-offset-checkpoint", "dir", rp.dir, "err", err)
+			continue
+		}
+		rp.hwSaved, rp.hwSavedAt = hw, now
 	}
 }
 
@@ -219,6 +258,13 @@ func (r *replicator) ensure(key partKey, tp *topics.Partition, minISR int) (*rep
 	dir := r.c.catalog.PartitionDir(tp.Topic.Name, tp.Index)
 	ls := replica.LogState{LogStartOffset: tp.Log.StartOffset(), LogEndOffset: tp.Log.EndOffset()}
 	ls.Epochs = loadEpochs(r.fs, dir, ls.LogEndOffset, r.log)
+	// The last known high watermark, never 0 by default: a replica elected
+	// before it relearns it would answer consumers with a regressed end.
+	hw := loadHW(r.fs, dir, r.log)
+	if rp != nil {
+		hw = max(hw, rp.hw.Load())
+	}
+	ls.HighWatermark = min(max(hw, ls.LogStartOffset), ls.LogEndOffset)
 	cfg := replica.DefaultConfig()
 	cfg.ReplicaID, cfg.MinInsyncReplicas = r.c.nodeID, max(minISR, 1)
 	cfg.FetchTimeoutMs = replicaRequestTimeout.Milliseconds()
@@ -230,6 +276,7 @@ func (r *replicator) ensure(key partKey, tp *topics.Partition, minISR int) (*rep
 	}
 	rp = &replPart{key: key, tp: tp, dir: dir, sm: sm, minISR: minISR, waiters: map[uint64]chan error{}}
 	rp.hw.Store(sm.HighWatermark())
+	rp.hwSaved = hw
 	r.mu.Lock()
 	r.parts[key] = rp
 	r.mu.Unlock()
@@ -288,6 +335,7 @@ func (r *replicator) drain(rp *replPart, fetched map[int64][]byte) []replica.Fet
 		rp.sm.Advance()
 	}
 	rp.role.Store(int32(rp.sm.Role()))
+	rp.epochStart.Store(rp.sm.EpochStartOffset())
 	if hw := rp.sm.HighWatermark(); rp.hw.Swap(hw) != hw {
 		r.c.catalog.Notify() // consumers read up to it, followers learn it
 	}
@@ -408,6 +456,26 @@ func (r *replicator) HighWatermark(topicID [16]byte, index int32) (int64, error)
 		return 0, replica.ErrNotLeaderOrFollower
 	}
 	return rp.hw.Load(), nil
+}
+
+// LatestOffset implements handler.Replication: the high watermark, or
+// OFFSET_NOT_AVAILABLE while a new leader's is still below its epoch
+// start offset (KIP-207: the previous leader may have committed up to
+// there, so answering less would show clients a regressed end; they
+// retry).
+func (r *replicator) LatestOffset(topicID [16]byte, index int32) (int64, error) {
+	hw, err := r.HighWatermark(topicID, index)
+	if err != nil {
+		return 0, err
+	}
+	rp := r.get(topicID, index)
+	if rp == nil {
+		return 0, replica.ErrNotLeaderOrFollower
+	}
+	if start := rp.epochStart.Load(); hw < start {
+		return 0, fmt.Errorf("%w: high watermark %d below leader epoch start %d", kerr.OffsetNotAvailable, hw, start)
+	}
+	return hw, nil
 }
 
 // FollowerFetch implements handler.Replication.

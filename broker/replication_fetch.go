@@ -286,3 +286,33 @@ func saveEpochs(fsys vfs.FS, dir string, epochs []replica.EpochEntry) error {
 	}
 	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, epochCheckpointFile), []byte(sb.String()), 0o644)
 }
+
+// loadHW reads dir's replication-offset-checkpoint ("0" then the high
+// watermark); a missing or unreadable file is 0 (the replica relearns it
+// from its leader). The caller clamps it to the log.
+func loadHW(fsys vfs.FS, dir string, log *slog.Logger) int64 {
+	f, err := fsys.OpenFile(filepath.Join(dir, hwCheckpointFile), os.O_RDONLY, 0)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var lines []string
+	for sc.Scan() && len(lines) < 3 {
+		lines = append(lines, strings.TrimSpace(sc.Text()))
+	}
+	if len(lines) != 2 || lines[0] != "0" {
+		log.Warn("replication-offset-checkpoint: bad file", "dir", dir)
+		return 0
+	}
+	hw, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || hw < 0 {
+		log.Warn("replication-offset-checkpoint: bad offset", "dir", dir)
+		return 0
+	}
+	return hw
+}
+
+func saveHW(fsys vfs.FS, dir string, hw int64) error {
+	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, hwCheckpointFile), fmt.Appendf(nil, "0\n%d\n", hw), 0o644)
+}

@@ -64,7 +64,7 @@ func (s *Server) listOffset(version int16, p *topics.Partition, ts int64, sp *km
 	}
 	switch {
 	case ts == listLatest && s.cfg.Replication != nil:
-		hw, err := s.cfg.Replication.HighWatermark(p.Topic.ID, p.Index) // what consumers may read
+		hw, err := s.cfg.Replication.LatestOffset(p.Topic.ID, p.Index) // what consumers may read
 		if err != nil {
 			return replicaErr(err)
 		}

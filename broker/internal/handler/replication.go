@@ -29,6 +29,10 @@ type Replication interface {
 		appendFn func(leaderEpoch int32) (lastOffset int64, err error)) (<-chan error, error)
 	// HighWatermark is what consumers may read up to.
 	HighWatermark(topicID [16]byte, index int32) (int64, error)
+	// LatestOffset is what ListOffsets latest answers: the high watermark,
+	// or OFFSET_NOT_AVAILABLE while a new leader's is below its leader
+	// epoch's start offset (KIP-207).
+	LatestOffset(topicID [16]byte, index int32) (int64, error)
 	// FollowerFetch steps a follower's fetch into the leader's state machine
 	// and returns its answer for the partition.
 	FollowerFetch(topicID [16]byte, index int32, f replica.FollowerFetch) (replica.FetchResult, error)
