@@ -41,7 +41,17 @@
 // a new leader whose high watermark is still below its epoch start
 // answers ListOffsets latest with OFFSET_NOT_AVAILABLE (KIP-207) while
 // consumer fetches get its current high watermark, as Kafka does.
-// Current limits: a kill loses up to 100 ms of checkpoint progress (a
+// A partition state whose leader epoch is below the latest epoch of the
+// local log (the leader-epoch-checkpoint) comes from a metadata image older
+// than the log, as a restarted node replays before it caught up with the
+// quorum: the driver skips it (replica.ErrStaleDecision, debug log) and
+// waits for a newer image, as Kafka skips a stale leader epoch.
+// Current limits: the driver still acts on a replayed image whose leader
+// epoch is not below the log's (a restarted node can briefly take a
+// leadership the controller already moved; followers fence it by epoch)
+// — it does not wait for its metadata offset to reach the quorum's commit
+// index before building state machines, as a KRaft broker does before
+// unfencing; a kill loses up to 100 ms of checkpoint progress (a
 // restarted leader relearns it as followers fetch), truncation does
 // not roll back the idempotent-producer state, follower fetches have no
 // fetch sessions and are not delayed by MinBytes beyond "some records",

@@ -211,7 +211,12 @@ func (r *replicator) apply(img metadata.Image) {
 				rp.minISR = minISR
 				r.step(rp, replica.MinISRChanged{MinInsyncReplicas: max(minISR, 1)})
 			}
-			r.step(rp, st)
+			if _, err := r.step(rp, st); errors.Is(err, replica.ErrStaleDecision) {
+				// An image older than the local log (a restarted node
+				// replaying its metadata before catching up): skipped, as
+				// Kafka skips a stale leader epoch; a newer image follows.
+				r.log.Debug("stale partition state skipped", "topic", t.Name, "partition", i, "err", err)
+			}
 			rp.mu.Unlock()
 		}
 	}

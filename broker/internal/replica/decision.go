@@ -20,6 +20,18 @@ func (p *Partition) applyPartitionState(m PartitionState) error {
 		return fmt.Errorf("%w: epochs-only-grow: leader epoch %d after %d (partition epoch %d >= %d)",
 			ErrBadInput, m.LeaderEpoch, p.leaderEpoch, m.PartitionEpoch, p.partitionEpoch)
 	}
+	if latest := p.epochs.latestEpoch(); m.LeaderEpoch < latest {
+		// The local log already holds records (or an epoch start) of a
+		// later leader epoch, so the controller has moved past this
+		// decision: it comes from a stale metadata image, e.g. the one a
+		// restarted broker replays before it caught up with the quorum.
+		// Kafka's makeLeader/makeFollower skip it; applying it would leave
+		// the log ahead of the leader epoch (the sticky epochs-only-grow
+		// invariant). Refused with the state unchanged; the caught-up
+		// image brings the current decision.
+		return fmt.Errorf("%w: %w: leader epoch %d below the log's latest epoch %d",
+			ErrBadInput, ErrStaleDecision, m.LeaderEpoch, latest)
+	}
 	self := p.cfg.ReplicaID
 	if m.PartitionEpoch == p.partitionEpoch && m.LeaderEpoch == p.leaderEpoch && m.Leader == p.leader && p.role != RoleNone {
 		// A repeat of the decision already applied. Kafka's makeLeader

@@ -8,7 +8,10 @@
 //
 //   - A controller decision (PartitionState) makes the replica leader or
 //     follower. Decisions with an older partition epoch are ignored; leader
-//     epochs only grow. A new leader epoch records its start offset (the log
+//     epochs only grow. A decision whose leader epoch is below the latest
+//     epoch of the local log (a stale metadata image, as a restarted broker
+//     replays before catching up) is refused with ErrBadInput and
+//     ErrStaleDecision, state unchanged. A new leader epoch records its start offset (the log
 //     end) in the leader-epoch cache.
 //   - Leader: it tracks each follower's log end offset from its fetch offsets
 //     and its last caught-up time (caught up at a fetch whose offset reaches

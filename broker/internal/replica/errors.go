@@ -31,6 +31,11 @@ var (
 	// (offsets out of order, an ISR without its leader, a leader epoch going
 	// backwards). Step rejects it and the state is unchanged.
 	ErrBadInput = errors.New("replica: bad input")
+	// ErrStaleDecision (always with ErrBadInput): a PartitionState whose
+	// leader epoch is below the latest epoch of the local log, from a
+	// metadata image older than the log. Drivers skip it and wait for a
+	// newer image.
+	ErrStaleDecision = errors.New("replica: stale partition state")
 	// ErrInvariant: a named safety property failed. The partition is poisoned:
 	// every later Step returns the same error. It means a bug here or a
 	// driver that did not apply a Ready faithfully.

@@ -242,3 +242,47 @@ func TestArbitraryInputNeverPanics(t *testing.T) {
 		}
 	})
 }
+
+// A restarted replica whose log already holds leader epoch 1 must refuse a
+// leader-epoch-0 decision from a stale metadata image without poisoning
+// itself, then take the current decision (BUGS.md #10).
+func TestStaleDecisionBelowLogEpochRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stale PartitionState
+	}{
+		{"as follower", PartitionState{Leader: 2, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}},
+		{"as leader", PartitionState{Leader: 1, LeaderEpoch: 0, PartitionEpoch: 0, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.ReplicaID = 1
+			p, err := New(cfg, LogState{LogEndOffset: 10, HighWatermark: 8, Epochs: []EpochEntry{{0, 0}, {1, 6}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.Step(tc.stale)
+			if !errors.Is(err, ErrBadInput) || !errors.Is(err, ErrStaleDecision) {
+				t.Fatalf("stale decision: err %v, want ErrBadInput and ErrStaleDecision", err)
+			}
+			if p.Err() != nil || p.Role() != RoleNone || p.LeaderEpoch() != -1 || p.HasReady() {
+				t.Fatalf("stale decision changed state: %s err %v", p, p.Err())
+			}
+			cur := PartitionState{Leader: 3, LeaderEpoch: 2, PartitionEpoch: 3, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 3}, NowMs: 1}
+			if err := p.Step(cur); err != nil {
+				t.Fatalf("current decision after a stale one: %v", err)
+			}
+			if p.Role() != RoleFollower || p.LeaderEpoch() != 2 || p.Leader() != 3 {
+				t.Fatalf("after current decision: %s", p)
+			}
+			if err := p.Step(Tick{NowMs: 2}); err != nil {
+				t.Fatalf("tick after recovery: %v", err)
+			}
+			// The log's own latest epoch is not stale.
+			q, _ := New(cfg, LogState{LogEndOffset: 10, Epochs: []EpochEntry{{1, 0}}})
+			if err := q.Step(PartitionState{Leader: 2, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1, 2}}); err != nil {
+				t.Fatalf("decision at the log's latest epoch: %v", err)
+			}
+		})
+	}
+}
