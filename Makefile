@@ -22,12 +22,15 @@ build: ## build bin/highwater
 	$(GO) build -o $(BIN) ./cmd/highwater
 
 # After deps, a missing stock client is a failure, not a skip.
+# Packages run one at a time (-p 1): several start real clusters (three
+# JVMs, three brokers), and on two cores running them side by side starves
+# their failover timers into flaky bounds. The whole run still takes minutes.
 # The container engine (podman serving the Docker API) is set up when it can
 # be (root); .ci/run sets HIGHWATER_REQUIRE_CONTAINERS=1 so CI fails rather
 # than skips when it cannot.
 test: deps ## install test dependencies, then run every test (what CI runs)
 	eval "$$(bash scripts/podman-setup.sh || true)"; \
-	HIGHWATER_REQUIRE_CLIENTS=1 $(GO) test -timeout $(TESTTIMEOUT) ./...
+	HIGHWATER_REQUIRE_CLIENTS=1 $(GO) test -p 1 -timeout $(TESTTIMEOUT) ./...
 
 unit: ## run every test without installing anything first
 	$(GO) test -timeout $(TESTTIMEOUT) ./...
