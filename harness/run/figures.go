@@ -26,7 +26,8 @@ type Figures struct {
 	// AckRatePerSec is acknowledged sends per second of the workload phase.
 	AckRatePerSec float64 `json:"ack_rate_per_sec"`
 	// MaxAckGap is the longest stretch of the workload phase without an
-	// acknowledged send (from the phase start, between acks, to its end).
+	// acknowledged send (from the phase start, between acks, to the moment
+	// the last send settled).
 	MaxAckGap   Seconds `json:"max_ack_gap_s"`
 	MaxAckGapAt Seconds `json:"max_ack_gap_at_s"`
 	// Windows is the longest ack gap overlapping each fault window.
@@ -82,6 +83,12 @@ func ComputeFigures(h *history.History) Figures {
 		}
 	}
 	from, to := workloadSpan(h)
+	// The phase can outlast the sending: producers stop at the workload's
+	// duration, then the phase waits for them to wind down. Idle time after
+	// the last send settled is not a stall, so gaps end there.
+	if last := lastSendSettled(h, from, to); last > from && last < to {
+		to = last
+	}
 	sort.Slice(acks, func(i, j int) bool { return acks[i] < acks[j] })
 	// Gaps are between consecutive points: the phase start, every ack
 	// inside the phase, the phase end.
@@ -115,6 +122,18 @@ func ComputeFigures(h *history.History) Figures {
 		f.Windows = append(f.Windows, wg)
 	}
 	return f
+}
+
+// lastSendSettled is when the last send invoked in [from, to] completed
+// (ok, fail or info), or from when there was none.
+func lastSendSettled(h *history.History, from, to int64) int64 {
+	last := from
+	for _, op := range h.Ops {
+		if op.F == history.FSend && op.Invoke.Time >= from && op.Invoke.Time <= to {
+			last = max(last, op.Complete.Time)
+		}
+	}
+	return last
 }
 
 // workloadSpan is the workload phase: from its marker (else 0) to the next

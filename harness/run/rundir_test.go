@@ -146,6 +146,27 @@ func TestFigures(t *testing.T) {
 	}
 }
 
+// Idle time after the last send settled, while the workload phase winds
+// down, is not an ack gap (a 40 s run once reported a 42 s "gap" at 40 s).
+func TestFiguresIgnoreWindDown(t *testing.T) {
+	h := &history.History{
+		Phases: []history.Event{{Time: 0, F: history.PhaseWorkload}, {Time: 82e9, F: history.PhaseRecovery}},
+		Events: []history.Event{{Time: 90e9}},
+	}
+	for _, t := range []int64{1e9, 2e9, 3e9, 40e9} {
+		h.Ops = append(h.Ops, history.Op{F: history.FSend, Invoke: history.Event{Time: t - 1e8}, Complete: history.Event{Type: history.TypeOK, Time: t}})
+	}
+	f := ComputeFigures(h)
+	if f.MaxAckGap != 37 || f.MaxAckGapAt != 3 {
+		t.Fatalf("max gap %v at %v, want 37s at 3s (not the 42s wind-down after 40s)", f.MaxAckGap, f.MaxAckGapAt)
+	}
+	// A send in flight across a stall still counts up to its completion.
+	h.Ops = append(h.Ops, history.Op{F: history.FSend, Invoke: history.Event{Time: 39.95e9}, Complete: history.Event{Type: history.TypeInfo, Time: 80e9}})
+	if f := ComputeFigures(h); f.MaxAckGap != 40 || f.MaxAckGapAt != 40 {
+		t.Fatalf("max gap %v at %v, want 40s at 40s (the stalled send)", f.MaxAckGap, f.MaxAckGapAt)
+	}
+}
+
 func TestAimAtWorkload(t *testing.T) {
 	s := nemesis.Generate(3, []string{"partition-leader", "kill"}, 2*time.Minute, 5*time.Second, 5*time.Second)
 	w := workload.DefaultConfig("x:1")
