@@ -2,15 +2,12 @@ package broker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -86,32 +83,8 @@ func TestClusterNewLeaderKeepsHighWatermark(t *testing.T) {
 	const topic = "hw-failover"
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
-	c := newTestCluster(t)
-	defer c.close()
-	for id := int32(1); id <= 3; id++ {
-		c.start(id)
-	}
-	seeds := []string{c.addr(1), c.addr(2), c.addr(3)}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	minISR := "2"
-	eventually(ctx, t, "create topic", func() error {
-		_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &minISR}, topic)
-		if errors.Is(err, kerr.TopicAlreadyExists) {
-			return nil
-		}
-		return err
-	})
-	var leader int32
-	eventually(ctx, t, "partition 0 has a leader", func() error {
-		l, err := c.leaderOf(ctx, 1, topic)
-		leader = l
-		return err
-	})
+	c, seeds, leader, closeAll := startReplicatedTopic(ctx, t, topic)
+	defer closeAll()
 	var topicID [16]byte
 	eventually(ctx, t, "topic id", func() error {
 		resp, err := c.metadata(ctx, leader, topic)

@@ -75,32 +75,8 @@ func TestClusterReplication(t *testing.T) {
 	const topic = "replicated"
 	ctx, cancel := context.WithTimeout(context.Background(), 55*time.Second)
 	defer cancel()
-	c := newTestCluster(t)
-	defer c.close()
-	for id := int32(1); id <= 3; id++ {
-		c.start(id)
-	}
-	seeds := []string{c.addr(1), c.addr(2), c.addr(3)}
-	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	minISR := "2"
-	eventually(ctx, t, "create topic", func() error {
-		_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &minISR}, topic)
-		if errors.Is(err, kerr.TopicAlreadyExists) {
-			return nil
-		}
-		return err
-	})
-	var leader int32
-	eventually(ctx, t, "partition 0 has a leader", func() error {
-		l, err := c.leaderOf(ctx, 1, topic)
-		leader = l
-		return err
-	})
+	c, seeds, leader, closeAll := startReplicatedTopic(ctx, t, topic)
+	defer closeAll()
 
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(50))
@@ -224,4 +200,39 @@ func consumeAll(ctx context.Context, t *testing.T, seeds []string, topic string,
 			t.Errorf("acknowledged record %d lost", i)
 		}
 	}
+}
+
+// startReplicatedTopic starts three brokers and creates topic with one
+// partition, replication factor 3 and min.insync.replicas 2, returning the
+// partition's leader. closeAll stops the admin client and the brokers; it is
+// returned rather than registered with t.Cleanup so the caller's goleak
+// check runs after it.
+func startReplicatedTopic(ctx context.Context, t *testing.T, topic string) (c *testCluster, seeds []string, leader int32, closeAll func()) {
+	t.Helper()
+	c = newTestCluster(t)
+	for id := int32(1); id <= 3; id++ {
+		c.start(id)
+	}
+	seeds = []string{c.addr(1), c.addr(2), c.addr(3)}
+	admCl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+	if err != nil {
+		c.close()
+		t.Fatal(err)
+	}
+	closeAll = func() { admCl.Close(); c.close() }
+	adm := kadm.NewClient(admCl)
+	minISR := "2"
+	eventually(ctx, t, "create topic", func() error {
+		_, err := adm.CreateTopic(ctx, 1, 3, map[string]*string{"min.insync.replicas": &minISR}, topic)
+		if errors.Is(err, kerr.TopicAlreadyExists) {
+			return nil
+		}
+		return err
+	})
+	eventually(ctx, t, "partition 0 has a leader", func() error {
+		l, err := c.leaderOf(ctx, 1, topic)
+		leader = l
+		return err
+	})
+	return c, seeds, leader, closeAll
 }
