@@ -11,7 +11,8 @@
 //     broker,controller, a static controller.quorum.voters on fixed
 //     ports), racks cycled from Config.Racks (az-a, az-b, az-c),
 //     default.replication.factor min(3,N), min.insync.replicas min(2,N);
-//     Config.Set overrides any property.
+//     Config.Set overrides any property on every node, Config.NodeSet on
+//     one node (applied after Set).
 //   - Ports (client, controller, metrics per node) are picked once, up
 //     front, and kept across Stop/Kill/Restart, as are the data
 //     (Dir/node-<id>/data) and server.log (Dir/node-<id>/server.log).

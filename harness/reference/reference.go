@@ -54,8 +54,14 @@ type Config struct {
 	BasePort int
 	// Racks are assigned round-robin (broker.rack); DefaultRacks when empty.
 	Racks []string
-	// Set overrides any property on every node.
+	// Set overrides any broker property on every node of this cluster
+	// (applied after the driver's defaults): unsafe settings, planted bugs
+	// (highwater.planted.bug), fault seams (highwater.fault.page.cache,
+	// highwater.fault.endpoints).
 	Set map[string]string
+	// NodeSet overrides properties on single nodes, by node id, applied
+	// after Set (one node with a planted bug, say).
+	NodeSet map[int32]map[string]string
 	// ReadyTimeout bounds each start (the whole cluster in New, one node in
 	// Start/Restart); brokerproc's default when zero.
 	ReadyTimeout time.Duration
@@ -143,6 +149,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if len(cfg.Racks) == 0 {
 		cfg.Racks = DefaultRacks
 	}
+	for id := range cfg.NodeSet {
+		if id < 1 || int(id) > cfg.Nodes {
+			return cfg, fmt.Errorf("reference: NodeSet names node %d (nodes are 1..%d)", id, cfg.Nodes)
+		}
+	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = brokerproc.DefaultReadyTimeout
 	}
@@ -181,7 +192,8 @@ func pickPorts(base, n int) ([]int, error) {
 	return out, nil
 }
 
-// properties are node n's broker properties, Set applied last.
+// properties are node n's broker properties: defaults, then Set, then
+// NodeSet[n.id].
 func (c *Cluster) properties(n *node) map[string]string {
 	p := map[string]string{
 		"node.id":                    strconv.Itoa(int(n.id)),
@@ -205,6 +217,9 @@ func (c *Cluster) properties(n *node) map[string]string {
 		p["min.insync.replicas"] = strconv.Itoa(min(2, len(c.nodes)))
 	}
 	for k, v := range c.cfg.Set {
+		p[k] = v
+	}
+	for k, v := range c.cfg.NodeSet[n.id] {
 		p[k] = v
 	}
 	return p
