@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,7 +41,7 @@ func (r CapacityResult) Calibration(instanceType string, vcpu int, w Workload, m
 		InstanceType:      instanceType,
 		VCPU:              vcpu,
 		Brokers:           max(r.Brokers, 1),
-		ReplicationFactor: int(w.ReplicationFactor),
+		ReplicationFactor: int(cmp.Or(r.ReplicationFactor, w.ReplicationFactor, 1)),
 		ProduceMBps:       r.MBPerSec,
 		ConsumeMBps:       r.ConsumeMBPerSec,
 		Partitions:        int(w.Partitions),

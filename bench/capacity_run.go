@@ -27,7 +27,10 @@ type CapacityResult struct {
 	MBPerSec      float64 `json:"mbPerSec"`
 	P99Ms         float64 `json:"p99Ms"`
 	// Brokers is the cluster's broker count (from metadata).
-	Brokers                int     `json:"brokers"`
+	Brokers int `json:"brokers"`
+	// ReplicationFactor is the probe topics' (after capping at the
+	// target's node count).
+	ReplicationFactor      int16   `json:"replicationFactor"`
 	RecordsPerSecPerBroker float64 `json:"recordsPerSecPerBroker"`
 	MBPerSecPerBroker      float64 `json:"mbPerSecPerBroker"`
 	// CoresUsed is broker CPU seconds per wall second at the sustainable
@@ -91,6 +94,8 @@ func FindCapacity(ctx context.Context, t Target, w Workload, cfg CapacityConfig,
 	if res.Brokers, err = countBrokers(ctx, inst.Bootstrap()); err != nil {
 		return res, err
 	}
+	w.ReplicationFactor = effectiveRF(w, inst)
+	res.ReplicationFactor = w.ReplicationFactor
 	pr := &prober{ctx: ctx, inst: inst, w: w, opts: opts, label: t.Name()}
 	defer pr.dropBest()
 	if cfg.StartRatePerSec <= 0 {
@@ -186,8 +191,8 @@ func (p *prober) run(rate float64) (probeOut, error) {
 	}
 	w := p.w
 	w.RatePerSec = rate
-	pid := p.inst.PID()
-	before, procErr := ReadProcStats("/proc", pid)
+	pids := instancePIDs(p.inst)
+	before, procErr := ReadProcStatsOf("/proc", pids)
 	var err error
 	rp := p.opts.begin(fmt.Sprintf("%s %.0f/s", p.label, rate))
 	began := time.Now()
@@ -197,7 +202,7 @@ func (p *prober) run(rate float64) (probeOut, error) {
 		rp.End()
 	}
 	if procErr == nil {
-		if after, err := ReadProcStats("/proc", pid); err == nil {
+		if after, err := ReadProcStatsOf("/proc", pids); err == nil {
 			out.measured = true
 			// Over the produce phase only, as the probe's wall time is.
 			out.brokerCPUSeconds = after.Sub(before).CPUSeconds
@@ -238,7 +243,7 @@ func (p *prober) drop(topic string) {
 
 // countBrokers asks the cluster how many brokers it has.
 func countBrokers(ctx context.Context, bootstrap string) (int, error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(bootstrap)...))
 	if err != nil {
 		return 0, fmt.Errorf("bench: admin client: %w", err)
 	}

@@ -21,9 +21,13 @@ type RunResult struct {
 	Round  int    `json:"round"`
 	Topic  string `json:"topic"`
 	// StartSeconds is how long the target took to come up.
-	StartSeconds float64       `json:"startSeconds"`
-	Produce      ProduceResult `json:"produce"`
-	Consume      ConsumeResult `json:"consume"`
+	StartSeconds float64 `json:"startSeconds"`
+	// ReplicationFactor is the topic's, after capping at the target's node
+	// count; Nodes is that count (0 when unknown: an address target).
+	ReplicationFactor int16         `json:"replicationFactor"`
+	Nodes             int           `json:"nodes,omitempty"`
+	Produce           ProduceResult `json:"produce"`
+	Consume           ConsumeResult `json:"consume"`
 	// Broker is the target process's resource use over the produce and
 	// consume phases (PeakRSSBytes: since the process started); Measured is
 	// false when the target is not a local process.
@@ -66,11 +70,16 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, opts RunOptio
 			fmt.Fprintf(log, "%s: stop: %v\n", t.Name(), err)
 		}
 	}()
+	w.ReplicationFactor = effectiveRF(w, inst)
+	res.ReplicationFactor = w.ReplicationFactor
+	if n, ok := inst.(interface{ NodeCount() int }); ok {
+		res.Nodes = n.NodeCount()
+	}
 	if err := createTopic(ctx, inst.Bootstrap(), res.Topic, w); err != nil {
 		return fail(err)
 	}
-	pid := inst.PID()
-	if pid == 0 && generated {
+	pids := instancePIDs(inst)
+	if len(pids) == 0 && generated {
 		// Someone else's broker: do not leave gigabytes of bench data
 		// behind. (Process targets lose their whole directory on Stop.)
 		defer func() {
@@ -79,7 +88,7 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, opts RunOptio
 			}
 		}()
 	}
-	before, procErr := ReadProcStats("/proc", pid)
+	before, procErr := ReadProcStatsOf("/proc", pids)
 	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
 
@@ -92,9 +101,9 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, opts RunOptio
 		return fail(err)
 	}
 	if res.Measured {
-		after, err := ReadProcStats("/proc", pid)
+		after, err := ReadProcStatsOf("/proc", pids)
 		if err != nil {
-			return fail(fmt.Errorf("resource use of pid %d: %w", pid, err))
+			return fail(fmt.Errorf("resource use of pids %v: %w", pids, err))
 		}
 		res.Broker = after.Sub(before)
 	}
@@ -176,7 +185,7 @@ func wrapPhase(phase string, err error) error {
 // createTopic creates the run's topic and waits until its partitions have
 // leaders, so the first produce does not measure metadata retries.
 func createTopic(ctx context.Context, bootstrap, topic string, w Workload) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(bootstrap)...))
 	if err != nil {
 		return fmt.Errorf("bench: admin client: %w", err)
 	}
@@ -209,7 +218,7 @@ func createTopic(ctx context.Context, bootstrap, topic string, w Workload) error
 // deleteTopic removes a topic the run created, bounded by its own timeout
 // so that it also runs after the run's context was cancelled.
 func deleteTopic(bootstrap, topic string) error {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(bootstrap)...))
 	if err != nil {
 		return err
 	}

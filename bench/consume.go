@@ -229,7 +229,7 @@ func consume(ctx context.Context, spec consumeSpec) (ConsumeResult, error) {
 	for i := range clients {
 		opts := []kgo.Opt{
 			kgo.WithHooks(wire),
-			kgo.SeedBrokers(spec.bootstrap),
+			kgo.SeedBrokers(seedList(spec.bootstrap)...),
 			kgo.ClientID("highwater-bench"),
 			kgo.ConsumeTopics(spec.topic),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),

@@ -282,7 +282,8 @@ func (ci *containerInstance) Bootstrap() string { return ci.addr }
 // PID is the broker's host pid as the engine reports it: /proc on this
 // host shows it when the engine runs containers here as root (podman
 // rootful, Docker); 0 when unknown.
-func (ci *containerInstance) PID() int { return ci.pid }
+func (ci *containerInstance) PID() int       { return ci.pid }
+func (ci *containerInstance) NodeCount() int { return 1 }
 
 // Stop stops and removes the container and its image (its data goes with
 // it: log.dirs is inside the container).

@@ -44,9 +44,13 @@ type WorkloadJSON struct {
 // ResultJSON is one run, flattened the way OpenMessaging Benchmark's
 // TestResult names its aggregates.
 type ResultJSON struct {
-	Driver string `json:"driver"`
-	Round  int    `json:"round"`
-	Error  string `json:"error,omitempty"`
+	// ReplicationFactor and Nodes are the run's own: targets of one
+	// comparison may differ in node count.
+	ReplicationFactor int16  `json:"replicationFactor,omitempty"`
+	Nodes             int    `json:"nodes,omitempty"`
+	Driver            string `json:"driver"`
+	Round             int    `json:"round"`
+	Error             string `json:"error,omitempty"`
 
 	PublishRate          float64 `json:"publishRate"`          // records/s
 	PublishThroughputMBs float64 `json:"publishThroughputMBs"` // MiB/s
@@ -104,10 +108,15 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 	if w.Duration > 0 {
 		rep.Workload.Records = 0
 	}
+	if rep.Workload.ReplicationFactor == 0 && len(runs) > 0 {
+		// Chosen per target (min(3, nodes)): the first run's stands for
+		// the workload; each result carries its own.
+		rep.Workload.ReplicationFactor = runs[0].ReplicationFactor
+	}
 	for _, r := range runs {
 		l := r.Produce.Latency
 		j := ResultJSON{
-			Driver: r.Target, Round: r.Round, Error: r.Err,
+			Driver: r.Target, Round: r.Round, Error: r.Err, ReplicationFactor: r.ReplicationFactor, Nodes: r.Nodes,
 			PublishRate: r.Produce.RecordsPerSec, PublishThroughputMBs: r.Produce.MBPerSec, PublishErrors: r.Produce.Errors,
 			ConsumeRate: r.Consume.RecordsPerSec, ConsumeThroughputMBs: r.Consume.MBPerSec,
 			RecordsPublished: r.Produce.TotalRecords, RecordsConsumed: r.Consume.Records, ConsumeGroupJoinMs: r.Consume.JoinMs,

@@ -68,6 +68,7 @@ type procInstance struct {
 
 func (p *procInstance) Bootstrap() string { return p.node.Addr() }
 func (p *procInstance) PID() int          { return p.node.PID() }
+func (p *procInstance) NodeCount() int    { return 1 }
 func (p *procInstance) Stop() error {
 	err := p.node.Stop()
 	if rmErr := os.RemoveAll(p.dir); err == nil {
@@ -153,6 +154,8 @@ type kafkaInstance struct {
 	dir    string
 	port   int
 }
+
+func (k *kafkaInstance) NodeCount() int { return 1 }
 
 func (k *kafkaInstance) Bootstrap() string {
 	return brokerproc.DefaultHost + ":" + strconv.Itoa(k.port)

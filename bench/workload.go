@@ -17,8 +17,10 @@ var ErrBadWorkload = errors.New("bench: bad workload")
 type Workload struct {
 	// Topic is created (or reused on an address target) for the run; empty
 	// means a fresh generated name per run.
-	Topic             string
-	Partitions        int32
+	Topic      string
+	Partitions int32
+	// ReplicationFactor 0 means min(3, the target's node count); a larger
+	// one is capped at the node count of a target that knows it.
 	ReplicationFactor int16
 	// RecordBytes is each record's value size (no key).
 	RecordBytes int
@@ -70,7 +72,7 @@ type Workload struct {
 func DefaultWorkload() Workload {
 	return Workload{
 		Partitions:        6,
-		ReplicationFactor: 1,
+		ReplicationFactor: 0, // min(3, the target's nodes)
 		RecordBytes:       1024,
 		Acks:              "1",
 		Compression:       "none",
@@ -95,8 +97,8 @@ func (w Workload) Validate() error {
 	if w.Partitions < 1 {
 		bad("partitions %d < 1", w.Partitions)
 	}
-	if w.ReplicationFactor < 1 {
-		bad("replication factor %d < 1", w.ReplicationFactor)
+	if w.ReplicationFactor < 0 {
+		bad("replication factor %d < 0", w.ReplicationFactor)
 	}
 	if w.RecordBytes < 0 {
 		bad("record size %d < 0", w.RecordBytes)
@@ -186,7 +188,7 @@ func (w Workload) producerOpts(bootstrap string) []kgo.Opt {
 	acks, _ := w.acks()
 	codec, _ := w.codec()
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(bootstrap),
+		kgo.SeedBrokers(seedList(bootstrap)...),
 		kgo.RequiredAcks(acks),
 		kgo.ProducerBatchCompression(codec),
 		kgo.ProducerBatchMaxBytes(w.BatchMaxBytes),

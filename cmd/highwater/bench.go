@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,10 +24,11 @@ import (
 
 type benchFlags struct {
 	target, compare, jsonOut  string
-	htmlOut                   string
+	htmlOut, markdownOut      string
 	rounds                    int
 	binary, kfakeBin, kafkaSh string
 	kafkaHeap, workDir        string
+	nodes                     int
 	noConsume                 bool
 	w                         bench.Workload
 
@@ -45,9 +47,13 @@ func benchCommand() *cobra.Command {
 		Long: `Measure producer throughput and latency (HdrHistogram, warm-up excluded,
 open-loop latency from the intended send time) and consumer throughput.
 
-Targets: reference (a highwater broker process in a temp dir), kfake (franz-go's
-kfake in a process of its own), kafka (one Apache Kafka KRaft node through
-conformance/java/kafka-single.sh, heap --kafka-heap), or HOST:PORT.
+Targets: reference (the replicated reference cluster: --nodes broker processes,
+3 by default, one per rack, in a temp dir), kafka (an Apache Kafka KRaft
+cluster of --nodes JVMs, heap --kafka-heap each), kfake (franz-go's kfake in a
+process of its own), container, or HOST:PORT. reference:1 and kafka:1 are a
+single broker (kafka:1 through conformance/java/kafka-single.sh); any
+reference:N or kafka:N overrides --nodes for that target. The topic's
+replication factor defaults to min(3, nodes) per target.
 --compare runs the same load on several targets interleaved in rounds
 (A B C A B C ...) and prints medians, min–max spreads, each process target's
 peak RSS, CPU seconds and bytes written, and ratios to the first target.
@@ -73,10 +79,12 @@ A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka, container (the reference broker in a podman/Docker container) or HOST:PORT")
+	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka, container (the reference broker in a podman/Docker container) or HOST:PORT; reference:N and kafka:N pick a node count")
+	fl.IntVar(&f.nodes, "nodes", 3, "nodes of the reference and kafka targets (a local cluster, one node per rack) unless the target names its own (reference:1)")
 	fl.StringVar(&f.compare, "compare", "", "comma-separated targets to run side by side (first is the ratio base)")
 	fl.IntVar(&f.rounds, "rounds", 0, "rounds per target (default 3 with --compare, else 1)")
 	fl.StringVar(&f.jsonOut, "json", "", "write results as JSON to this file")
+	fl.StringVar(&f.markdownOut, "markdown", "", "write the comparison as a Markdown report to this file")
 	fl.StringVar(&f.htmlOut, "html", "", "write a self-contained HTML report (latency and throughput plots) to this file")
 	fl.BoolVar(&f.capacity, "capacity", false, "search for the sustainable open-loop rate of --target")
 	fl.DurationVar(&f.capCfg.P99Bound, "p99-bound", f.capCfg.P99Bound, "capacity search: highest acceptable produce p99")
@@ -104,7 +112,7 @@ A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 	fl.Int32Var(&f.w.BatchMaxBytes, "batch-max-bytes", f.w.BatchMaxBytes, "producer batch size limit")
 	fl.DurationVar(&f.w.Linger, "linger", f.w.Linger, "producer linger")
 	fl.Int32Var(&f.w.Partitions, "partitions", f.w.Partitions, "topic partitions")
-	fl.Int16Var(&f.w.ReplicationFactor, "replication-factor", f.w.ReplicationFactor, "topic replication factor")
+	fl.Int16Var(&f.w.ReplicationFactor, "replication-factor", f.w.ReplicationFactor, "topic replication factor (0: min(3, the target's nodes); capped at its nodes)")
 	fl.IntVar(&f.w.Producers, "producers", f.w.Producers, "producer clients")
 	fl.IntVar(&f.w.MaxInflight, "max-in-flight", f.w.MaxInflight, "produce requests in flight per broker (acks 0/1)")
 	fl.IntVar(&f.w.MaxBufferedBytes, "buffer-bytes", f.w.MaxBufferedBytes, "producer buffer")
@@ -173,6 +181,11 @@ func runBench(ctx context.Context, out, errOut io.Writer, f benchFlags) error {
 	rep.Host = hostInfo(loadStart, loadEnd)
 	if f.jsonOut != "" {
 		if err := writeFile(out, f.jsonOut, rep.WriteJSON); err != nil {
+			return err
+		}
+	}
+	if f.markdownOut != "" {
+		if err := writeFile(out, f.markdownOut, rep.WriteMarkdown); err != nil {
 			return err
 		}
 	}
@@ -310,7 +323,47 @@ func hostInfo(loadStart, loadEnd string) map[string]string {
 	return h
 }
 
+// targetNodes splits "reference:3" into its name and node count; a bare
+// name takes the --nodes default. HOST:PORT passes through unchanged.
+func targetNodes(name string, def int) (string, int, error) {
+	base, count, ok := strings.Cut(name, ":")
+	if !ok || (base != "reference" && base != "kafka") {
+		return name, def, nil
+	}
+	n, err := strconv.Atoi(count)
+	if err != nil || n < 1 || n > 32 {
+		return "", 0, fmt.Errorf("bench: target %q: want %s:N with N in 1..32", name, base)
+	}
+	return base, n, nil
+}
+
+// heapMB reads a JVM heap size like "1g" or "768m" in MiB (0 when it is
+// not one: the driver's default applies).
+func heapMB(heap string) int {
+	heap = strings.ToLower(strings.TrimSpace(heap))
+	mult := 1
+	switch {
+	case strings.HasSuffix(heap, "g"):
+		mult, heap = 1024, strings.TrimSuffix(heap, "g")
+	case strings.HasSuffix(heap, "m"):
+		heap = strings.TrimSuffix(heap, "m")
+	}
+	n, err := strconv.Atoi(heap)
+	if err != nil {
+		return 0
+	}
+	return n * mult
+}
+
 func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string) (bench.Target, error) {
+	name, nodes, err := targetNodes(name, f.nodes)
+	if err != nil {
+		return nil, err
+	}
+	if (name == "reference" || name == "kafka") && nodes > 1 {
+		return bench.ClusterTarget{Impl: name, Nodes: nodes, Binary: f.binary, WorkDir: f.workDir,
+			KafkaHeapMB: heapMB(f.kafkaHeap)}, nil
+	}
 	switch name {
 	case "reference":
 		bin := f.binary
