@@ -88,6 +88,9 @@ func (b *Broker) openCluster() error {
 	cc.DefaultReplicationFactor = int16(b.s.props.Int64("default.replication.factor"))
 	cc.DefaultNumPartitions = int32(b.s.props.Int64("num.partitions"))
 	cc.UncleanLeaderElectionEnable = b.s.props.Bool("unclean.leader.election.enable")
+	cc.AutoLeaderRebalanceEnable = cs.autoRebalance
+	cc.LeaderImbalanceCheckIntervalMs = cs.imbalanceCheckInterval.Milliseconds()
+	cc.LeaderImbalancePerBrokerPercentage = cs.imbalancePercentage
 	cc.Seed = uint64(b.s.nodeID)
 	srv, err := metaserver.New(mcfg)
 	if err != nil {

@@ -18,7 +18,9 @@ import (
 // properties (the static key table does not know them yet, so they are
 // dropped from its "unknown key" warnings here).
 var clusterKeys = []string{"process.roles", "controller.quorum.voters", "controller.listener.names",
-	"cluster.id", "broker.session.timeout.ms", "broker.heartbeat.interval.ms"}
+	"cluster.id", "broker.session.timeout.ms", "broker.heartbeat.interval.ms",
+	"replica.lag.time.max.ms", "auto.leader.rebalance.enable", "leader.imbalance.check.interval.seconds",
+	"leader.imbalance.per.broker.percentage", "replica.selector.class"}
 
 // clusterSettings is cluster mode's resolved configuration.
 type clusterSettings struct {
@@ -28,7 +30,27 @@ type clusterSettings struct {
 	clusterID         string
 	sessionTimeout    time.Duration
 	heartbeatInterval time.Duration
+	// replicaLagTimeMax is replica.lag.time.max.ms: a follower not caught
+	// up for longer leaves the ISR.
+	replicaLagTimeMax time.Duration
+	// autoRebalance, imbalanceCheckInterval and imbalancePercentage are
+	// auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds
+	// and leader.imbalance.per.broker.percentage.
+	autoRebalance          bool
+	imbalanceCheckInterval time.Duration
+	imbalancePercentage    int
+	// rackAwareSelector: replica.selector.class names Kafka's
+	// RackAwareReplicaSelector, so consumers that set client.rack are sent
+	// to a replica in their rack (KIP-392). Off by default, as in Kafka.
+	rackAwareSelector bool
 }
+
+// rackAwareSelectorClass is the only replica.selector.class accepted
+// besides Kafka's default LeaderSelector.
+const (
+	rackAwareSelectorClass = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+	leaderSelectorClass    = "org.apache.kafka.common.replica.LeaderSelector"
+)
 
 // resolveCluster returns nil (single-node mode) unless process.roles is
 // set. Only combined mode (broker,controller) is supported: every node is
@@ -81,7 +103,51 @@ func resolveCluster(props map[string]string, nodeID int32) (*clusterSettings, er
 	if cs.heartbeatInterval, err = msProp(props, "broker.heartbeat.interval.ms", 2000); err != nil {
 		return nil, err
 	}
+	if cs.replicaLagTimeMax, err = msProp(props, "replica.lag.time.max.ms", 30_000); err != nil {
+		return nil, err
+	}
+	if err := resolveLeaderBalance(props, cs); err != nil {
+		return nil, err
+	}
+	switch sel := strings.TrimSpace(props["replica.selector.class"]); sel {
+	case "", leaderSelectorClass:
+	case rackAwareSelectorClass:
+		cs.rackAwareSelector = true
+	default:
+		return nil, fmt.Errorf("invalid configuration: replica.selector.class=%q: only %s and %s are supported", sel,
+			leaderSelectorClass, rackAwareSelectorClass)
+	}
 	return cs, nil
+}
+
+// resolveLeaderBalance reads the automatic preferred-leader rebalance keys
+// with Kafka's defaults (on, every 300 s, 10 %).
+func resolveLeaderBalance(props map[string]string, cs *clusterSettings) error {
+	cs.autoRebalance = true
+	switch v := strings.TrimSpace(props["auto.leader.rebalance.enable"]); v {
+	case "", "true":
+	case "false":
+		cs.autoRebalance = false
+	default:
+		return fmt.Errorf("invalid configuration: auto.leader.rebalance.enable=%q must be true or false", v)
+	}
+	secs, pct := int64(300), int64(10)
+	if v := strings.TrimSpace(props["leader.imbalance.check.interval.seconds"]); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("invalid configuration: leader.imbalance.check.interval.seconds=%q must be a positive number of seconds", v)
+		}
+		secs = n
+	}
+	if v := strings.TrimSpace(props["leader.imbalance.per.broker.percentage"]); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 0 || n > 100 {
+			return fmt.Errorf("invalid configuration: leader.imbalance.per.broker.percentage=%q must be 0 to 100", v)
+		}
+		pct = n
+	}
+	cs.imbalanceCheckInterval, cs.imbalancePercentage = time.Duration(secs)*time.Second, int(pct)
+	return nil
 }
 
 // parseVoters parses Kafka's id@host:port,... list.

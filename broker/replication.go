@@ -272,6 +272,7 @@ func (r *replicator) ensure(key partKey, tp *topics.Partition, minISR int) (*rep
 	ls.HighWatermark = min(max(hw, ls.LogStartOffset), ls.LogEndOffset)
 	cfg := replica.DefaultConfig()
 	cfg.ReplicaID, cfg.MinInsyncReplicas = r.c.nodeID, max(minISR, 1)
+	cfg.ReplicaLagTimeMaxMs = r.c.cs.replicaLagTimeMax.Milliseconds()
 	cfg.FetchTimeoutMs = replicaRequestTimeout.Milliseconds()
 	cfg.FetchBackoffMs = 100
 	cfg.AlterPartitionRetryMs = replicaRequestTimeout.Milliseconds()
@@ -398,10 +399,31 @@ func (r *replicator) proposeISR(rp *replPart, req replica.AlterPartitionRequest)
 		}
 		rp.mu.Lock()
 		defer rp.mu.Unlock()
-		if !rp.dead {
-			r.step(rp, resp)
+		if rp.dead {
+			return
+		}
+		before := rp.sm.ISR()
+		if _, err := r.step(rp, resp); err == nil && resp.Err == nil && rp.sm.PartitionEpoch() == resp.PartitionEpoch {
+			r.countISRChange(before, rp.sm.ISR())
 		}
 	})
+}
+
+// countISRChange counts a committed ISR change in IsrShrinks/IsrExpands
+// (Kafka counts both when one change removes and adds members).
+func (r *replicator) countISRChange(before, after []int32) {
+	for _, id := range before {
+		if !slices.Contains(after, id) {
+			r.c.b.metrics.IsrShrunk()
+			break
+		}
+	}
+	for _, id := range after {
+		if !slices.Contains(before, id) {
+			r.c.b.metrics.IsrExpanded()
+			break
+		}
+	}
 }
 
 // goTracked runs fn on a goroutine run waits for, unless run has ended.

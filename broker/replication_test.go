@@ -209,7 +209,15 @@ func consumeAll(ctx context.Context, t *testing.T, seeds []string, topic string,
 // check runs after it.
 func startReplicatedTopic(ctx context.Context, t *testing.T, topic string) (c *testCluster, seeds []string, leader int32, closeAll func()) {
 	t.Helper()
+	return startReplicatedTopicWith(ctx, t, topic, nil)
+}
+
+// startReplicatedTopicWith is startReplicatedTopic with more broker
+// properties (key, value, ...) for every node.
+func startReplicatedTopicWith(ctx context.Context, t *testing.T, topic string, extra []string) (c *testCluster, seeds []string, leader int32, closeAll func()) {
+	t.Helper()
 	c = newTestCluster(t)
+	c.extra = extra
 	for id := int32(1); id <= 3; id++ {
 		c.start(id)
 	}

@@ -40,6 +40,8 @@ type Metrics struct {
 	requests   *prometheus.CounterVec
 	totalTime  *prometheus.SummaryVec
 	state      prometheus.Gauge
+	isrShrinks prometheus.Counter
+	isrExpands prometheus.Counter
 }
 
 // New returns a Metrics whose partition gauges read catalog at scrape time.
@@ -73,14 +75,15 @@ func New(catalog *topics.Catalog) *Metrics {
 	isr := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
 	}
-	// Zero on a single node (the ISR never changes) but present, as in Kafka.
-	isrShrinks := isr("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks (always 0 on a single node).")
-	isrExpands := isr("kafka_server_replicamanager_isrexpands_total", "ISR expansions (always 0 on a single node).")
+	// Zero on a single node (the ISR never changes) but present, as in
+	// Kafka; in cluster mode the leader counts committed ISR changes.
+	m.isrShrinks = isr("kafka_server_replicamanager_isrshrinks_total", "ISR shrinks committed by partitions this broker leads (always 0 on a single node).")
+	m.isrExpands = isr("kafka_server_replicamanager_isrexpands_total", "ISR expansions committed by partitions this broker leads (always 0 on a single node).")
 	for _, c := range []*prometheus.CounterVec{m.bytesIn, m.bytesOut, m.messagesIn} {
 		c.WithLabelValues(allTopics) // the all-topics series exist from the start
 	}
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.requests, m.totalTime, m.state,
-		isrShrinks, isrExpands, newCatalogCollector(catalog),
+		m.isrShrinks, m.isrExpands, newCatalogCollector(catalog),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -99,6 +102,20 @@ func (m *Metrics) SetBrokerState(state int) {
 		return
 	}
 	m.state.Set(float64(state))
+}
+
+// IsrShrunk counts one committed ISR shrink of a partition led here.
+func (m *Metrics) IsrShrunk() {
+	if m != nil {
+		m.isrShrinks.Inc()
+	}
+}
+
+// IsrExpanded counts one committed ISR expansion of a partition led here.
+func (m *Metrics) IsrExpanded() {
+	if m != nil {
+		m.isrExpands.Inc()
+	}
 }
 
 // Produced counts one appended batch of sizeBytes holding records records.
