@@ -20,12 +20,13 @@
 //     so a crashed harness leaves no JVM behind. Close kills and waits.
 //   - With Config.NetNS (root only) each node runs inside its own network
 //     namespace, attached by a veth pair to a bridge the cluster creates,
-//     with an address in a private 10.213.x.0/24 subnet; Network().Cut
-//     drops packets between two nodes with an nftables bridge-family rule
-//     in the root namespace. Clients in the root namespace reach every node
-//     through the bridge and are never cut. Close removes every namespace,
-//     link and table it made; New first sweeps stale ones left by dead
-//     processes (names carry the owner's pid).
+//     with an address in a private 10.213.x.0/24 subnet (harness/netns,
+//     shared with the reference driver); Network().Cut drops packets
+//     between two nodes with an nftables bridge-family rule in the root
+//     namespace. Clients in the root namespace reach every node through
+//     the bridge and are never cut. Close removes every namespace, link and
+//     table it made; New first sweeps stale ones left by dead processes
+//     (names carry the owner's pid).
 //
 // Goroutines: each running JVM has one goroutine, owned by its node, that
 // waits for the exit. Cluster methods are safe for concurrent use; faults on

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
@@ -52,7 +53,7 @@ type Cluster struct {
 	java  string
 	lib   string
 	nodes []*node
-	net   *netns // nil unless cfg.NetNS
+	net   *netns.Net // nil unless cfg.NetNS
 	admin *kgo.Client
 
 	mu     sync.Mutex
@@ -95,7 +96,7 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	}
 	c := &Cluster{cfg: cfg, java: java}
 	if cfg.NetNS {
-		if err := netnsAvailable(); err != nil {
+		if err := netns.Available(); err != nil {
 			return nil, err
 		}
 	}
@@ -165,11 +166,11 @@ func (c *Cluster) addresses(ctx context.Context) ([]nodeAddr, error) {
 			base = 9092
 		}
 		var err error
-		if c.net, err = newNetns(ctx, n); err != nil {
+		if c.net, err = netns.New(ctx, n); err != nil {
 			return nil, err
 		}
 		for i := range addrs {
-			addrs[i] = nodeAddr{host: c.net.nodeIP(i + 1), clientPort: base, controller: base + 1}
+			addrs[i] = nodeAddr{host: c.net.NodeIP(i + 1), clientPort: base, controller: base + 1}
 		}
 		return addrs, nil
 	}
@@ -243,7 +244,7 @@ func (c *Cluster) nsPrefix(id int32) []string {
 	if c.net == nil {
 		return nil
 	}
-	return []string{c.net.ipPath, "netns", "exec", c.net.nsName(int(id))}
+	return c.net.Exec(int(id))
 }
 
 // jvmArgs sizes the JVM for a 2-core machine shared by several nodes.

@@ -3,22 +3,20 @@ package kafka
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/nftables"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/netns"
 )
 
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if err := netnsAvailable(); err != nil {
+	if err := netns.Available(); err != nil {
 		t.Skip(err)
 	}
 }
@@ -94,59 +92,4 @@ func TestNetNSPartition(t *testing.T) {
 	}
 	t.Logf("ISR back to 3 %v after heal", time.Since(began).Round(time.Millisecond))
 	consumeExpect(ctx, t, c.Bootstrap(), acked)
-}
-
-// assertNoNetResources fails if a namespace, link or table of tag remains.
-func assertNoNetResources(t *testing.T, tag string) {
-	t.Helper()
-	for _, args := range [][]string{{"netns", "list"}, {"-o", "link", "show"}} {
-		out, _ := exec.Command("ip", args...).Output()
-		if strings.Contains(string(out), tag) {
-			t.Errorf("ip %s still lists %s:\n%s", strings.Join(args, " "), tag, out)
-		}
-	}
-	conn, err := nftables.New()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tables, err := conn.ListTablesOfFamily(nftables.TableFamilyBridge)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, tb := range tables {
-		if strings.Contains(tb.Name, tag) {
-			t.Errorf("nftables table %s still exists", tb.Name)
-		}
-	}
-}
-
-// TestSweepStale: resources named after a dead owner are removed by the
-// next cluster's sweep; a live owner's are kept.
-func TestSweepStale(t *testing.T) {
-	requireRoot(t)
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	deadTag := fmt.Sprintf("%06x%02x", dead.Process.Pid, 0xfe)
-	liveTag := fmt.Sprintf("%06x%02x", os.Getpid(), 0xfe)
-	ctx := context.Background()
-	for _, tag := range []string{deadTag, liveTag} {
-		if err := runIP(ctx, "ip", "netns", "add", nsPrefix+tag+"-1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := runIP(ctx, "ip", "link", "add", bridgePrefix+tag, "type", "bridge"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		_ = runIP(ctx, "ip", "netns", "del", nsPrefix+liveTag+"-1")
-		_ = runIP(ctx, "ip", "link", "del", bridgePrefix+liveTag)
-	})
-	sweepStale(ctx, "ip")
-	assertNoNetResources(t, deadTag)
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	if !strings.Contains(string(out), liveTag) {
-		t.Errorf("sweep removed a live owner's namespace")
-	}
 }

@@ -175,7 +175,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 		c.admin.Close()
 	}
 	if c.net != nil {
-		errs = append(errs, c.net.close(ctx))
+		errs = append(errs, c.net.Close(ctx))
 	}
 	return errors.Join(errs...)
 }
