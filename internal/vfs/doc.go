@@ -15,5 +15,15 @@
 //     filesystems need an fsync of the parent directory for that; callers
 //     should still call SyncDir so the OS code path is right.
 //
+//   - PageCache wraps any FS (the broker's OS filesystem under
+//     highwater.fault.page.cache) so that file contents live in process
+//     memory until Sync: reads see the cache, only Sync and WriteBack reach
+//     the underlying FS, and kill -9 loses every unsynced write (power-loss
+//     semantics for a real process). Directory operations pass through at
+//     once; truncations wait for Sync like writes. SetLoseSync makes chosen
+//     files' Syncs lie (the lose-fsync planted bug). The property test holds
+//     it to MemFS: same answers, and after a kill the disk holds what
+//     MemFS.Crash keeps.
+//
 // Goroutines: this package starts none.
 package vfs
