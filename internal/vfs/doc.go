@@ -7,9 +7,12 @@
 // check that a log recovers to a clean prefix of what it acknowledged.
 //
 // Contract:
+//
 //   - OS is the real filesystem; it adds nothing to package os.
+//
 //   - MemFS is safe for concurrent use by any number of goroutines. Errors for
 //     missing names match fs.ErrNotExist via errors.Is, like package os.
+//
 //   - Directory operations on MemFS (create, remove, rename) are durable the
 //     moment they return; only file contents are subject to Sync. Real
 //     filesystems need an fsync of the parent directory for that; callers

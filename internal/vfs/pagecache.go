@@ -103,8 +103,8 @@ type pcFile struct {
 	pages     map[int64][]byte // dirty pages by index, each pageBytes long
 	// diskSize is the underlying file's size, as of open or the last flush.
 	diskSize int64
-	refs      int
-	removed   bool
+	refs     int
+	removed  bool
 }
 
 func (f *pcFile) dirty() bool {
