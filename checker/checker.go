@@ -114,6 +114,10 @@ type Anomaly struct {
 	Offsets     []int64  `json:"offsets,omitempty"`
 	Ops         []OpRef  `json:"ops,omitempty"`
 	Explanation string   `json:"explanation"`
+	// Start and End bound the anomaly in time (ns since the history
+	// started), when it spans one; zero otherwise.
+	Start int64 `json:"start,omitempty"`
+	End   int64 `json:"end,omitempty"`
 	// Artifact is a file under the output directory that shows the
 	// anomaly (porcupine's visualization), relative to it.
 	Artifact string `json:"artifact,omitempty"`
@@ -128,9 +132,13 @@ type Result struct {
 	Reason string `json:"reason,omitempty"`
 	// Counts holds the number of anomalies of each type found; Anomalies
 	// lists at most MaxExamples of each.
-	Counts    map[string]int   `json:"counts,omitempty"`
-	Anomalies []Anomaly        `json:"anomalies,omitempty"`
-	Stats     map[string]int64 `json:"stats,omitempty"`
+	Counts    map[string]int `json:"counts,omitempty"`
+	Anomalies []Anomaly      `json:"anomalies,omitempty"`
+	// Findings are departures from the strictest model that the checker
+	// judged allowed (documented broker behaviour, such as
+	// stale-high-watermark-after-failover): shown, never fatal.
+	Findings []Anomaly        `json:"findings,omitempty"`
+	Stats    map[string]int64 `json:"stats,omitempty"`
 }
 
 // MaxExamples bounds how many anomalies of one type a Result lists.
@@ -225,6 +233,12 @@ func (s Summary) Text() string {
 				fmt.Fprintf(&b, " [%s]", a.Artifact)
 			}
 			b.WriteString("\n")
+		}
+		if len(r.Findings) > 0 {
+			fmt.Fprintf(&b, "  findings (allowed, not anomalies): %d\n", len(r.Findings))
+		}
+		for _, a := range r.Findings {
+			fmt.Fprintf(&b, "  ~ %s: %s\n", a.Type, a.Explanation)
 		}
 	}
 	return b.String()

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"runtime"
@@ -234,6 +235,11 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	if len(ops) == 0 {
 		return Result{Valid: Unknown, Reason: "no send, fetch or list-offsets operations to check"}
 	}
+	var evidence map[history.TopicPartition]*hwEvidence
+	if !c.StrictHighWatermark && !c.IgnoreHighWatermark {
+		evidence = hwEvidenceOf(ops)
+		excuseStaleReads(h, ops, evidence, cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSlack, DefaultStaleHWSlack))
+	}
 	model := c.model(ctx)
 	obs := observe(h)
 	var chunks []linChunk
@@ -276,16 +282,21 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 			out.add(c.explain(model, h, ch, info))
 		}
 	}
+	var findings []Anomaly
+	if evidence != nil {
+		findings = staleFindings(h, ops, evidence)
+		stats["stale_hw_episodes"] = int64(len(findings))
+	}
 	switch {
 	case len(out.anomalies) > 0:
-		return Result{Valid: Invalid, Counts: out.counts, Anomalies: out.anomalies, Stats: stats}
+		return Result{Valid: Invalid, Counts: out.counts, Anomalies: out.anomalies, Findings: findings, Stats: stats}
 	case tooLong != "":
 		return Result{Valid: Unknown, Reason: tooLong, Stats: stats}
 	case skipped > 0:
 		// Cannot happen when the reductions are sound; never guess valid.
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("%d chunks had no forced starting log yet every chunk checked was legal", skipped), Stats: stats}
 	}
-	return Result{Valid: Valid, Stats: stats}
+	return Result{Valid: Valid, Findings: findings, Stats: stats}
 }
 
 // runChunks checks chunks on GOMAXPROCS workers so that at most that many

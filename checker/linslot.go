@@ -33,6 +33,16 @@ func slotPos(op porcupine.Operation) (int64, bool) {
 	switch {
 	case in.kind == linSend && out.known && out.offset >= 0:
 		return 2*out.offset + 1, true
+	case in.kind != linSend && out.hw >= 0 && in.relaxed:
+		// A lagging read may sit anywhere after the send at hw-1; placing
+		// it after the last record it returned as well keeps the cut sound:
+		// a read is moved to the end of its chunk, whose log then holds
+		// every record it returned and at least hw of them.
+		slot := out.hw
+		for _, r := range out.records {
+			slot = max(slot, r.Offset+1)
+		}
+		return 2 * slot, true
 	case in.kind != linSend && out.hw >= 0:
 		return 2 * out.hw, true
 	}

@@ -131,16 +131,6 @@ var anomalyCases = []anomalyCase{
 		b.fetch(20, 0, 0)
 		b.drain(rec{0, "a"})
 	}, "linearizability", NotLinearizable, []string{"t-0", "fetch(0) → [] hw=0"}},
-	{"stale-read-under-partition", func(b *hb) {
-		// The old leader, cut off, still answers a fetch with its stale
-		// high watermark after a new leader acknowledged "b".
-		b.sendOK(1, "a", 0)
-		b.faultStart(1, "partition-leader", "isolate the leader of t-0 (node 1) from nodes 2, 3")
-		b.sendOK(1, "b", 1)
-		b.fetch(20, 1, 1)
-		b.faultStop(1, "partition-leader")
-		b.drain(rec{0, "a"}, rec{1, "b"})
-	}, "linearizability", NotLinearizable, []string{"t-0", "fetch(1) → [] hw=1"}},
 	{"read-before-commit", func(b *hb) {
 		// A fetch returns a value whose send had not been invoked yet.
 		b.fetch(20, 0, 1, rec{0, "a"})
