@@ -162,6 +162,14 @@ var brokerDefs = []*Def{
 	// Not a Kafka key (Kafka exports metrics through JMX agents): where to
 	// serve Prometheus /metrics, host:port (port 0 picks one); unset: off.
 	{Name: "highwater.metrics.listener", Type: TypeString, check: hostPort, Doc: "host:port serving Prometheus /metrics; unset disables it"},
+	// Fault seams for the chaos harness (broker/internal/faults documents
+	// them). Off by default; none of them is safe in production.
+	{Name: "highwater.fault.page.cache", Type: TypeBoolean, Default: "false", HasDefault: true,
+		Doc: "keep log, index and checkpoint writes in process memory until fsync, so kill -9 loses unsynced writes (power-loss semantics)"},
+	{Name: "highwater.fault.endpoints", Type: TypeBoolean, Default: "false", HasDefault: true,
+		Doc: "serve /fault/clock on highwater.metrics.listener to skew this broker's clock"},
+	{Name: "highwater.planted.bug", Type: TypeString, Default: "", HasDefault: true,
+		Doc: "UNSAFE: comma-separated planted bugs for the checker self-test (broker/internal/faults); empty: none"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, check: atLeast(0)},
 	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", HasDefault: true},
 	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", HasDefault: true},
@@ -171,6 +179,12 @@ var brokerDefs = []*Def{
 	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, check: atLeast(1)},
 	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "3", HasDefault: true, check: atLeast(1)},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "2", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.state.log.segment.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", HasDefault: true, check: atLeast(1), Doc: "the largest transaction.timeout.ms a producer may ask for"},
+	{Name: "transactional.id.expiration.ms", Type: TypeInt, Default: "604800000", HasDefault: true, check: atLeast(1), Doc: "how long an idle transactional id's state is kept"},
+	{Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: TypeInt, Default: "10000", HasDefault: true, check: atLeast(1)},
+	{Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: TypeInt, Default: "3600000", HasDefault: true, check: atLeast(1)},
 	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", HasDefault: true},
 	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", HasDefault: true, check: atLeast(1), Doc: "how long an idle idempotent producer's state is kept"},
 	{Name: "producer.id.expiration.check.interval.ms", Type: TypeInt, Default: "600000", HasDefault: true, check: atLeast(1)},
