@@ -45,7 +45,9 @@ func (s *Service) InitProducerID(_ context.Context, req *kmsg.InitProducerIDRequ
 	if req.TransactionalID != nil {
 		id = *req.TransactionalID
 	}
-	d := s.decide(func(now time.Time) Decision { return s.c.InitProducerID(now, id, req.TransactionTimeoutMillis, expected) })
+	d := s.decide(func(now time.Time) Decision {
+		return s.c.InitProducerID(now, id, req.TransactionTimeoutMillis, expected)
+	})
 	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = code(d.Err, req.Version, 4), d.ProducerID, d.ProducerEpoch
 	if d.Err != nil {
 		resp.ProducerID, resp.ProducerEpoch = -1, -1

@@ -210,7 +210,9 @@ func (s *Service) writeMarkers(ctx context.Context, m Metadata) {
 		return
 	}
 	for ctx.Err() == nil {
-		d := s.decide(func(now time.Time) Decision { return s.c.MarkersWritten(now, m.TransactionalID, m.ProducerID, m.ProducerEpoch) })
+		d := s.decide(func(now time.Time) Decision {
+			return s.c.MarkersWritten(now, m.TransactionalID, m.ProducerID, m.ProducerEpoch)
+		})
 		if d.Err == nil || errors.Is(d.Err, kerr.InvalidTxnState) {
 			return // completed, or the state moved on (a reload)
 		}
