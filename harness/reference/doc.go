@@ -22,7 +22,14 @@
 //     nodes' Metadata; ActiveController is the controller id most
 //     answering nodes name in Metadata (the reference broker reports its
 //     quorum leader there and does not serve DescribeQuorum).
-//   - Network partitions are unavailable (Network returns ErrUnavailable).
+//   - With Config.NetNS (root only) every node runs in its own network
+//     namespace with its own address (harness/netns; the broker binary is
+//     exec'd through `ip netns exec`, so the pid, process group and
+//     Pdeathsig carry over) and listens on fixed ports there; Network cuts
+//     real node-to-node traffic (Raft controller traffic and replica
+//     fetches) with nftables, while the harness's clients in the root
+//     namespace reach every node throughout. Close removes the namespaces.
+//     Without NetNS, Network returns ErrUnavailable saying how to get it.
 //   - Close kills every node and waits; StopAll stops them gracefully
 //     first. Processes are managed by internal/brokerproc (own process
 //     group, Pdeathsig), so none outlives the harness.

@@ -203,7 +203,7 @@ func (c *Cluster) StopAll(ctx context.Context) error {
 
 // Close kills every node, waits for it, and closes clients and log files.
 // The data directory stays. Safe after a failed New and to call twice.
-func (c *Cluster) Close(context.Context) error {
+func (c *Cluster) Close(ctx context.Context) error {
 	c.closeMu.Lock()
 	if c.closed {
 		c.closeMu.Unlock()
@@ -228,12 +228,19 @@ func (c *Cluster) Close(context.Context) error {
 	if c.admin != nil {
 		c.admin.Close()
 	}
+	if c.net != nil {
+		// The processes are gone (Kill waits), so the namespaces can go.
+		errs = append(errs, c.net.Close(context.WithoutCancel(ctx)))
+	}
 	return errors.Join(errs...)
 }
 
-// Network is unavailable: cutting links between reference nodes is not
-// built yet.
+// Network cuts links between nodes in NetNS mode; without it, it returns
+// an error wrapping cluster.ErrUnavailable that says how to get it.
 func (c *Cluster) Network() (cluster.Network, error) {
-	return nil, fmt.Errorf("%w: network partitions are not built for the reference cluster yet (no network namespaces); use --impl kafka --netns (root) for partition faults",
-		cluster.ErrUnavailable)
+	if c.net == nil {
+		return nil, fmt.Errorf("%w: network partitions need each reference node in its own network namespace: start the cluster with NetNS (--netns) as root",
+			cluster.ErrUnavailable)
+	}
+	return c.net, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
@@ -62,6 +63,11 @@ type Config struct {
 	// NodeSet overrides properties on single nodes, by node id, applied
 	// after Set (one node with a planted bug, say).
 	NodeSet map[int32]map[string]string
+	// NetNS runs every node in its own network namespace (root only; see
+	// harness/netns): node i listens on its own address 10.213.x.(10+i),
+	// ports BasePort (9092 when zero) and the two above, and Network cuts
+	// real traffic between nodes. Without it Network is unavailable.
+	NetNS bool
 	// ReadyTimeout bounds each start (the whole cluster in New, one node in
 	// Start/Restart); brokerproc's default when zero.
 	ReadyTimeout time.Duration
@@ -71,10 +77,12 @@ type Config struct {
 type node struct {
 	id                 int32
 	rack               string
+	host               string // listener address
 	client, ctrl, metr string // host:port
 	proc               *brokerproc.Node
 	log                *os.File
 	logPath            string
+	binary             string // what brokerproc runs
 	direct             *kgo.Client // seeded with this node only
 	// mu serialises process operations on this node.
 	mu sync.Mutex
@@ -85,6 +93,7 @@ type Cluster struct {
 	cfg   Config
 	nodes []*node // index id-1
 	admin *kgo.Client
+	net   *netns.Net // nil unless cfg.NetNS
 
 	closeMu sync.Mutex
 	closed  bool
@@ -103,21 +112,21 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	ports, err := pickPorts(cfg.BasePort, cfg.Nodes*portsPerNode)
+	c := &Cluster{cfg: cfg}
+	hosts, ports, err := c.addresses(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{cfg: cfg}
 	for i := range cfg.Nodes {
 		p := ports[i*portsPerNode:]
-		n := &node{id: int32(i + 1), rack: cfg.Racks[i%len(cfg.Racks)],
-			client: hostPort(p[0]), ctrl: hostPort(p[1]), metr: hostPort(p[2])}
+		n := &node{id: int32(i + 1), rack: cfg.Racks[i%len(cfg.Racks)], host: hosts[i],
+			client: hostPort(hosts[i], p[0]), ctrl: hostPort(hosts[i], p[1]), metr: hostPort(hosts[i], p[2])}
 		if cfg.Nodes == 1 {
 			n.ctrl = "" // single-node mode has no controller listener
 		}
 		c.nodes = append(c.nodes, n)
 	}
-	if err := c.start(ctx, ports); err != nil {
+	if err := c.start(ctx); err != nil {
 		_ = c.Close(context.Background())
 		return nil, err
 	}
@@ -157,13 +166,65 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = brokerproc.DefaultReadyTimeout
 	}
+	if cfg.NetNS && cfg.Nodes > netns.MaxNodes {
+		return cfg, fmt.Errorf("reference: %d nodes in NetNS mode (at most %d)", cfg.Nodes, netns.MaxNodes)
+	}
 	if cfg.BasePort < 0 || cfg.BasePort+cfg.Nodes*portsPerNode > 65536 {
 		return cfg, fmt.Errorf("reference: base port %d does not leave room for %d nodes", cfg.BasePort, cfg.Nodes)
 	}
 	return cfg, nil
 }
 
-func hostPort(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+
+// netnsBasePort is every node's client port in NetNS mode (each node has
+// its own address) when Config.BasePort is zero.
+const netnsBasePort = 9092
+
+// addresses returns each node's listener host and the ports, node i's at
+// [portsPerNode*(i-1), portsPerNode*i), building the namespaces in NetNS
+// mode.
+func (c *Cluster) addresses(ctx context.Context) (hosts []string, ports []int, err error) {
+	if !c.cfg.NetNS {
+		ports, err = pickPorts(c.cfg.BasePort, c.cfg.Nodes*portsPerNode)
+		for range c.cfg.Nodes {
+			hosts = append(hosts, host)
+		}
+		return hosts, ports, err
+	}
+	if c.net, err = netns.New(ctx, c.cfg.Nodes); err != nil {
+		return nil, nil, fmt.Errorf("reference: %w", err)
+	}
+	base := c.cfg.BasePort
+	if base == 0 {
+		base = netnsBasePort
+	}
+	for i := range c.cfg.Nodes {
+		hosts = append(hosts, c.net.NodeIP(i+1))
+		ports = append(ports, base, base+1, base+2)
+	}
+	return hosts, ports, nil
+}
+
+// binary is the executable brokerproc runs for n: the configured binary,
+// or in NetNS mode a script beside the node's data that execs it inside
+// the node's namespace (`ip netns exec` execs too, so brokerproc's pid,
+// process group and Pdeathsig apply to the broker itself).
+func (c *Cluster) binary(n *node) (string, error) {
+	if c.net == nil {
+		return c.cfg.Binary, nil
+	}
+	argv := append(c.net.Exec(int(n.id)), c.cfg.Binary)
+	for i, a := range argv {
+		argv[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	path := filepath.Join(c.dir(n), "in-netns.sh")
+	script := "#!/bin/sh\nexec " + strings.Join(argv, " ") + ` "$@"` + "\n"
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		return "", fmt.Errorf("reference: %w", err)
+	}
+	return path, nil
+}
 
 // pickPorts returns n ports: base, base+1, ... when base is set, else
 // free ports held open together so none is handed out twice.
@@ -240,7 +301,7 @@ func (c *Cluster) stopTimeout() time.Duration {
 // start launches every node concurrently (a cluster-mode node serves its
 // client listener before the quorum forms, so each start returns on its
 // own) and waits for the cluster.
-func (c *Cluster) start(ctx context.Context, ports []int) error {
+func (c *Cluster) start(ctx context.Context) error {
 	var addrs []string
 	for _, n := range c.nodes {
 		addrs = append(addrs, n.client)
@@ -256,6 +317,9 @@ func (c *Cluster) start(ctx context.Context, ports []int) error {
 		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.client)); err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
+		if n.binary, err = c.binary(n); err != nil {
+			return err
+		}
 	}
 	var err error
 	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
@@ -269,7 +333,7 @@ func (c *Cluster) start(ctx context.Context, ports []int) error {
 			defer wg.Done()
 			port, _ := strconv.Atoi(n.client[strings.LastIndexByte(n.client, ':')+1:])
 			proc, err := brokerproc.Start(ctx, brokerproc.Options{
-				Binary: c.cfg.Binary, DataDir: c.dir(n), Host: host, Port: port,
+				Binary: n.binary, DataDir: c.dir(n), Host: n.host, Port: port,
 				Properties: c.properties(n), Stderr: n.log,
 				ReadyTimeout: c.cfg.ReadyTimeout, StopTimeout: c.stopTimeout(),
 			})

@@ -1,0 +1,110 @@
+package reference
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/netns"
+)
+
+// TestNetNSPartition: every node in its own namespace; isolating the
+// leader of a partition moves leadership to the majority, healing brings
+// the ISR back to 3; the harness reaches every node throughout; Close
+// leaves no namespace, link or table.
+func TestNetNSPartition(t *testing.T) {
+	if err := netns.Available(); err != nil {
+		t.Skipf("skipping the network-namespace test: %v", err)
+	}
+	if testing.Short() {
+		t.Skip("-short: starts a 3-node cluster")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	c, err := New(ctx, Config{Binary: buildBinary(ctx, t), Dir: t.TempDir(), Nodes: 3, NetNS: true, Set: map[string]string{
+		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
+		"broker.heartbeat.interval.ms": "500",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := c.net.Tag()
+	defer func() {
+		if err := c.Close(context.Background()); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if left := netns.Leftovers(context.Background(), tag); len(left) > 0 {
+			t.Errorf("left after Close: %v", left)
+		}
+	}()
+	for _, n := range c.Nodes() {
+		if strings.HasPrefix(n.Addr, "127.") {
+			t.Fatalf("node %d listens on %s, not its namespace's address", n.ID, n.Addr)
+		}
+	}
+	nw, err := cluster.NetworkOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	defer adm.Close()
+	const topic = "t"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(ctx, t, c, topic, 100, "a")
+	tp0 := cluster.TopicPartition{Topic: topic}
+	leaders, err := c.Leaders(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := leaders[tp0]
+	cut := time.Now()
+	if err := cluster.Isolate(ctx, c, nw, victim); err != nil {
+		t.Fatal(err)
+	}
+	var moved int32
+	err = waitFor(ctx, sessionTimeout+3*failoverSlack, func(ctx context.Context) error {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return err
+		}
+		if moved = l[tp0]; moved == victim || moved < 1 {
+			return fmt.Errorf("leader of %v is %d", tp0, moved)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("leadership did not leave isolated node %d: %v", victim, err)
+	}
+	t.Logf("isolated leader %d; node %d leads after %v", victim, moved, time.Since(cut).Round(time.Millisecond))
+	// The isolated node still answers the harness (only node-to-node
+	// links are cut).
+	if _, err := metadata(ctx, c.nodes[victim-1]); err != nil {
+		t.Errorf("isolated node %d does not answer the harness: %v", victim, err)
+	}
+	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	healed := time.Now()
+	if err := nw.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatalf("ISR not back to 3 after heal: %v", err)
+	}
+	t.Logf("ISR back to 3 %v after heal", time.Since(healed).Round(time.Millisecond))
+	consumeExpect(ctx, t, c, topic, want)
+	if err := nw.Cut(ctx, 1, 4); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Errorf("Cut(1, 4) = %v, want ErrUnknownNode", err)
+	}
+}
