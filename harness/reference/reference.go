@@ -82,7 +82,7 @@ type node struct {
 	proc               *brokerproc.Node
 	log                *os.File
 	logPath            string
-	binary             string // what brokerproc runs
+	binary             string      // what brokerproc runs
 	direct             *kgo.Client // seeded with this node only
 	// mu serialises process operations on this node.
 	mu sync.Mutex
