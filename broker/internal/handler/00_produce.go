@@ -19,9 +19,18 @@ package handler
 // partition by topics.Partition.Append (see package producers): a retried
 // batch among the producer's last 5 is not appended again and is answered
 // with its original base offset and no error; a stale epoch gets
-// INVALID_PRODUCER_EPOCH, a sequence gap OUT_OF_ORDER_SEQUENCE_NUMBER.
-// Not implemented: transactional producers (transactional batches are
-// refused with INVALID_TXN_STATE; InitProducerId refuses transactional ids).
+// INVALID_PRODUCER_EPOCH (also after a marker from the coordinator raised
+// the epoch: a fenced transactional producer's late writes), a sequence gap
+// OUT_OF_ORDER_SEQUENCE_NUMBER.
+// Transactional batches (the transactional attribute, a producer id) open
+// the producer's transaction in the partition at their base offset; the
+// transaction stays open, holding back the last stable offset, until
+// WriteTxnMarkers appends its COMMIT or ABORT marker. A non-transactional
+// batch from a producer whose transaction is open here gets
+// INVALID_TXN_STATE, as in Kafka.
+// Not implemented: KIP-890 part 1 verification (Kafka 4 asks the
+// coordinator whether the partition was added to the transaction before
+// accepting the first transactional batch; this broker accepts it).
 //
 // Cluster mode (cluster.go): only the partition's leader in the metadata
 // image appends (NOT_LEADER_OR_FOLLOWER elsewhere; v10+ answers carry
@@ -152,9 +161,6 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 	return kerrWithMessage(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
 }
 
-var errTransactionalUnsupported = kerrWithMessage(kerr.InvalidTxnState,
-	"transactional producers are not supported by this broker yet")
-
 // producerError maps the idempotence checks' sentinels to Kafka codes.
 func producerError(err error) error {
 	switch {
@@ -164,6 +170,10 @@ func producerError(err error) error {
 		return kerrWithMessage(kerr.OutOfOrderSequenceNumber, "%v", err)
 	case errors.Is(err, producers.ErrInvalidBatch):
 		return kerrWithMessage(kerr.InvalidRecord, "%v", err)
+	case errors.Is(err, producers.ErrInvalidTxnState):
+		return kerrWithMessage(kerr.InvalidTxnState, "%v", err)
+	case errors.Is(err, producers.ErrCoordinatorFenced):
+		return kerrWithMessage(kerr.TransactionCoordinatorFenced, "%v", err)
 	}
 	return err
 }
@@ -184,8 +194,8 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 	if err != nil {
 		return 0, err
 	}
-	if h.Transactional() {
-		return 0, errTransactionalUnsupported
+	if h.Transactional() && h.ProducerID < 0 {
+		return 0, kerrWithMessage(kerr.InvalidRecord, "a transactional batch needs a producer id")
 	}
 	if h.Control() {
 		return 0, kerrWithMessage(kerr.InvalidRecord, "clients may not write control batches")

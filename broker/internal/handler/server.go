@@ -45,6 +45,15 @@ type Config struct {
 	Metrics        *metrics.Metrics // request, byte and message counts; nil: none
 	Cluster        Cluster          // nil: single-node mode (see cluster.go)
 	Replication    Replication      // cluster mode data plane (replication.go); nil: single-node mode
+
+	// OnTxnMarker, when set, is told the outcome of a transaction marker
+	// for a __consumer_offsets partition this node leads (WriteTxnMarkers):
+	// the group coordinator materializes the producer's TxnOffsetCommit
+	// offsets on commit and drops them on abort.
+	OnTxnMarker func(topic string, partition int32, producerID int64, producerEpoch int16, commit bool)
+	// PreferredReadReplica, when set, picks the replica a consumer in
+	// clientRack should fetch from (KIP-392), -1 for none (fetch here).
+	PreferredReadReplica func(topic string, partition int32, clientRack string) int32
 }
 
 // Server answers requests. It is safe for concurrent use by many connections.

@@ -30,6 +30,7 @@ type Log struct {
 	recoveryPoint int64 // offsets below it are durable
 	maxTs         int64 // largest batch MaxTimestamp; -1 if none
 	maxTsOffset   int64 // last offset of that batch; -1 if none
+	txns          txnTracker
 
 	closed bool
 	failed error // sticky ErrStorage
@@ -47,7 +48,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	l := &Log{fs: fsys, dir: dir, cfg: cfg, now: now, maxTs: -1, maxTsOffset: -1}
+	l := &Log{fs: fsys, dir: dir, cfg: cfg, now: now, maxTs: -1, maxTsOffset: -1, txns: newTxnTracker()}
 	bases, err := l.cleanDir()
 	if err != nil {
 		return nil, err
@@ -61,6 +62,10 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 		return nil, err
 	}
 	if err := l.settleStart(ckpt); err != nil {
+		l.closeSegments()
+		return nil, err
+	}
+	if err := l.rebuildTxnsLocked(); err != nil {
 		l.closeSegments()
 		return nil, err
 	}
@@ -90,7 +95,7 @@ func (l *Log) cleanDir() ([]int64, error) {
 	for _, n := range names {
 		stale := strings.HasSuffix(n, ".tmp") || strings.HasSuffix(n, ".deleted") ||
 			strings.HasSuffix(n, ".cleaned") || strings.HasSuffix(n, ".swap")
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if b, ok := parseSegmentName(n, suffix); ok && !logs[b] {
 				stale = true
 			}
@@ -158,7 +163,7 @@ func (l *Log) loadSegments(bases []int64) error {
 }
 
 func removeSegmentFiles(fsys vfs.FS, dir string, base int64) error {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		if err := fsys.Remove(filepath.Join(dir, segmentName(base, suffix))); err != nil && !vfs.IsNotExist(err) {
 			return err
 		}
@@ -261,6 +266,9 @@ func (l *Log) writeLocked(batch []byte, h records.Header, now time.Time) (Append
 		return AppendResult{}, l.fail(err)
 	}
 	l.endOffset = h.LastOffset() + 1
+	if err := l.trackTxnLocked(batch, h); err != nil {
+		return AppendResult{}, l.fail(err)
+	}
 	if h.MaxTimestamp > l.maxTs {
 		l.maxTs, l.maxTsOffset = h.MaxTimestamp, h.LastOffset()
 	}
@@ -336,6 +344,9 @@ func (l *Log) flushLocked() error {
 				return l.fail(err)
 			}
 			s.dirty = false
+		}
+		if err := s.syncTxn(); err != nil {
+			return l.fail(err)
 		}
 	}
 	l.recoveryPoint = l.endOffset

@@ -210,6 +210,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	l.endOffset = s.next
 	l.recoveryPoint = l.endOffset
+	if err := l.rebuildTxnsLocked(); err != nil {
+		return l.fail(err)
+	}
 	if l.startOffset > l.endOffset {
 		// Lowering is safe to persist late: a crash before it leaves a
 		// start offset above the end, which Open resolves the same way.
@@ -242,6 +245,7 @@ func (l *Log) truncateFullyAndStartAt(offset int64) error {
 	}
 	l.segs = []*segment{s}
 	l.startOffset, l.endOffset, l.recoveryPoint = offset, offset, offset
+	l.txns = newTxnTracker()
 	l.recomputeMaxTimestamp()
 	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
 		return l.fail(err)

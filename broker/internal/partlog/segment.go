@@ -21,6 +21,7 @@ const (
 	logSuffix       = ".log"
 	indexSuffix     = ".index"
 	timeIndexSuffix = ".timeindex"
+	txnIndexSuffix  = ".txnindex"
 	baseDigits      = 20
 
 	offsetEntryBytes = 8  // relative offset (4) + position (4)
@@ -74,6 +75,13 @@ type segment struct {
 	created      time.Time
 	lastModified time.Time
 	dirty        bool // .log has bytes not yet fsynced
+
+	// The aborted transaction index (.txnindex) exists only once the
+	// segment holds an ABORT marker that ended a transaction.
+	aborted  []AbortedTxn
+	txn      vfs.File // nil until the first entry is written
+	txnPath  string
+	txnDirty bool
 }
 
 // openSegment opens (creating if needed; truncating if fresh) the three files of a segment.
@@ -82,6 +90,12 @@ func openSegment(fsys vfs.FS, dir string, base int64, fresh bool, now time.Time)
 	flag := os.O_RDWR | os.O_CREATE
 	if fresh {
 		flag |= os.O_TRUNC
+	}
+	s.txnPath = filepath.Join(dir, segmentName(base, txnIndexSuffix))
+	if fresh {
+		if err := fsys.Remove(s.txnPath); err != nil && !vfs.IsNotExist(err) {
+			return nil, err
+		}
 	}
 	files := [3]*vfs.File{&s.log, &s.index, &s.tindex}
 	for i, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
@@ -103,12 +117,12 @@ func openSegment(fsys vfs.FS, dir string, base int64, fresh bool, now time.Time)
 
 func (s *segment) close() error {
 	var errs []error
-	for _, f := range []vfs.File{s.log, s.index, s.tindex} {
+	for _, f := range []vfs.File{s.log, s.index, s.tindex, s.txn} {
 		if f != nil {
 			errs = append(errs, f.Close())
 		}
 	}
-	s.log, s.index, s.tindex = nil, nil, nil
+	s.log, s.index, s.tindex, s.txn = nil, nil, nil, nil
 	return errors.Join(errs...)
 }
 
@@ -116,7 +130,7 @@ func (s *segment) close() error {
 // crash in between leaves only orphan indexes, which Open discards.
 func (s *segment) remove(fsys vfs.FS) error {
 	errs := []error{s.close()}
-	for _, p := range s.paths {
+	for _, p := range append(s.paths[:], s.txnPath) {
 		if err := fsys.Remove(p); err != nil && !vfs.IsNotExist(err) {
 			errs = append(errs, err)
 		}
@@ -226,7 +240,7 @@ func (s *segment) syncAll() error {
 		}
 	}
 	s.dirty = false
-	return nil
+	return s.syncTxn()
 }
 
 // header reads the batch header at pos. Batches in a segment were validated

@@ -17,15 +17,20 @@ var ErrCorruptSnapshot = errors.New("producers: corrupt producer state snapshot"
 // producers whose batches retention deleted are still known, as Kafka's
 // .snapshot files keep them. Layout, big endian:
 //
-//	version int16 (1) | crc uint32 (CRC-32C of what follows) |
+//	version int16 (2) | crc uint32 (CRC-32C of what follows) |
 //	offset int64 | producer count int32 |
-//	per producer: id int64, epoch int16, last timestamp int64, batch count int8,
+//	per producer: id int64, epoch int16, last timestamp int64,
+//	  coordinator epoch int32, open transaction's first offset int64 (-1: none),
+//	  batch count int8,
 //	  per batch: first seq int32, last seq int32, first offset int64,
 //	  last offset int64, max timestamp int64
+//
+// Version 1 (before transactions) is refused as corrupt: the caller then
+// rebuilds the state from the log.
 const (
-	snapshotVersion     = 1
+	snapshotVersion     = 2
 	snapshotHeaderBytes = 2 + 4 + 8 + 4
-	producerBytes       = 8 + 2 + 8 + 1
+	producerBytes       = 8 + 2 + 8 + 4 + 8 + 1
 	batchBytes          = 4 + 4 + 8 + 8 + 8
 )
 
@@ -49,6 +54,8 @@ func (s *State) Snapshot(offset int64) []byte {
 		out = be.AppendUint64(out, uint64(p.ID))
 		out = be.AppendUint16(out, uint16(p.Epoch))
 		out = be.AppendUint64(out, uint64(p.LastTimestampMs))
+		out = be.AppendUint32(out, uint32(p.CoordinatorEpoch))
+		out = be.AppendUint64(out, uint64(p.CurrentTxnFirstOffset))
 		out = append(out, byte(len(p.Batches)))
 		for _, b := range p.Batches {
 			out = be.AppendUint32(out, uint32(b.FirstSequence))
@@ -101,12 +108,15 @@ func decodeSnapshot(data []byte) (int64, []*Producer, error) {
 		if len(rest) < producerBytes {
 			return 0, nil, fmt.Errorf("%w: truncated producer %d", ErrCorruptSnapshot, i)
 		}
-		p := &Producer{ID: int64(be.Uint64(rest)), Epoch: int16(be.Uint16(rest[8:])), LastTimestampMs: int64(be.Uint64(rest[10:]))}
-		n := int(rest[18])
+		p := &Producer{ID: int64(be.Uint64(rest)), Epoch: int16(be.Uint16(rest[8:])), LastTimestampMs: int64(be.Uint64(rest[10:])),
+			CoordinatorEpoch: int32(be.Uint32(rest[18:])), CurrentTxnFirstOffset: int64(be.Uint64(rest[22:]))}
+		n := int(rest[30])
 		rest = rest[producerBytes:]
 		// Ids strictly ascend: Snapshot writes them sorted, so any other
 		// order (or a repeat) is corruption, and decoding stays canonical.
-		if p.ID <= prevID || p.Epoch < 0 || n < 1 || n > BatchesRetained || len(rest) < n*batchBytes {
+		// A producer without batches exists only through a marker.
+		if p.ID <= prevID || p.Epoch < 0 || n > BatchesRetained || len(rest) < n*batchBytes ||
+			p.CoordinatorEpoch < -1 || p.CurrentTxnFirstOffset < -1 || p.CurrentTxnFirstOffset >= offset {
 			return 0, nil, fmt.Errorf("%w: producer %d (id %d, epoch %d, %d batches)", ErrCorruptSnapshot, i, p.ID, p.Epoch, n)
 		}
 		prevID = p.ID

@@ -18,6 +18,12 @@ var (
 	// ErrInvalidBatch: the batch carries a producer id with a negative
 	// epoch or sequence, or a negative offset delta.
 	ErrInvalidBatch = errors.New("producers: invalid idempotent batch")
+	// ErrInvalidTxnState: a non-transactional batch from a producer whose
+	// transaction is open in this partition (INVALID_TXN_STATE).
+	ErrInvalidTxnState = errors.New("producers: invalid transaction state")
+	// ErrCoordinatorFenced: a transaction marker from an older coordinator
+	// epoch than the last marker's (TRANSACTION_COORDINATOR_FENCED).
+	ErrCoordinatorFenced = errors.New("producers: transaction coordinator fenced")
 )
 
 // BatchesRetained is how many recent batches per producer are remembered
@@ -61,6 +67,9 @@ type Batch struct {
 	// BaseOffset is the batch's first offset; Check ignores it (the offset
 	// is not assigned yet), Update needs it.
 	BaseOffset int64
+	// Transactional: the batch belongs to the producer's open transaction
+	// (the first such batch opens it at BaseOffset).
+	Transactional bool
 }
 
 // LastSequence is the sequence of the batch's last record: sequences wrap
@@ -98,9 +107,28 @@ type Producer struct {
 	Epoch           int16
 	LastTimestampMs int64
 	Batches         []BatchMetadata // oldest first, at most BatchesRetained
+	// CoordinatorEpoch is the coordinator epoch of the last transaction
+	// marker, -1 if none: markers from older coordinators are fenced.
+	CoordinatorEpoch int32
+	// CurrentTxnFirstOffset is the first offset of the producer's open
+	// transaction in this partition, -1 if none.
+	CurrentTxnFirstOffset int64
+}
+
+// LastSequence is the last sequence of the newest retained batch, -1 when
+// none is retained.
+func (p *Producer) LastSequence() int32 {
+	if len(p.Batches) == 0 {
+		return -1
+	}
+	return p.lastSequence()
 }
 
 func (p *Producer) lastSequence() int32 { return p.Batches[len(p.Batches)-1].LastSequence }
+
+func newProducer(id int64, epoch int16) *Producer {
+	return &Producer{ID: id, Epoch: epoch, CoordinatorEpoch: -1, CurrentTxnFirstOffset: -1}
+}
 
 func (p *Producer) find(first, last int32) (BatchMetadata, bool) {
 	for _, b := range p.Batches {
@@ -139,6 +167,9 @@ type CheckResult struct {
 }
 
 func (s *State) expired(p *Producer, nowMs int64) bool {
+	if p.CurrentTxnFirstOffset >= 0 {
+		return false // an open transaction pins its producer, as in Kafka
+	}
 	if p.LastTimestampMs > nowMs {
 		return false // a batch timestamp in the future: not idle at all
 	}
@@ -185,6 +216,15 @@ func (s *State) Check(b Batch, nowMs int64) (CheckResult, error) {
 	case len(p.Batches) > 0 && !inSequence(p.lastSequence(), first):
 		return CheckResult{}, fmt.Errorf("%w: producer %d epoch %d sent sequence %d, expected %d",
 			ErrOutOfOrderSequence, b.ProducerID, b.ProducerEpoch, first, addSequence(p.lastSequence(), 1))
+	case len(p.Batches) == 0 && first != 0:
+		// Known at this epoch (a marker set it) but no batch yet: the
+		// epoch's first batch starts at sequence 0.
+		return CheckResult{}, fmt.Errorf("%w: producer %d epoch %d has no batches yet, sent sequence %d, not 0",
+			ErrOutOfOrderSequence, b.ProducerID, b.ProducerEpoch, first)
+	}
+	if !b.Transactional && p.CurrentTxnFirstOffset >= 0 {
+		return CheckResult{}, fmt.Errorf("%w: producer %d sent a non-transactional batch while its transaction from offset %d is open",
+			ErrInvalidTxnState, b.ProducerID, p.CurrentTxnFirstOffset)
 	}
 	return CheckResult{}, nil
 }
@@ -199,8 +239,11 @@ func (s *State) Update(b Batch, nowMs int64) {
 	s.maybeSweep(nowMs)
 	p := s.producers[b.ProducerID]
 	if p == nil {
-		p = &Producer{ID: b.ProducerID, Epoch: b.ProducerEpoch}
+		p = newProducer(b.ProducerID, b.ProducerEpoch)
 		s.producers[b.ProducerID] = p
+	}
+	if b.Transactional && p.CurrentTxnFirstOffset < 0 {
+		p.CurrentTxnFirstOffset = b.BaseOffset
 	}
 	if b.ProducerEpoch != p.Epoch {
 		p.Epoch, p.Batches = b.ProducerEpoch, nil

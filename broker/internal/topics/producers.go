@@ -45,6 +45,9 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 	if err != nil {
 		return AppendResult{}, err
 	}
+	if h.Control() && h.ProducerID >= 0 && p.producers != nil {
+		return p.appendMarker(batch)
+	}
 	if h.ProducerID < 0 || p.producers == nil {
 		res, err := p.Log.Append(batch)
 		return AppendResult{AppendResult: res, OriginalMaxTimestamp: -1}, err
@@ -77,7 +80,65 @@ func (p *Partition) Append(batch []byte) (AppendResult, error) {
 
 func producerBatch(h records.Header) producers.Batch {
 	return producers.Batch{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, BaseSequence: h.BaseSequence,
-		LastOffsetDelta: h.LastOffsetDelta, MaxTimestampMs: h.MaxTimestamp, BaseOffset: h.BaseOffset}
+		LastOffsetDelta: h.LastOffsetDelta, MaxTimestampMs: h.MaxTimestamp, BaseOffset: h.BaseOffset,
+		Transactional: h.Transactional()}
+}
+
+// appendMarker appends a transaction marker (WriteTxnMarkers) after the
+// producer state's fencing checks (producers.State.CheckMarker) and ends
+// the producer's transaction in that state.
+func (p *Partition) appendMarker(batch []byte) (AppendResult, error) {
+	m, err := partlog.ParseMarker(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	ps := p.producers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	nowMs := ps.now().UnixMilli()
+	pm := producerMarker(m)
+	if err := ps.state.CheckMarker(pm, nowMs); err != nil {
+		return AppendResult{}, err
+	}
+	res, err := p.Log.Append(batch)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	pm.Offset = res.BaseOffset
+	ps.state.ApplyMarker(pm, nowMs)
+	return AppendResult{AppendResult: res, OriginalMaxTimestamp: -1}, nil
+}
+
+func producerMarker(m partlog.Marker) producers.Marker {
+	return producers.Marker{ProducerID: m.ProducerID, ProducerEpoch: m.ProducerEpoch, CoordinatorEpoch: m.CoordinatorEpoch,
+		Commit: m.Commit, Offset: m.Offset, TimestampMs: m.TimestampMs}
+}
+
+// applyLogged feeds an appended (or replayed) batch to the producer state:
+// data batches through Update, transaction markers through ApplyMarker.
+func applyLogged(state *producers.State, batch []byte, h records.Header, nowMs int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	if !h.Control() {
+		state.Update(producerBatch(h), nowMs)
+		return
+	}
+	if m, err := partlog.ParseMarker(batch); err == nil {
+		state.ApplyMarker(producerMarker(m), nowMs)
+	}
+}
+
+// Producers returns the partition's producers not expired now
+// (DescribeProducers); nil when the partition keeps no producer state.
+func (p *Partition) Producers() []producers.Producer {
+	ps := p.producers
+	if ps == nil {
+		return nil
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.state.Producers(ps.now().UnixMilli())
 }
 
 // producerConfig reads producer.id.expiration.ms and its check interval,
@@ -158,14 +219,13 @@ func replayProducers(p *Partition, state *producers.State, from, end, nowMs int6
 			if err != nil || h.Size() > len(chunk) {
 				return fmt.Errorf("topics: rebuilding producer state of %s-%d at offset %d: %w", p.Topic.Name, p.Index, offset, records.ErrCorrupt)
 			}
+			batch := chunk[:h.Size()]
 			chunk = chunk[h.Size():]
 			if h.LastOffset() < offset {
 				continue
 			}
 			offset = h.LastOffset() + 1
-			if h.ProducerID >= 0 && !h.Control() {
-				state.Update(producerBatch(h), nowMs)
-			}
+			applyLogged(state, batch, h, nowMs)
 		}
 	}
 	return nil

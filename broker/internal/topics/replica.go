@@ -4,15 +4,15 @@ import "github.com/highwater-io/highwater/broker/internal/records"
 
 // AppendReplica appends one batch a follower fetched from its leader
 // (cluster mode): offsets and leader epoch are kept as the leader wrote
-// them (partlog.Log.AppendReplica) and the idempotent-producer state learns
-// the batch, so this replica can check the producer's next sequence if it
+// them (partlog.Log.AppendReplica) and the producer state learns the batch
+// (transaction markers included), so this replica can check the producer's next sequence if it
 // becomes leader. Truncation does not roll that state back (a known gap).
 func (p *Partition) AppendReplica(batch []byte) error {
 	h, err := records.ReadHeader(batch)
 	if err != nil {
 		return err
 	}
-	if h.ProducerID < 0 || p.producers == nil || h.Control() {
+	if h.ProducerID < 0 || p.producers == nil {
 		_, err := p.Log.AppendReplica(batch)
 		return err
 	}
@@ -22,7 +22,7 @@ func (p *Partition) AppendReplica(batch []byte) error {
 	if _, err := p.Log.AppendReplica(batch); err != nil {
 		return err
 	}
-	ps.state.Update(producerBatch(h), ps.now().UnixMilli())
+	applyLogged(ps.state, batch, h, ps.now().UnixMilli())
 	return nil
 }
 
