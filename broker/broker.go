@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/highwater-io/highwater/broker/internal/config"
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/handler"
 	"github.com/highwater-io/highwater/broker/internal/metrics"
 	"github.com/highwater-io/highwater/broker/internal/topics"
@@ -48,6 +49,10 @@ type Broker struct {
 	// Cluster mode only: the metadata plane (groups live in it; b.groups
 	// is nil).
 	cluster *clusterNode
+
+	// Fault seams (faults.go): nil unless their properties are set.
+	pageCache *vfs.PageCache
+	clock     *faults.Clock
 }
 
 // New validates cfg, opens and recovers the data directory and binds the
@@ -76,6 +81,7 @@ func New(cfg Config) (*Broker, error) {
 	for _, w := range s.warnings {
 		b.log.Warn(w)
 	}
+	b.installFaults()
 	if err := b.open(); err != nil {
 		b.Close()
 		return nil, err
@@ -198,7 +204,7 @@ func (b *Broker) Run(ctx context.Context) error {
 	}
 	if b.metricsLn != nil {
 		b.log.Info("serving metrics", "url", "http://"+b.metricsLn.Addr().String()+"/metrics")
-		g.Go(func() error { return b.metrics.Serve(ctx, b.metricsLn, b.log) })
+		g.Go(func() error { return b.serveMetrics(ctx) })
 	}
 	b.metrics.SetBrokerState(metrics.BrokerStateRunning)
 	err := g.Wait()
@@ -264,6 +270,9 @@ func (b *Broker) Close() error {
 	}
 	if b.catalog != nil {
 		errs = append(errs, b.catalog.Close())
+	}
+	if b.pageCache != nil { // a clean shutdown leaves everything on disk
+		errs = append(errs, b.pageCache.WriteBack())
 	}
 	if b.unlock != nil {
 		b.unlock()

@@ -43,6 +43,7 @@ type settings struct {
 	advertisedPort int32 // 0: the bound port
 	dataDir        string
 	cluster        *clusterSettings // nil: single-node mode
+	faults         faultSettings    // fault seams and planted bugs (faults.go)
 }
 
 // Validate checks the configuration without touching disk or network.
@@ -61,6 +62,9 @@ func (c Config) resolve() (*settings, error) {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	s := &settings{props: props, warnings: warnings, nodeID: int32(props.Int64("node.id"))}
+	if s.faults, err = resolveFaults(s); err != nil {
+		return nil, err
+	}
 	if s.cluster, err = resolveCluster(c.Properties, s.nodeID); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,50 @@
+// Package faults holds the reference broker's fault seams and planted bugs:
+// the switches the chaos harness (nemesis/, harness/reference) turns to
+// inject faults from inside the broker and to check that its checker finds
+// known bugs. Nothing here is on by default and nothing is safe in
+// production.
+//
+// Broker properties (the contract with the nemesis side):
+//
+//   - highwater.fault.page.cache=true (default false): the broker's
+//     filesystem is a vfs.PageCache over the OS, so every log, index,
+//     checkpoint and metadata-log write stays in the broker process's
+//     memory until it is fsynced. kill -9 then loses every unsynced write,
+//     as a power loss would. When the broker fsyncs follows Kafka:
+//     log.flush.interval.messages (default: never) and
+//     log.flush.interval.ms (default: never), plus segment roll, the
+//     checkpoints (written with fsync + rename) and a clean shutdown
+//     (which writes everything back). So with the defaults a killed node
+//     keeps only what rolled or was checkpointed; with
+//     log.flush.interval.messages=1 it keeps every appended batch.
+//
+//   - highwater.fault.endpoints=true (default false) adds to the metrics
+//     listener (highwater.metrics.listener, which must be set):
+//
+//     PUT    /fault/clock?offset_ms=N  skew the clock by N ms (may be
+//     negative); answers {"offset_ms":N}
+//     GET    /fault/clock              answers {"offset_ms":N}
+//     DELETE /fault/clock              back to offset 0; answers {"offset_ms":0}
+//
+//     The skew applies to the broker's one clock seam (broker.Config.Now):
+//     record timestamps (LogAppendTime and retention by time), replica lag
+//     (replica.lag.time.max.ms, ISR shrink), broker session timeouts and
+//     heartbeats in the controller, produce deadlines, group session
+//     timeouts and offset retention. Timers and tickers keep real time:
+//     a skew is a jump in what the clock reads, as NTP stepping a clock
+//     would cause. Bad requests answer 400, other methods 405.
+//
+//   - highwater.planted.bug=<name>[,<name>] (default empty) plants named
+//     bugs (Bug constants; ParseBugs rejects unknown names). The broker logs
+//     each at start at ERROR level. See BUGS.md ("Planted bugs") for what
+//     each does and which scenario catches it.
+//
+// Planted bugs are process-wide (Plant/Planted), because they act deep in
+// code that has no configuration of its own (the replication driver, the
+// controller's election); the reference broker runs one node per process.
+// Tests that plant bugs in-process must Reset afterwards. Planted reads
+// one atomic value and is cheap on hot paths.
+//
+// Goroutines: none. Clock is safe for concurrent use; Handler serves on
+// the caller's http.Server.
+package faults

@@ -1,0 +1,98 @@
+package faults
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestClockSkew(t *testing.T) {
+	base := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	c := NewClock(func() time.Time { return base })
+	if !c.Now().Equal(base) {
+		t.Fatalf("unskewed clock reads %v", c.Now())
+	}
+	for _, d := range []time.Duration{90 * time.Second, -time.Hour, 0} {
+		c.SetOffset(d)
+		if got := c.Now().Sub(base); got != d {
+			t.Fatalf("offset %v: clock is %v off", d, got)
+		}
+	}
+	// A real clock: the skewed reading compares by wall time, not by the
+	// monotonic reading a plain Add would keep.
+	real := NewClock(nil)
+	real.SetOffset(-time.Hour)
+	if time.Since(real.Now()) < 59*time.Minute {
+		t.Fatalf("skewed real clock is only %v behind", time.Since(real.Now()))
+	}
+}
+
+func TestClockHandler(t *testing.T) {
+	c := NewClock(nil)
+	h := c.Handler()
+	do := func(method, target string) (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(method, target, nil))
+		return rec.Code, strings.TrimSpace(rec.Body.String())
+	}
+	for _, tc := range []struct {
+		method, target string
+		code           int
+		body           string
+		offset         time.Duration
+	}{
+		{http.MethodGet, ClockPath, 200, `{"offset_ms":0}`, 0},
+		{http.MethodPut, ClockPath + "?offset_ms=2500", 200, `{"offset_ms":2500}`, 2500 * time.Millisecond},
+		{http.MethodGet, ClockPath, 200, `{"offset_ms":2500}`, 2500 * time.Millisecond},
+		{http.MethodPut, ClockPath + "?offset_ms=-30000", 200, `{"offset_ms":-30000}`, -30 * time.Second},
+		{http.MethodPut, ClockPath + "?offset_ms=soon", 400, "", -30 * time.Second},
+		{http.MethodPut, ClockPath, 400, "", -30 * time.Second},
+		{http.MethodPut, ClockPath + "?offset_ms=9223372036854775807", 400, "", -30 * time.Second},
+		{http.MethodPatch, ClockPath, 405, "", -30 * time.Second},
+		{http.MethodDelete, ClockPath, 200, `{"offset_ms":0}`, 0},
+	} {
+		code, body := do(tc.method, tc.target)
+		if code != tc.code || (tc.body != "" && body != tc.body) || c.Offset() != tc.offset {
+			t.Fatalf("%s %s: %d %q, offset %v; want %d %q, offset %v", tc.method, tc.target, code, body, c.Offset(), tc.code, tc.body, tc.offset)
+		}
+	}
+}
+
+func TestParseBugs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []Bug
+		err  bool
+	}{
+		{"", nil, false},
+		{" , ", nil, false},
+		{"stale-read", []Bug{StaleRead}, false},
+		{"hw-beyond-isr, lose-fsync,hw-beyond-isr", []Bug{HWBeyondISR, LoseFsync}, false},
+		{"stale-read,made-up", nil, true},
+	} {
+		got, err := ParseBugs(tc.in)
+		if (err != nil) != tc.err || (err != nil && !errors.Is(err, ErrUnknownBug)) || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseBugs(%q) = %v, %v", tc.in, got, err)
+		}
+	}
+}
+
+func TestPlanted(t *testing.T) {
+	t.Cleanup(Reset)
+	if Planted(StaleRead) {
+		t.Fatal("planted by default")
+	}
+	Plant(StaleRead, LoseFsync)
+	Plant(StaleRead)
+	if !Planted(StaleRead) || !Planted(LoseFsync) || Planted(HWBeyondISR) {
+		t.Fatal("Plant did not plant exactly what it was given")
+	}
+	Reset()
+	if Planted(StaleRead) {
+		t.Fatal("Reset kept a bug")
+	}
+}

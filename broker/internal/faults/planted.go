@@ -1,0 +1,103 @@
+package faults
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+)
+
+// Bug names a planted bug.
+type Bug string
+
+// The planted bugs. Each breaks one guarantee of KAFKA.md on purpose.
+const (
+	// AckBeforeReplication answers acks=all produces as soon as the
+	// leader appended, before the ISR has the records (and ignoring
+	// min.insync.replicas).
+	AckBeforeReplication Bug = "ack-before-replication"
+	// HWBeyondISR advances a leader's published high watermark to its log
+	// end, ignoring the followers: consumers read, and acks=all
+	// completes, past what the ISR holds.
+	HWBeyondISR Bug = "hw-beyond-isr"
+	// SkipTruncation makes a follower ignore the truncations the
+	// leader-epoch protocol asks for, keeping a diverged tail after a
+	// leader change.
+	SkipTruncation Bug = "skip-truncation"
+	// UncleanElection makes the controller prefer a live replica outside
+	// the ISR when it elects a leader.
+	UncleanElection Bug = "unclean-election"
+	// LoseFsync makes fsync of segment files claim success while the data
+	// stays in the page cache (needs highwater.fault.page.cache), so kill
+	// -9 loses it even with log.flush.interval.messages=1.
+	LoseFsync Bug = "lose-fsync"
+	// StaleRead answers consumer fetches from a follower's log: a
+	// follower serves them instead of NOT_LEADER_OR_FOLLOWER, and a leader
+	// points consumers at a follower (preferred read replica).
+	StaleRead Bug = "stale-read"
+)
+
+// All lists every planted bug.
+var All = []Bug{AckBeforeReplication, HWBeyondISR, SkipTruncation, UncleanElection, LoseFsync, StaleRead}
+
+// ErrUnknownBug wraps a name that is not a planted bug.
+var ErrUnknownBug = errors.New("faults: unknown planted bug")
+
+// ParseBugs reads the highwater.planted.bug value: comma-separated names,
+// blanks ignored, duplicates dropped.
+func ParseBugs(s string) ([]Bug, error) {
+	var out []Bug
+	for _, part := range strings.Split(s, ",") {
+		name := Bug(strings.TrimSpace(part))
+		if name == "" {
+			continue
+		}
+		if !slices.Contains(All, name) {
+			return nil, fmt.Errorf("%w %q (known: %s)", ErrUnknownBug, name, names())
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func names() string {
+	s := make([]string, len(All))
+	for i, b := range All {
+		s[i] = string(b)
+	}
+	return strings.Join(s, ", ")
+}
+
+// planted is the process-wide set, replaced whole (copy on write).
+var planted atomic.Pointer[[]Bug]
+
+// Plant adds bugs to the process-wide set.
+func Plant(bugs ...Bug) {
+	for {
+		old := planted.Load()
+		var next []Bug
+		if old != nil {
+			next = slices.Clone(*old)
+		}
+		for _, b := range bugs {
+			if !slices.Contains(next, b) {
+				next = append(next, b)
+			}
+		}
+		if planted.CompareAndSwap(old, &next) {
+			return
+		}
+	}
+}
+
+// Reset removes every planted bug (tests).
+func Reset() { planted.Store(nil) }
+
+// Planted reports whether bug is planted in this process.
+func Planted(bug Bug) bool {
+	p := planted.Load()
+	return p != nil && slices.Contains(*p, bug)
+}
