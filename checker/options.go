@@ -36,7 +36,7 @@ func CheckWith(ctx context.Context, historyPath, outDir string, opts Options) (S
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("checker: %w", err)
 	}
-	s := Run(ctx, h, opts.apply(Default(outDir))...)
+	s := Run(ctx, h, opts.apply(forHistory(h, outDir))...) // by the header's workload (txn_select.go)
 	js, err := s.JSON()
 	if err != nil {
 		return s, err

@@ -79,7 +79,7 @@ func (m *txnModel) checkOffsets(col *collector) {
 		tp     history.TopicPartition
 		offset int64
 	}
-	values := map[at]map[string]int{}  // → value → first op that showed it
+	values := map[at]map[string]int{}     // → value → first op that showed it
 	offsets := map[string]map[int64]int{} // value → offset → first op
 	note := func(tp history.TopicPartition, off int64, v string, op int) {
 		k := at{tp, off}
@@ -267,8 +267,12 @@ func (m *txnModel) checkLost(col *collector) int {
 		if w.offset >= 0 {
 			a.Offsets = []int64{w.offset}
 		}
-		a.Explanation = fmt.Sprintf("%q written to %s by %s, which committed (acknowledged at offset %d), was not returned by the completed read_committed drain (it read %s up to offset %d)",
-			v, w.tp, m.describe(w.op), w.offset, w.tp, maxDrained[w.tp])
+		upTo := "returned nothing from it"
+		if o, ok := maxDrained[w.tp]; ok {
+			upTo = fmt.Sprintf("read it up to offset %d", o)
+		}
+		a.Explanation = fmt.Sprintf("%q written to %s by %s, which committed (acknowledged at offset %d), was not returned by the completed read_committed drain (which %s)",
+			v, w.tp, m.describe(w.op), w.offset, upTo)
 		if r, ok := lastSeen[v]; ok {
 			a.Ops = append(a.Ops, m.ref(r.op))
 			a.Explanation += fmt.Sprintf("; %s had read it at offset %d", m.describe(r.op), r.offset)

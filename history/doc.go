@@ -22,7 +22,11 @@
 // An invoke without a completion at the end of the history is read as info.
 //
 // The value of an event is decoded by its f: [Send], [Poll], [Fetch],
-// [ListOffsets], [Commit], [Assign], [Subscribe]; nemesis events carry a
+// [ListOffsets], [Commit], [Assign], [Subscribe], [Txn] (f "txn", one
+// producer transaction of the txn and eos workloads) and [Commit] again for
+// f "group-offsets" (a group's committed offsets read back); a poll's
+// isolation level is in [Poll].Isolation (empty means read_uncommitted, so
+// histories written before it existed read the same). Nemesis events carry a
 // [Fault]; phase events (type "phase", f the phase name such as "drain")
 // carry an optional [Phase]. An unknown f is kept as raw JSON so newer
 // writers do not break older readers of the operations they understand.

@@ -87,6 +87,10 @@ const (
 	FAssign      F = "assign"
 	FSubscribe   F = "subscribe"
 
+	// Transactional workloads (txn, eos).
+	FTxn          F = "txn"           // one producer transaction; value [Txn]
+	FGroupOffsets F = "group-offsets" // a group's committed offsets as read back; value [Commit]
+
 	FStart F = "start" // nemesis: a fault window opens
 	FStop  F = "stop"  // nemesis: a fault window closes (healed)
 )
@@ -166,10 +170,22 @@ func (p PartitionRecords) TopicPartition() TopicPartition {
 // assignment changed while the poll ran: position continuity is not expected
 // across them.
 type Poll struct {
-	Group      string             `json:"group,omitempty"`
+	Group string `json:"group,omitempty"`
+	// Isolation is the consumer's isolation level: read_uncommitted (the
+	// default, also when empty) or read_committed.
+	Isolation  string             `json:"isolation,omitempty"`
 	Partitions []PartitionRecords `json:"partitions,omitempty"`
 	Rebalanced []TopicPartition   `json:"rebalanced,omitempty"`
 }
+
+// Isolation levels as recorded in Poll and Fetch.
+const (
+	ReadUncommitted = "read_uncommitted"
+	ReadCommitted   = "read_committed"
+)
+
+// ReadCommitted reports whether the poll read with read_committed.
+func (p Poll) ReadCommitted() bool { return p.Isolation == ReadCommitted }
 
 // Fetch is a read at an explicit offset of one partition, outside any
 // consumer position. The invoke carries Topic, Partition and Offset; the ok
@@ -293,6 +309,10 @@ func newValue(t Type, f F) any {
 		return new(Assign)
 	case FSubscribe:
 		return new(Subscribe)
+	case FTxn:
+		return new(Txn)
+	case FGroupOffsets:
+		return new(Commit)
 	}
 	return nil
 }
@@ -338,6 +358,9 @@ func (e Event) Subscribe() (*Subscribe, bool) {
 
 // Commit returns the event's commit value, if it has one.
 func (e Event) Commit() (*Commit, bool) { v, ok := e.Value.(*Commit); return v, ok && v != nil }
+
+// Txn returns the event's transaction value, if it has one.
+func (e Event) Txn() (*Txn, bool) { v, ok := e.Value.(*Txn); return v, ok && v != nil }
 
 // Fault returns the event's fault value, if it has one.
 func (e Event) Fault() (*Fault, bool) { v, ok := e.Value.(*Fault); return v, ok && v != nil }

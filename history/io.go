@@ -259,6 +259,15 @@ func (w *Writer) Phase(name, description string) (Event, error) {
 	return w.Append(Event{Process: HarnessProcess, Type: TypePhase, F: F(name), Value: v})
 }
 
+// Elapsed is the writer's clock now: the time an event appended at this
+// moment would get (never before the last event's). Clients stamp times
+// inside a value with it (Txn.EndTime) so they compare with event times.
+func (w *Writer) Elapsed() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return max(int64(w.clock()), w.v.lastTime)
+}
+
 // Close closes the file if the Writer created it. Operations still
 // outstanding stay open: readers treat them as info.
 func (w *Writer) Close() error {
