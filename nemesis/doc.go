@@ -10,9 +10,27 @@
 //     never imports the harness.
 //   - A Fault says whether it can run against an Env (Available, an error
 //     wrapping ErrUnavailable with the reason), and Inject returns the heal
-//     that undoes it. Registered: kill, stop, pause, restart (rolling),
-//     partition-node, partition-leader, partition-controller,
-//     partition-halves, partition-ring, partition-bridge, az-loss, az-cut.
+//     that undoes it. Registered: kill, stop, pause, restart (rolling, every
+//     node by default), partition-node, partition-leader,
+//     partition-controller, partition-halves, partition-ring,
+//     partition-bridge, az-loss, az-cut, slow, lossy, clock-skew,
+//     lost-unsynced.
+//   - slow, lossy, clock-skew and lost-unsynced need optional abilities
+//     (Links, Clocks, UnsyncedLoss): from the Env fields, else from
+//     Env.Processes when the driver passed there implements them, so a
+//     driver brings them without any adapter. Their amounts (delay,
+//     jitter, rate cap; loss share; clock offset) are drawn from
+//     Target.Seed, which Run takes from the step's own source: a replay
+//     applies the same amounts (SlowAmounts, LossPercent, SkewOffset).
+//     lost-unsynced kills every target at once (all nodes by default) and
+//     starts them together on heal; it is available only where a kill
+//     loses unsynced writes (the reference broker with
+//     highwater.fault.page.cache=true).
+//   - Membership changes (removing a node for good, adding one with a new
+//     node.id) are not faults here: the clusters run a static
+//     controller.quorum.voters quorum, which cannot change membership. The
+//     rolling restart (restart, every node in turn) is the membership-like
+//     fault.
 //   - A Step's Select names its target (see Resolve for the selectors);
 //     it is resolved when the step runs, against the live topology, with
 //     Env.Rand, so the same seed and topology pick the same nodes. Partition

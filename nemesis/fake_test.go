@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/highwater-io/highwater/history"
 )
@@ -21,10 +23,54 @@ type fakeCluster struct {
 	controller int32
 	// failOn makes the named call ("kill 2", "cut 1 2") fail once.
 	failOn map[string]error
+	// degraded and skew are the link and clock faults in effect by node;
+	// noLinks, noClocks, noUnsynced make those abilities unavailable.
+	degraded                      map[int32]string
+	skew                          map[int32]time.Duration
+	noLinks, noClocks, noUnsynced error
 }
 
+func (f *fakeCluster) LinksAvailable(string) error { return f.noLinks }
+func (f *fakeCluster) SlowLinks(_ context.Context, id int32, d, j time.Duration, rate int64) error {
+	return f.degrade(id, fmt.Sprintf("slow %d %v %v %d", id, d, j, rate))
+}
+func (f *fakeCluster) LossyLinks(_ context.Context, id int32, pct int) error {
+	return f.degrade(id, fmt.Sprintf("lossy %d %d", id, pct))
+}
+func (f *fakeCluster) RestoreLinks(_ context.Context, id int32) error {
+	return f.degrade(id, fmt.Sprintf("restore %d", id))
+}
+func (f *fakeCluster) degrade(id int32, call string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record(call); err != nil {
+		return err
+	}
+	if strings.HasPrefix(call, "restore") {
+		delete(f.degraded, id)
+	} else {
+		f.degraded[id] = call
+	}
+	return nil
+}
+func (f *fakeCluster) ClocksAvailable() error { return f.noClocks }
+func (f *fakeCluster) SkewClock(_ context.Context, id int32, off time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.skew[id] = off
+	return f.record(fmt.Sprintf("skew %d %v", id, off))
+}
+func (f *fakeCluster) ResetClock(_ context.Context, id int32) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.skew, id)
+	return f.record(fmt.Sprintf("reset clock %d", id))
+}
+func (f *fakeCluster) UnsyncedLossAvailable() error { return f.noUnsynced }
+
 func newFake(racks ...string) *fakeCluster {
-	f := &fakeCluster{state: map[int32]string{}, cut: map[Link]bool{}, failOn: map[string]error{}}
+	f := &fakeCluster{state: map[int32]string{}, cut: map[Link]bool{}, failOn: map[string]error{},
+		degraded: map[int32]string{}, skew: map[int32]time.Duration{}}
 	for i, r := range racks {
 		f.nodes = append(f.nodes, Node{ID: int32(i), Rack: r})
 		f.state[int32(i)] = "running"
@@ -149,6 +195,12 @@ func (f *fakeCluster) clean() error {
 	}
 	if len(f.cut) > 0 {
 		return fmt.Errorf("links still cut: %v", f.cut)
+	}
+	if len(f.degraded) > 0 {
+		return fmt.Errorf("links still degraded: %v", f.degraded)
+	}
+	if len(f.skew) > 0 {
+		return fmt.Errorf("clocks still skewed: %v", f.skew)
 	}
 	return nil
 }

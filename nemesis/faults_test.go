@@ -9,8 +9,8 @@ import (
 )
 
 func TestRegistryHasEveryFault(t *testing.T) {
-	want := []string{"az-cut", "az-loss", "kill", "partition-bridge", "partition-controller",
-		"partition-halves", "partition-leader", "partition-node", "partition-ring", "pause", "restart", "stop"}
+	want := []string{"az-cut", "az-loss", "clock-skew", "kill", "lossy", "lost-unsynced", "partition-bridge", "partition-controller",
+		"partition-halves", "partition-leader", "partition-node", "partition-ring", "pause", "restart", "slow", "stop"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}

@@ -72,13 +72,57 @@ type Topology interface {
 	ActiveController(ctx context.Context) (int32, error)
 }
 
+// Links degrades every link of one node without cutting it: the slow and
+// lossy faults. harness/cluster.Links has the same method set, so a
+// cluster driver satisfies both. What a driver can do differs (a TCP proxy
+// cannot drop packets, nftables cannot delay them); the driver documents
+// how it applies each degradation.
+type Links interface {
+	// LinksAvailable returns nil, or an error that says why this cluster
+	// cannot apply the degradation kind ("slow" or "lossy") and the fix.
+	LinksAvailable(kind string) error
+	// SlowLinks delays node id's traffic by delay ± jitter and caps its
+	// rate at rateBytesPerSecond (0: no cap), replacing an earlier
+	// degradation of the node.
+	SlowLinks(ctx context.Context, id int32, delay, jitter time.Duration, rateBytesPerSecond int64) error
+	// LossyLinks loses lossPercent (1..100) of node id's traffic.
+	LossyLinks(ctx context.Context, id int32, lossPercent int) error
+	// RestoreLinks removes node id's degradation.
+	RestoreLinks(ctx context.Context, id int32) error
+}
+
+// Clocks skews the clock a node's broker reads through its clock seam
+// (harness/cluster.Clocks has the same method set).
+type Clocks interface {
+	// ClocksAvailable returns nil, or an error that says why not.
+	ClocksAvailable() error
+	// SkewClock sets node id's clock offset from real time.
+	SkewClock(ctx context.Context, id int32, offset time.Duration) error
+	// ResetClock sets node id's offset back to zero.
+	ResetClock(ctx context.Context, id int32) error
+}
+
+// UnsyncedLoss is implemented by drivers whose Kill can lose writes not
+// yet fsynced, as a power loss would (the reference broker's own page
+// cache); harness/cluster.UnsyncedLoss has the same method set.
+type UnsyncedLoss interface {
+	// UnsyncedLossAvailable returns nil when a Kill drops every write the
+	// node has not fsynced, or an error that says why not and the fix.
+	UnsyncedLossAvailable() error
+}
+
 // Env is what faults act on. Processes and Network are nil when the
 // cluster cannot provide them; faults that need them report so from
-// Available.
+// Available. Links, Clocks and Unsynced, when nil, are taken from
+// Processes if it implements them (a cluster driver passed as Processes
+// brings its optional abilities along).
 type Env struct {
 	Processes Processes
 	Network   Network // nil = unavailable
 	Topology  Topology
+	Links     Links
+	Clocks    Clocks
+	Unsynced  UnsyncedLoss
 	// Rand drives target selection; seed it (NewRand) so a replay picks
 	// the same nodes given the same topology. Run draws one seed from it
 	// and gives each step its own source derived from that seed and the
@@ -108,6 +152,30 @@ func (e Env) healTimeout() time.Duration {
 		return DefaultHealTimeout
 	}
 	return e.HealTimeout
+}
+
+func (e Env) links() Links {
+	if e.Links != nil {
+		return e.Links
+	}
+	l, _ := e.Processes.(Links)
+	return l
+}
+
+func (e Env) clocks() Clocks {
+	if e.Clocks != nil {
+		return e.Clocks
+	}
+	c, _ := e.Processes.(Clocks)
+	return c
+}
+
+func (e Env) unsynced() UnsyncedLoss {
+	if e.Unsynced != nil {
+		return e.Unsynced
+	}
+	u, _ := e.Processes.(UnsyncedLoss)
+	return u
 }
 
 // nodeIDs lists the topology's node ids in ascending order.
@@ -151,10 +219,14 @@ type Describer interface {
 
 // Target is what a selector resolved to at injection time: the nodes (their
 // order matters to the ring and bridge shapes) and a description for logs
-// and the history.
+// and the history. Seed drives a fault's own parameters (a delay, a clock
+// offset): Run draws it from the step's source after resolving, so a
+// replay applies the same amounts; Describe and Inject derive the same
+// parameters from it.
 type Target struct {
 	Nodes []int32
 	Desc  string
+	Seed  int64
 }
 
 var registry = struct {

@@ -101,6 +101,7 @@ func (r *runner) step(ctx context.Context, window int64, st Step, f Fault) error
 		log.Warn("nemesis: skipped, no target", "select", sel, "err", err)
 		return nil
 	}
+	target.Seed = rnd.Int64()
 	desc := target.Desc
 	if d, ok := f.(Describer); ok {
 		desc = d.Describe(r.env, target)
