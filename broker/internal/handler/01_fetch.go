@@ -10,9 +10,17 @@ package handler
 // requests name only changed partitions and forgotten ones, and responses
 // carry only partitions with new records, a changed high watermark or log
 // start offset, or an error; epoch -1 closes the session or fetches without
-// one. With one replica the high watermark is the log end offset, and with
-// no transactions the last stable offset equals it for both isolation
-// levels. v13+ addresses topics by id. Leader epochs are checked (KIP-320;
+// one. With one replica the high watermark is the log end offset. Every
+// partition answer carries the last stable offset: the smaller of the high
+// watermark and the first offset of the oldest open transaction
+// (partlog.Log.FirstUnstableOffset). IsolationLevel 1 (read_committed)
+// reads only below the last stable offset and returns the aborted
+// transactions whose data may lie in the returned batches (those whose
+// ABORT marker is at or after the fetch offset and whose first offset is
+// below the end of the returned data, from the segments' aborted
+// transaction indexes), so the client drops their records; control
+// batches are returned as they are and clients skip them.
+// v13+ addresses topics by id. Leader epochs are checked (KIP-320;
 // this node's epoch is always 0).
 // Cluster mode (cluster.go): only the image's leader serves a partition;
 // elsewhere NOT_LEADER_OR_FOLLOWER with KIP-951's CurrentLeader (v12+) and
@@ -24,7 +32,14 @@ package handler
 // offset up to the log end, the high watermark or a diverging epoch; no
 // fetch sessions; the answer waits up to MaxWaitMillis for records.
 // Single-node mode refuses replica fetches.
-// Not implemented: KIP-392 preferred read replica (always -1), throttling.
+// KIP-392 (v11+): when Config.PreferredReadReplica is set and a consumer
+// sends its rack, the leader asks it which replica that consumer should
+// read from; another node's id is answered as PreferredReadReplica with no
+// records (offsets and watermarks filled), as Kafka does. A follower serves
+// a consumer fetch only when the hook names this node for the consumer's
+// rack (up to the high watermark it learned from the leader), else
+// NOT_LEADER_OR_FOLLOWER.
+// Not implemented: throttling.
 
 import (
 	"context"
@@ -32,6 +47,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/topics"
 )
 
 func init() { register(kmsg.Fetch, 4, 18, (*Server).fetch) }
@@ -181,7 +199,7 @@ func (s *Server) readFetch(req *kmsg.FetchRequest, items []fetchItem, full bool)
 		rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
 		rp.PreferredReadReplica = -1
 		rp.RecordBatches = []byte{} // empty, not null: librdkafka rejects a null record set
-		err := s.readPartition(it, budget-total, total == 0, &rp)
+		err := s.readPartition(req, it, budget-total, total == 0, &rp)
 		if err != nil {
 			rp.ErrorCode = errorCode(err)
 			failed = true
@@ -203,26 +221,49 @@ func (s *Server) readFetch(req *kmsg.FetchRequest, items []fetchItem, full bool)
 	return out, reported, total, failed
 }
 
-func (s *Server) readPartition(it fetchItem, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) error {
+// readCommitted is Fetch's IsolationLevel for read_committed.
+const readCommitted = 1
+
+// followerReads is what a Replication offers when followers may serve
+// consumers (KIP-392): the high watermark a replica knows, leader or not.
+type followerReads interface {
+	ReplicaHighWatermark(topicID [16]byte, index int32) (int64, error)
+}
+
+func (s *Server) readPartition(req *kmsg.FetchRequest, it fetchItem, budget int, first bool, rp *kmsg.FetchResponseTopicPartition) error {
 	var name *string
 	if it.key.topic != "" || it.key.topicID == [16]byte{} {
 		name = &it.key.topic
 	}
 	t, ok := s.lookupTopic(name, it.key.topicID)
 	p, err := s.leaderPartition(t, ok, it.key.partition, name == nil, it.part.leaderEpoch)
+	follower := false
+	if err != nil && notLeader(err) && ok && s.preferredReplica(req, t, it.key.partition) == s.cfg.NodeID {
+		p, err = s.partition(t, ok, it.key.partition, name == nil)
+		follower = err == nil
+	}
 	if err != nil {
 		if notLeader(err) && ok {
 			rp.CurrentLeader.LeaderID, rp.CurrentLeader.LeaderEpoch, _ = s.currentLeader(t.ID, it.key.partition)
 		}
 		return err
 	}
-	hw := p.Log.EndOffset() // one replica: everything appended is replicated
-	if s.cfg.Replication != nil {
-		if hw, err = s.cfg.Replication.HighWatermark(t.ID, it.key.partition); err != nil {
-			return replicaErr(err)
+	hw, err := s.highWatermark(p, follower)
+	if err != nil {
+		return err
+	}
+	lso := min(hw, p.Log.FirstUnstableOffset())
+	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, lso, p.Log.StartOffset()
+	if !follower {
+		if id := s.preferredReplica(req, t, it.key.partition); id >= 0 && id != s.cfg.NodeID {
+			rp.PreferredReadReplica = id // KIP-392: no records, the client goes there
+			return nil
 		}
 	}
-	rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = hw, hw, p.Log.StartOffset()
+	upTo := hw
+	if req.IsolationLevel == readCommitted {
+		upTo = lso
+	}
 	maxBytes := int(it.part.partitionMaxBytes)
 	if budget < maxBytes {
 		maxBytes = budget
@@ -230,7 +271,7 @@ func (s *Server) readPartition(it fetchItem, budget int, first bool, rp *kmsg.Fe
 	if maxBytes <= 0 && !first {
 		return nil
 	}
-	data, err := p.Log.Read(it.part.fetchOffset, max(maxBytes, 1), hw)
+	data, err := p.Log.Read(it.part.fetchOffset, max(maxBytes, 1), upTo)
 	if err != nil {
 		return err
 	}
@@ -239,6 +280,59 @@ func (s *Server) readPartition(it fetchItem, budget int, first bool, rp *kmsg.Fe
 	}
 	if data != nil {
 		rp.RecordBatches = data
+		if req.IsolationLevel == readCommitted {
+			rp.AbortedTransactions = abortedIn(p, it.part.fetchOffset, data)
+		}
 	}
 	return nil
+}
+
+// highWatermark is what consumers may read up to: the log end offset on a
+// single node, else the replication state machine's (the one a follower
+// learned from its leader when it serves a KIP-392 fetch).
+func (s *Server) highWatermark(p *topics.Partition, follower bool) (int64, error) {
+	if s.cfg.Replication == nil {
+		return p.Log.EndOffset(), nil // one replica: everything appended is replicated
+	}
+	if follower {
+		fr, ok := s.cfg.Replication.(followerReads)
+		if !ok {
+			return 0, kerr.NotLeaderForPartition
+		}
+		hw, err := fr.ReplicaHighWatermark(p.Topic.ID, p.Index)
+		return hw, replicaErr(err)
+	}
+	hw, err := s.cfg.Replication.HighWatermark(p.Topic.ID, p.Index)
+	return hw, replicaErr(err)
+}
+
+// preferredReplica asks Config.PreferredReadReplica where a consumer fetch
+// should read (v11+, consumer with a rack); -1 means here / no opinion.
+func (s *Server) preferredReplica(req *kmsg.FetchRequest, t *topics.Topic, index int32) int32 {
+	hook := s.cfg.PreferredReadReplica
+	if hook == nil || req.Version < 11 || req.Rack == "" || t == nil || max(req.ReplicaID, req.ReplicaState.ID) >= 0 {
+		return -1
+	}
+	return hook(t.Name, index, req.Rack)
+}
+
+// abortedIn lists the aborted transactions a read_committed client needs
+// for the batches in data, read from fetchOffset.
+func abortedIn(p *topics.Partition, fetchOffset int64, data []byte) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	end := fetchOffset
+	for rest := data; len(rest) >= records.HeaderSize; {
+		h, err := records.ReadHeader(rest)
+		if err != nil || h.Size() > len(rest) {
+			break
+		}
+		end = h.LastOffset() + 1
+		rest = rest[h.Size():]
+	}
+	var out []kmsg.FetchResponseTopicPartitionAbortedTransaction
+	for _, a := range p.Log.AbortedTxns(fetchOffset, end) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out
 }

@@ -2,9 +2,10 @@ package handler
 
 // ListOffsets (key 2), versions 1-10 (Kafka 4.0's floor is 1).
 //
-// Timestamp -2 earliest (log start offset), -1 latest (the high watermark;
-// the last stable offset under read_committed, equal here with no
-// transactions), -3 the record with the largest timestamp (v7+), -4 the
+// Timestamp -2 earliest (log start offset), -1 latest (the high watermark
+// under read_uncommitted; under read_committed, IsolationLevel 1, the last
+// stable offset: the high watermark or, if smaller, the first offset of the
+// oldest open transaction), -3 the record with the largest timestamp (v7+), -4 the
 // earliest local offset (v8+; no tiered storage, so the log start offset),
 // -5 latest tiered (v9+: nothing is tiered, offset -1); a timestamp >= 0
 // finds the first record whose timestamp is at least it, or offset -1 when
@@ -46,7 +47,7 @@ func (s *Server) listOffsets(_ context.Context, _ *Conn, req *kmsg.ListOffsetsRe
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
 			p, err := s.leaderPartition(t, ok, rp.Partition, false, rp.CurrentLeaderEpoch)
 			if err == nil {
-				err = s.listOffset(req.Version, p, rp.Timestamp, &sp)
+				err = s.listOffset(req.Version, req.IsolationLevel, p, rp.Timestamp, &sp)
 			}
 			sp.ErrorCode = errorCode(err)
 			st.Partitions = append(st.Partitions, sp)
@@ -56,7 +57,7 @@ func (s *Server) listOffsets(_ context.Context, _ *Conn, req *kmsg.ListOffsetsRe
 	return resp, nil
 }
 
-func (s *Server) listOffset(version int16, p *topics.Partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) error {
+func (s *Server) listOffset(version int16, isolation int8, p *topics.Partition, ts int64, sp *kmsg.ListOffsetsResponseTopicPartition) error {
 	log := p.Log
 	found := func(offset, timestamp int64) error {
 		sp.Offset, sp.Timestamp, sp.LeaderEpoch = offset, timestamp, 0
@@ -68,7 +69,12 @@ func (s *Server) listOffset(version int16, p *topics.Partition, ts int64, sp *km
 		if err != nil {
 			return replicaErr(err)
 		}
+		if isolation == readCommitted {
+			hw = min(hw, log.FirstUnstableOffset())
+		}
 		return found(hw, -1)
+	case ts == listLatest && isolation == readCommitted:
+		return found(min(log.EndOffset(), log.FirstUnstableOffset()), -1)
 	case ts == listLatest:
 		return found(log.EndOffset(), -1)
 	case ts == listEarliest, ts == listEarliestLocal && version >= 8:

@@ -1,6 +1,7 @@
 package handler
 
-// WriteTxnMarkers (key 27), versions 1-2 (Kafka 4 removed v0).
+// WriteTxnMarkers (key 27), version 1 on the wire (Kafka 4 removed v0 and
+// serves 1); Server.WriteTxnMarkers answers any version kmsg knows.
 //
 // The transaction coordinator asks each partition leader to end a
 // producer's transaction: for every listed partition this node leads, a
@@ -43,7 +44,7 @@ import (
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
 
-func init() { register(kmsg.WriteTxnMarkers, 1, 2, (*Server).writeTxnMarkers) }
+func init() { register(kmsg.WriteTxnMarkers, 1, 1, (*Server).writeTxnMarkers) }
 
 // markerReplicationTimeout bounds how long a marker waits for the high
 // watermark in cluster mode (Kafka's coordinator uses its request timeout).

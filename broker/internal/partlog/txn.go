@@ -34,12 +34,15 @@ type Marker struct {
 // returns ErrNotMarker for control batches of other types and
 // records.ErrCorrupt (wrapped) for damaged ones.
 func ParseMarker(batch []byte) (Marker, error) {
+	if h, err := records.ReadHeader(batch); err == nil && !h.Control() {
+		return Marker{}, fmt.Errorf("%w: not a control batch", ErrNotMarker)
+	}
 	h, recs, err := records.Decode(batch)
 	if err != nil {
 		return Marker{}, fmt.Errorf("partlog: marker: %w", err)
 	}
-	if !h.Control() || len(recs) == 0 {
-		return Marker{}, fmt.Errorf("%w: control %v, %d records", ErrNotMarker, h.Control(), len(recs))
+	if len(recs) == 0 {
+		return Marker{}, fmt.Errorf("%w: control batch without records", ErrNotMarker)
 	}
 	key, value := recs[0].Key, recs[0].Value
 	if len(key) < 4 {
