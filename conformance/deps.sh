@@ -7,6 +7,8 @@
 #   python3-snappy         libraries: snappy, lz4, zstd (gzip is built in)
 #   python3-lz4
 #   python3-zstandard
+#   chromium             headless browser: reports' report.html screenshot
+#                        test (scripts/report-screenshot.sh)
 #   java/fetch.sh        Kafka server + tools + clients jars (java_test.go,
 #                        java/kafka-single.sh); needs Java 17 and Maven
 #
@@ -15,7 +17,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-pkgs=(kcat python3-kafka python3-snappy python3-lz4 python3-zstandard)
+pkgs=(kcat python3-kafka python3-snappy python3-lz4 python3-zstandard chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

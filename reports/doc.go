@@ -1,5 +1,8 @@
-// Package reports renders results for people: bench comparisons (and, as
-// the harness grows, runs and sizing plans) as self-contained HTML pages
+// Package reports renders results for people: bench comparisons, capacity
+// plans and chaos runs (report.html in a run directory: verdict, checker
+// results, anomalies and allowed findings with explanations, links to
+// porcupine's pages, and throughput/latency timelines with fault windows
+// shaded and ack gaps marked) as self-contained HTML pages
 // with inline SVG plots, with no external scripts, fonts or styles, so a
 // page can be mailed, archived or opened offline and looks the same.
 //
@@ -8,7 +11,9 @@
 // io.Writer; the same input gives byte-identical output (golden-file
 // tested), so nothing here reads the clock, the environment or the host.
 // Bad or empty input renders as "no data" rather than failing, except for
-// write errors, which are returned.
+// write errors, which are returned. WriteRunReport is the one thin driver
+// that touches files: it reads a run directory (results.json, run.json,
+// history.jsonl) and writes report.html beside them.
 //
 // Goroutines: none; nothing here is shared or retained after a call.
 //

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/highwater-io/highwater/checker"
+	"github.com/highwater-io/highwater/reports"
 )
 
 // exitError carries a process exit status chosen by a verdict.
@@ -21,7 +22,8 @@ func checkCommand() *cobra.Command {
 		Use:   "check RUN_DIR|HISTORY.jsonl",
 		Short: "Re-check a saved run's history offline",
 		Long: `Run every checker over a saved history (RUN_DIR/history.jsonl, or a
-history file given directly) and write results.json, summary.txt and, for
+history file given directly) and write results.json, summary.txt,
+report.html (re-rendered with the new results) and, for
 partitions that are not linearizable, linearizability/*.html beside it.
 
 By default a read whose high watermark lags an acknowledged offset during
@@ -46,6 +48,9 @@ found), 2 unknown (a check ran out of time or its preconditions failed),
 				return exitError{3}
 			}
 			fmt.Fprint(cmd.OutOrStdout(), summary.Text())
+			if err := reports.WriteRunReport(outDir); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "highwater check: report.html not written:", err)
+			}
 			switch summary.Valid {
 			case checker.Valid:
 				return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/highwater-io/highwater/history"
 	"github.com/highwater-io/highwater/internal/seed"
 	"github.com/highwater-io/highwater/nemesis"
+	"github.com/highwater-io/highwater/reports"
 )
 
 // Options are what a run needs besides its scenario.
@@ -336,6 +337,10 @@ func (s *runState) judge(ctx context.Context, histPath string, res Result) (Resu
 	s.info.End = time.Now().UTC()
 	if err := s.save(); err != nil {
 		return res, err
+	}
+	// report.html is for people; a run without one still has its verdict.
+	if err := reports.WriteRunReport(s.dir); err != nil {
+		s.say("report.html: %v", err)
 	}
 	fmt.Fprint(s.out, "\n"+res.Text)
 	return res, nil
