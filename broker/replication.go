@@ -496,6 +496,17 @@ func (r *replicator) ReplicaHighWatermark(topicID [16]byte, index int32) (int64,
 	return rp.hw.Load(), nil
 }
 
+// ReplicaHighWatermark is the high watermark this replica knows, leader or
+// follower (a follower's is what its leader last told it): what a follower
+// chosen as a consumer's preferred read replica (KIP-392) serves up to.
+func (r *replicator) ReplicaHighWatermark(topicID [16]byte, index int32) (int64, error) {
+	rp := r.get(topicID, index)
+	if rp == nil {
+		return 0, replica.ErrNotLeaderOrFollower
+	}
+	return rp.hw.Load(), nil
+}
+
 // LatestOffset implements handler.Replication: the high watermark, or
 // OFFSET_NOT_AVAILABLE while a new leader's is still below its epoch
 // start offset (KIP-207: the previous leader may have committed up to
