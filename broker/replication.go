@@ -351,10 +351,10 @@ func (r *replicator) drain(rp *replPart, fetched map[int64][]byte) []replica.Fet
 func (r *replicator) write(rp *replPart, w replica.LogWrite, fetched map[int64][]byte) error {
 	l := rp.tp.Log
 	switch w.Kind {
-	case replica.WriteTruncate: // the producer state rolls back with the log
-		return r.c.catalog.TruncateTo(rp.tp, w.Offset)
+	case replica.WriteTruncate:
+		return l.TruncateTo(w.Offset)
 	case replica.WriteTruncateFully:
-		return r.c.catalog.TruncateFullyAndStartAt(rp.tp, w.Offset)
+		return l.TruncateFullyAndStartAt(w.Offset)
 	case replica.WriteLogStart:
 		return l.DeleteRecordsBefore(w.Offset)
 	case replica.WriteAppend:
@@ -496,17 +496,6 @@ func (r *replicator) ReplicaHighWatermark(topicID [16]byte, index int32) (int64,
 	return rp.hw.Load(), nil
 }
 
-// ReplicaHighWatermark is the high watermark this replica knows, leader or
-// follower (a follower's is what its leader last told it): what a follower
-// chosen as a consumer's preferred read replica (KIP-392) serves up to.
-func (r *replicator) ReplicaHighWatermark(topicID [16]byte, index int32) (int64, error) {
-	rp := r.get(topicID, index)
-	if rp == nil {
-		return 0, replica.ErrNotLeaderOrFollower
-	}
-	return rp.hw.Load(), nil
-}
-
 // LatestOffset implements handler.Replication: the high watermark, or
 // OFFSET_NOT_AVAILABLE while a new leader's is still below its epoch
 // start offset (KIP-207: the previous leader may have committed up to
@@ -549,18 +538,4 @@ func (r *replicator) FollowerFetch(topicID [16]byte, index int32, f replica.Foll
 		}
 	}
 	return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
-}
-
-// EndOffsetForEpoch implements handler.Replication.
-func (r *replicator) EndOffsetForEpoch(topicID [16]byte, index int32, currentLeaderEpoch, epoch int32) (replica.EpochEndOffset, error) {
-	rp := r.get(topicID, index)
-	if rp == nil {
-		return replica.EpochEndOffset{Epoch: replica.UndefinedEpoch, EndOffset: replica.UndefinedOffset}, replica.ErrNotLeaderOrFollower
-	}
-	rp.mu.Lock()
-	defer rp.mu.Unlock()
-	if rp.dead {
-		return replica.EpochEndOffset{Epoch: replica.UndefinedEpoch, EndOffset: replica.UndefinedOffset}, replica.ErrNotLeaderOrFollower
-	}
-	return rp.sm.EndOffsetForEpoch(currentLeaderEpoch, epoch)
 }
