@@ -16,6 +16,12 @@
 //   - Network faults are a separate interface (Network) because many drivers
 //     cannot cut links. NetworkOf returns ErrUnavailable, wrapped with the
 //     reason and the fix, when a cluster cannot.
+//   - Optional abilities (Links for slow and lossy links, Clocks for clock
+//     skew, UnsyncedLoss for crashes that lose unsynced writes) are
+//     interfaces a driver may implement, each with an availability check;
+//     their method sets match package nemesis's so a driver is passed to
+//     the nemesis as is. Adding them changed nothing for existing
+//     drivers.
 //
 // Goroutines: the package starts none. Implementations document their own.
 //
