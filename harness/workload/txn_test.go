@@ -114,3 +114,27 @@ func TestTxnKfake(t *testing.T) {
 		t.Errorf("commits %d aborts %d in-txn reads %d polls by isolation %v", commits, aborts, reads, iso)
 	}
 }
+
+// TestEOSKfake: fault-free, consume-transform-produce against kfake is
+// exactly-once and valid.
+func TestEOSKfake(t *testing.T) {
+	s, h := runKfake(t, "eos", func(cfg Config, hw *history.Writer) (runner, error) {
+		cfg.Producers = 2
+		return NewEOS(cfg, hw, DefaultTxnOptions(), 200)
+	})
+	if s.Valid != checker.Valid {
+		t.Fatalf("fault-free kfake eos run: %s", s.Valid)
+	}
+	txns := 0
+	for _, op := range h.Ops {
+		if op.F == history.FTxn && op.Type() == history.TypeOK {
+			txns++
+		}
+	}
+	if txns == 0 {
+		t.Error("no committed transactions")
+	}
+	for _, r := range s.Results {
+		t.Logf("%s stats %v", r.Checker, r.Stats)
+	}
+}
