@@ -11,9 +11,12 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/highwater-io/highwater/broker/internal/faults"
+	"github.com/highwater-io/highwater/broker/internal/replica"
+	"github.com/highwater-io/highwater/broker/internal/topics"
 	"github.com/highwater-io/highwater/internal/vfs"
 )
 
@@ -111,4 +114,83 @@ func (b *Broker) serveMetrics(ctx context.Context) error {
 		return fmt.Errorf("metrics listener: %w", err)
 	}
 	return nil
+}
+
+// ackedNow is the ack-before-replication planted bug's answer to an
+// acks=all produce: done, before any follower fetched the records.
+func ackedNow() <-chan error {
+	ch := make(chan error, 1)
+	ch <- nil
+	return ch
+}
+
+// appendOverKeptTail is the skip-truncation planted bug's follower append.
+// The truncation the leader-epoch protocol asked for was skipped, so the
+// local log still holds its diverged tail where the state machine believes
+// it holds the leader's records: fetched batches that fall entirely inside
+// that tail are dropped (the diverged records stay, at the same offsets as
+// the leader's different ones), a batch straddling its end replaces what it
+// overlaps, and the rest is appended. The follower carries on replicating
+// with a log that differs from the leader's below its end.
+func appendOverKeptTail(tp *topics.Partition, w replica.LogWrite, fetched map[int64][]byte) error {
+	for _, b := range w.Batches {
+		raw, ok := fetched[b.BaseOffset]
+		if !ok {
+			return fmt.Errorf("fetch %d: no fetched batch at %d", w.FetchID, b.BaseOffset)
+		}
+		end := tp.Log.EndOffset()
+		if b.LastOffset < end {
+			continue
+		}
+		if b.BaseOffset < end {
+			if err := tp.Log.TruncateTo(b.BaseOffset); err != nil {
+				return err
+			}
+		}
+		if err := tp.AppendReplica(raw); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// staleReadLag is how far behind the stale-read planted bug's answers are:
+// about what a follower serving reads knows, a fetch round or more behind
+// its leader on a loaded machine.
+const staleReadLag = time.Second
+
+// hwSample is one published high watermark and when it was seen.
+type hwSample struct {
+	at time.Time
+	hw int64
+}
+
+// staleHWs keeps, per partition, the high watermarks of the last
+// staleReadLag, for the stale-read planted bug.
+var staleHWs = struct {
+	sync.Mutex
+	byPart map[*replPart][]hwSample
+}{byPart: map[*replPart][]hwSample{}}
+
+// staleHighWatermark is the stale-read planted bug: consumer fetches and
+// ListOffsets are answered with the high watermark of staleReadLag ago, as
+// a lagging follower serving reads would know it, so a read that starts
+// after an acknowledgement may not see the acknowledged record (and the
+// records it returns stop short of it).
+func staleHighWatermark(rp *replPart, hw int64, now time.Time) int64 {
+	staleHWs.Lock()
+	defer staleHWs.Unlock()
+	ss := staleHWs.byPart[rp]
+	if len(ss) == 0 || ss[len(ss)-1].hw != hw {
+		ss = append(ss, hwSample{at: now, hw: hw})
+	}
+	// Keep the newest sample at or before the horizon and all after it.
+	horizon := now.Add(-staleReadLag)
+	i := 0
+	for i+1 < len(ss) && !ss[i+1].at.After(horizon) {
+		i++
+	}
+	ss = ss[i:]
+	staleHWs.byPart[rp] = ss
+	return ss[0].hw
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/highwater-io/highwater/broker/internal/controller"
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/handler"
 	"github.com/highwater-io/highwater/broker/internal/metadata"
 	"github.com/highwater-io/highwater/broker/internal/replica"
@@ -342,7 +343,11 @@ func (r *replicator) drain(rp *replPart, fetched map[int64][]byte) []replica.Fet
 	}
 	rp.role.Store(int32(rp.sm.Role()))
 	rp.epochStart.Store(rp.sm.EpochStartOffset())
-	if hw := rp.sm.HighWatermark(); rp.hw.Swap(hw) != hw {
+	hw := rp.sm.HighWatermark()
+	if faults.Planted(faults.HWBeyondISR) && rp.sm.Role() == replica.RoleLeader { // planted bug (faults.go)
+		hw = rp.tp.Log.EndOffset()
+	}
+	if rp.hw.Swap(hw) != hw {
 		r.c.catalog.Notify() // consumers read up to it, followers learn it
 	}
 	return results
@@ -352,12 +357,18 @@ func (r *replicator) write(rp *replPart, w replica.LogWrite, fetched map[int64][
 	l := rp.tp.Log
 	switch w.Kind {
 	case replica.WriteTruncate:
+		if faults.Planted(faults.SkipTruncation) { // planted bug (faults.go)
+			return nil
+		}
 		return l.TruncateTo(w.Offset)
 	case replica.WriteTruncateFully:
 		return l.TruncateFullyAndStartAt(w.Offset)
 	case replica.WriteLogStart:
 		return l.DeleteRecordsBefore(w.Offset)
 	case replica.WriteAppend:
+		if faults.Planted(faults.SkipTruncation) { // planted bug (faults.go)
+			return appendOverKeptTail(rp.tp, w, fetched)
+		}
 		for _, b := range w.Batches {
 			raw, ok := fetched[b.BaseOffset]
 			if !ok {
@@ -466,6 +477,9 @@ func (r *replicator) Produce(topicID [16]byte, index int32, acks int16, timeout 
 			return nil, err
 		}
 	}
+	if acks == -1 && faults.Planted(faults.AckBeforeReplication) { // planted bug (faults.go)
+		return ackedNow(), nil
+	}
 	id := r.ids.Add(1)
 	ch := make(chan error, 1)
 	rp.waiters[id] = ch
@@ -481,6 +495,9 @@ func (r *replicator) HighWatermark(topicID [16]byte, index int32) (int64, error)
 	rp := r.get(topicID, index)
 	if rp == nil || replica.Role(rp.role.Load()) != replica.RoleLeader {
 		return 0, replica.ErrNotLeaderOrFollower
+	}
+	if faults.Planted(faults.StaleRead) { // planted bug (faults.go)
+		return staleHighWatermark(rp, rp.hw.Load(), r.now()), nil
 	}
 	return rp.hw.Load(), nil
 }

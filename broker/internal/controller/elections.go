@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/metadata"
 )
 
@@ -50,8 +51,14 @@ func buildChange(img metadata.Image, id metadata.UUID, pid int32, p metadata.Par
 	valid := func(r int32) bool { return slices.Contains(isr, r) && acceptable(r) }
 
 	leader := metadata.NoLeader
+	outOfSync := func(r int32) bool { return acceptable(r) && !slices.Contains(isr, r) }
 	switch {
-	case ch.election == electPreferred && valid(p.Replicas[0]):
+	case faults.Planted(faults.UncleanElection) && !valid(p.Leader) && slices.IndexFunc(p.Replicas, outOfSync) >= 0:
+		// Planted bug (broker/internal/faults): elect a live replica
+		// outside the ISR and count it in, though it may lack records.
+		leader = p.Replicas[slices.IndexFunc(p.Replicas, outOfSync)]
+		isr = sorted(append(slices.Clone(isr), leader))
+	case ch.election == electPreferred && (valid(p.Replicas[0]) || faults.Planted(faults.UncleanElection) && acceptable(p.Replicas[0])):
 		leader = p.Replicas[0]
 	case valid(p.Leader):
 		leader = p.Leader
