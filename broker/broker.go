@@ -24,6 +24,7 @@ import (
 	"github.com/highwater-io/highwater/broker/internal/handler"
 	"github.com/highwater-io/highwater/broker/internal/metrics"
 	"github.com/highwater-io/highwater/broker/internal/topics"
+	"github.com/highwater-io/highwater/broker/internal/txn"
 	"github.com/highwater-io/highwater/broker/internal/wire"
 	"github.com/highwater-io/highwater/internal/vfs"
 )
@@ -36,6 +37,7 @@ type Broker struct {
 	ln        net.Listener
 	catalog   *topics.Catalog
 	groups    *groupStore
+	txns      *txn.Service // single-node transaction coordinator (txn.go); nil in cluster mode
 	handler   *handler.Server
 	wire      *wire.Server
 	unlock    func()
@@ -145,6 +147,11 @@ func (b *Broker) open() error {
 	} else if producerIDs, err = topics.OpenProducerIDs(b.cfg.FS, b.s.dataDir); err != nil {
 		return err
 	}
+	// The transaction coordinator wraps the producer id allocator (txn.go,
+	// cluster_txn.go): the handlers reach it through ProducerIDs.
+	if producerIDs, err = b.openTransactions(producerIDs); err != nil {
+		return err
+	}
 	b.handler = handler.New(handler.Config{
 		NodeID:         b.s.nodeID,
 		AdvertisedHost: b.s.advertisedHost,
@@ -160,6 +167,7 @@ func (b *Broker) open() error {
 		Metrics:        b.metrics,
 		Cluster:        cluster,
 		Replication:    replication,
+		OnTxnMarker:    b.onTxnMarker,
 	})
 	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
 	return nil
@@ -195,6 +203,9 @@ func (b *Broker) Run(ctx context.Context) error {
 	g.Go(func() error { return b.wire.Serve(ctx, b.ln) })
 	if b.groups != nil {
 		g.Go(func() error { b.groups.service.Run(ctx); return nil })
+	}
+	if b.txns != nil {
+		g.Go(func() error { b.txns.Run(ctx); return nil })
 	}
 	g.Go(func() error { b.retentionLoop(ctx); return nil })
 	g.Go(func() error { b.flushLoop(ctx); return nil })

@@ -187,9 +187,7 @@ func replayPartition(p *topics.Partition) ([]group.KV, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s-%d at %d: %w", offsetsTopic, p.Index, offset, err)
 			}
-			for _, r := range recs {
-				kvs = append(kvs, group.KV{Key: r.Key, Value: r.Value})
-			}
+			kvs = append(kvs, groupKVs(data[:h.Size()], h, recs)...)
 			offset = h.LastOffset() + 1
 			data = data[h.Size():]
 		}

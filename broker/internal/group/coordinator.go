@@ -7,8 +7,15 @@ import (
 	"time"
 )
 
-// KV is one __consumer_offsets record. A nil Value is a tombstone.
-type KV struct{ Key, Value []byte }
+// KV is one __consumer_offsets record. A nil Value is a tombstone. Txn,
+// when non-nil, puts the record in a transactional batch of that producer
+// (a TxnOffsetCommit, pending until the producer's marker) or, with
+// Txn.Marker set, makes it that producer's COMMIT/ABORT control record
+// (Key and Value unused): Kafka's layout of __consumer_offsets.
+type KV struct {
+	Key, Value []byte
+	Txn        *TxnRecord
+}
 
 // write is a batch of records whose durability some continuation waits on.
 type write struct {
@@ -21,6 +28,9 @@ type Coordinator struct {
 	cfg    CoordinatorConfig
 	log    *slog.Logger
 	groups map[string]*group
+	// pending holds TxnOffsetCommit offsets by producer id until the
+	// producer's transaction ends (txn_offsets.go).
+	pending map[int64]*pendingTxn
 
 	queued   []write // not yet handed out by Ready
 	inflight []write // handed out by Ready, awaiting Advance
@@ -38,7 +48,7 @@ func NewCoordinator(cfg CoordinatorConfig) (*Coordinator, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Coordinator{cfg: cfg, log: log, groups: map[string]*group{}}, nil
+	return &Coordinator{cfg: cfg, log: log, groups: map[string]*group{}, pending: map[int64]*pendingTxn{}}, nil
 }
 
 // persist queues records; then (if non-nil) runs from Advance once the

@@ -173,8 +173,9 @@ func (c *Coordinator) commitGroup(now time.Time, req *kmsg.OffsetCommitRequest) 
 }
 
 // OffsetFetch handles an OffsetFetchRequest (v0-7: one group; v8+: many). It
-// never parks. RequireStable (v7+) is accepted; with no transactional offset
-// commits pending here, it never yields UNSTABLE_OFFSET_COMMIT.
+// never parks. RequireStable (v7+, KIP-447) answers UNSTABLE_OFFSET_COMMIT
+// for partitions with a transactional commit pending (the client retries
+// until the transaction ended).
 func (c *Coordinator) OffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	resp := kmsg.NewPtrOffsetFetchResponse()
 	resp.Version = req.Version
@@ -198,10 +199,24 @@ func (c *Coordinator) OffsetFetch(now time.Time, req *kmsg.OffsetFetchRequest) *
 			resp.Topics = append(resp.Topics, rt)
 		}
 		resp.ErrorCode = rg.ErrorCode
+		if req.RequireStable {
+			for i := range resp.Topics {
+				for j := range resp.Topics[i].Partitions {
+					rp := &resp.Topics[i].Partitions[j]
+					if c.hasPending(req.Group, resp.Topics[i].Topic, rp.Partition) {
+						rp.ErrorCode, rp.Offset = kerr.UnstableOffsetCommit.Code, -1
+					}
+				}
+			}
+		}
 		return resp
 	}
 	for _, rgq := range req.Groups {
-		resp.Groups = append(resp.Groups, c.fetchGroup(req.Version, rgq.Group, rgq.Topics))
+		rg := c.fetchGroup(req.Version, rgq.Group, rgq.Topics)
+		if req.RequireStable {
+			c.markUnstable(&rg)
+		}
+		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp
 }

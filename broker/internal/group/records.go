@@ -101,6 +101,9 @@ func (c *Coordinator) Load(now time.Time, records []KV) error {
 }
 
 func (c *Coordinator) replay(now time.Time, r KV) error {
+	if r.Txn != nil {
+		return c.replayTxn(r)
+	}
 	if len(r.Key) < 2 {
 		return fmt.Errorf("%w: key of %d bytes", ErrBadRecord, len(r.Key))
 	}

@@ -19,6 +19,15 @@ type Store interface {
 	Append(records []KV) error
 }
 
+// TxnStore is a Store that also writes transactional records (KV.Txn set:
+// a producer's transactional batch, or its control record) the way Kafka
+// lays them out in __consumer_offsets. A Store without it gets only the
+// plain records; pending transactional offsets then live in memory only
+// (lost if the coordinator moves before the transaction ends).
+type TxnStore interface {
+	AppendTxn(records []KV) error
+}
+
 // Config configures a Service.
 type Config struct {
 	InitialRebalanceDelay                time.Duration
@@ -139,7 +148,7 @@ func (s *Service) do(f func(now time.Time)) {
 		records := s.c.Ready()
 		var err error
 		if s.store != nil {
-			err = s.store.Append(records)
+			err = s.append(records)
 		}
 		if err != nil {
 			s.log.Error("appending group records failed", "records", len(records), "err", err)
@@ -259,4 +268,46 @@ func (s *Service) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteReques
 	ch := make(chan *kmsg.OffsetDeleteResponse, 1)
 	s.do(func(now time.Time) { s.c.OffsetDelete(now, req, deliverLater(s, ch)) })
 	return <-ch
+}
+
+// TxnOffsetCommit answers once the pending offsets are durable.
+func (s *Service) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	ch := make(chan *kmsg.TxnOffsetCommitResponse, 1)
+	s.do(func(now time.Time) { s.c.TxnOffsetCommit(now, req, deliverLater(s, ch)) })
+	return <-ch
+}
+
+// CompleteTxn applies a transaction marker to the producer's pending
+// offsets of the groups owns selects (nil: all), returning once the
+// outcome is durable: the broker calls it from WriteTxnMarkers for a
+// __consumer_offsets partition, before acknowledging the marker.
+func (s *Service) CompleteTxn(producerID int64, producerEpoch int16, commit bool, owns func(group string) bool) error {
+	ch := make(chan error, 1)
+	s.do(func(time.Time) { s.c.CompleteTxn(producerID, producerEpoch, commit, owns, deliverLater(s, ch)) })
+	return <-ch
+}
+
+// append hands records to the store: all of them to a TxnStore, only the
+// plain ones to any other.
+func (s *Service) append(records []KV) error {
+	hasTxn := false
+	for _, r := range records {
+		hasTxn = hasTxn || r.Txn != nil
+	}
+	if !hasTxn {
+		return s.store.Append(records)
+	}
+	if ts, ok := s.store.(TxnStore); ok {
+		return ts.AppendTxn(records)
+	}
+	plain := make([]KV, 0, len(records))
+	for _, r := range records {
+		if r.Txn == nil {
+			plain = append(plain, r)
+		}
+	}
+	if len(plain) == 0 {
+		return nil
+	}
+	return s.store.Append(plain)
 }

@@ -8,10 +8,13 @@ package handler
 // v6) is answered INVALID_REQUEST: share groups are not implemented. When
 // no group coordinator is wired in, group keys get COORDINATOR_NOT_AVAILABLE
 // so clients retry instead of talking to a coordinator that is not there;
-// so do transaction keys in cluster mode. In cluster mode a group key is
-// answered by Groups' GroupCoordinators (the leader of the group's
-// __consumer_offsets partition); Groups without it answer
-// COORDINATOR_NOT_AVAILABLE.
+// so do transaction keys in cluster mode without a transaction
+// coordinator. In cluster mode a group key is answered by Groups'
+// GroupCoordinators (the leader of the group's __consumer_offsets
+// partition) and a transaction key by the transaction coordinator's
+// TxnCoordinators (the leader of the id's __transaction_state partition,
+// the same placement); without them, or while the partition has no
+// leader, COORDINATOR_NOT_AVAILABLE.
 // Kafka 4.0 serves the same range (KIP-896 removed no FindCoordinator
 // versions); kafka-python 2.0.2 uses v0-1, librdkafka 2.0.2 up to v2,
 // franz-go up to v6.
@@ -58,8 +61,15 @@ func (s *Server) findCoordinator(ctx context.Context, _ *Conn, req *kmsg.FindCoo
 				c.ErrorCode = errorCode(err)
 			}
 		case s.cfg.Cluster != nil:
-			// Transactions are not placed on the cluster yet.
-			c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+			loc, ok := s.cfg.ProducerIDs.(TxnCoordinators)
+			if !ok {
+				c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+				break
+			}
+			var err error
+			if c.NodeID, c.Host, c.Port, err = loc.TxnCoordinator(ctx, key); err != nil {
+				c.ErrorCode = errorCode(err)
+			}
 		}
 		if c.ErrorCode != 0 {
 			c.NodeID, c.Host, c.Port = -1, "", -1

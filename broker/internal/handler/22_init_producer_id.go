@@ -2,9 +2,9 @@ package handler
 
 // InitProducerId (key 22), versions 0-5.
 //
-// Idempotent producers only. A request without a transactional id gets a
-// fresh producer id with epoch 0, always, whatever ProducerID/ProducerEpoch
-// it carries (v3+): that is what Kafka's coordinator does for a null
+// Without a transactional id (idempotent producers) a request gets a fresh
+// producer id with epoch 0, always, whatever ProducerID/ProducerEpoch it
+// carries (v3+): that is what Kafka's coordinator does for a null
 // transactional id. KIP-360 epoch bumps of idempotent producers happen in
 // the client (Java's TransactionManager and franz-go bump the epoch locally
 // and restart sequences at 0, which the partition accepts as a new epoch);
@@ -12,17 +12,22 @@ package handler
 // new id is exactly what it needs. Ids come from Config.ProducerIDs, which
 // persists reservations so that no id is reused across restarts.
 //
+// With a transactional id the request goes to the transaction coordinator
+// (package txn): Config.ProducerIDs implements Transactions when the
+// broker runs one (as in Kafka, the transaction coordinator is what
+// allocates producer ids). The epoch is bumped, fencing the previous
+// producer of the id; an open transaction of that producer is aborted
+// first and the request answered CONCURRENT_TRANSACTIONS (the client
+// retries); INVALID_TRANSACTION_TIMEOUT above transaction.max.timeout.ms;
+// KIP-360 retries (v3+ with the producer's id and epoch) get the current
+// epoch back or PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v4,
+// KIP-588). In cluster mode an id not coordinated here gets
+// NOT_COORDINATOR. Without a transaction coordinator a transactional id
+// is answered INVALID_REQUEST (clients then fail at once rather than
+// retrying).
+//
 // v3+ with exactly one of ProducerID/ProducerEpoch set to -1 is
 // INVALID_REQUEST, as in Kafka; so is an empty transactional id.
-//
-// Not implemented: transactions. A non-empty transactional id is answered
-// INVALID_REQUEST (and logged): both the Java client (whose
-// InitProducerIdHandler treats any code it does not name as fatal:
-// "Unexpected error in InitProducerIdResponse; ... sent to an incompatible
-// broker. See the broker logs") and franz-go (non-retriable codes end the
-// transactional producer) then fail at once rather than retrying, as they
-// would on COORDINATOR_NOT_AVAILABLE. TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-// would fail as fast but send users looking for ACLs.
 
 import (
 	"context"
@@ -38,7 +43,7 @@ type ProducerIDs interface {
 	NextProducerID() (int64, error)
 }
 
-func (s *Server) initProducerID(_ context.Context, c *Conn, req *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
+func (s *Server) initProducerID(ctx context.Context, c *Conn, req *kmsg.InitProducerIDRequest) (*kmsg.InitProducerIDResponse, error) {
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	switch {
@@ -46,12 +51,16 @@ func (s *Server) initProducerID(_ context.Context, c *Conn, req *kmsg.InitProduc
 		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	case req.TransactionalID != nil:
-		if *req.TransactionalID != "" {
-			s.log.Warn("transactional producer refused: transactions are not supported by this broker yet",
-				"transactional.id", *req.TransactionalID, "client", c.ClientID, "remote", c.RemoteAddr)
+		txns := s.transactions()
+		if *req.TransactionalID == "" || txns == nil {
+			if txns == nil {
+				s.log.Warn("transactional producer refused: no transaction coordinator configured",
+					"transactional.id", *req.TransactionalID, "client", c.ClientID, "remote", c.RemoteAddr)
+			}
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp, nil
 		}
-		resp.ErrorCode = kerr.InvalidRequest.Code
-		return resp, nil
+		return parked(txns.InitProducerID(ctx, req), ctx)
 	case s.cfg.ProducerIDs == nil:
 		// Not wired: behave like a broker without the coordinator ready.
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
