@@ -11,6 +11,23 @@
 // entry when the segment is sealed, so a sealed segment's largest timestamp
 // is its last time-index entry.
 //
+// Transactions: the log follows open transactions from its own batches (a
+// transactional data batch opens its producer's transaction, a COMMIT or
+// ABORT marker, see ParseMarker/BuildMarker, closes it), so leaders and
+// followers, which copy batches byte for byte, agree. FirstUnstableOffset
+// is the first offset of the oldest open transaction (the last stable
+// offset is its minimum with the high watermark). An ABORT that ends a
+// transaction adds an entry to the active segment's aborted transaction
+// index (%020d.txnindex, Kafka's layout: version, producer id, first
+// offset, last offset = the marker's, last stable offset after it, 34
+// bytes; created with its first entry), which AbortedTxns reads for
+// read_committed fetches. Neither the open transactions nor the indexes
+// are trusted across a restart: Open (and truncation) replays every batch
+// header of the log (whole batches only for markers) and rewrites any
+// .txnindex that disagrees. That costs one header read per batch at open;
+// a transaction whose first batches were deleted by retention is
+// forgotten, as Kafka forgets it without a producer snapshot.
+//
 // Durability contract:
 //   - Append makes a batch durable before returning once FlushIntervalMessages
 //     offsets have accumulated since the last flush (1 = every append);

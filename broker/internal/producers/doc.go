@@ -4,7 +4,7 @@
 // producer id high-water mark is a callback the caller supplies.
 //
 // Per-partition contract (Kafka's ProducerStateManager/ProducerAppendInfo
-// for a client append to a single-leader partition, idempotent only):
+// for a client append to a single-leader partition):
 //
 //   - For each producer id the state keeps the current epoch, the last
 //     BatchesRetained batches (first/last sequence, first/last offset, max
@@ -19,6 +19,18 @@
 //     epoch above the current one: the sequence must be 0; same epoch: the
 //     first sequence must follow the last one (MaxInt32 wraps to 0), else
 //     ErrOutOfOrderSequence.
+//   - Transactions (KIP-98): a transactional batch (Batch.Transactional)
+//     opens the producer's transaction at its base offset if none is open
+//     (Producer.CurrentTxnFirstOffset); a non-transactional batch while
+//     one is open is ErrInvalidTxnState. CheckMarker validates a COMMIT or
+//     ABORT marker from the coordinator (epoch below the producer's:
+//     ErrInvalidProducerEpoch; coordinator epoch below the last marker's:
+//     ErrCoordinatorFenced); ApplyMarker ends the open transaction
+//     (returning it as a CompletedTxn), records the coordinator epoch and
+//     adopts a higher producer epoch, forgetting the old epoch's batches,
+//     so a fenced producer's late writes get ErrInvalidProducerEpoch and
+//     the new epoch starts at sequence 0. A producer with an open
+//     transaction never expires.
 //   - Update records a batch once it has offsets. It does not validate: log
 //     recovery replays the log through it, as Kafka's replication/recovery
 //     origin does. A batch with a different epoch resets the retained
