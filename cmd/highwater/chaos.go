@@ -21,6 +21,8 @@ import (
 
 type chaosFlags struct {
 	scenario    string
+	workload    string
+	nemesis     string
 	impl        string
 	nodes       int
 	seed        int64
@@ -49,9 +51,8 @@ func chaosCommand() *cobra.Command {
 	var f chaosFlags
 	cmd := &cobra.Command{
 		Use:   "chaos",
-		Short: "Run a Jepsen-style chaos run: cluster, queue workload, faults, drain, check",
-		Long: `Start a cluster, run the queue workload (idempotent acks=all producers,
-assign and group consumers, explicit-offset reads) while a seeded nemesis
+		Short: "Run a Jepsen-style chaos run: cluster, workload, faults, drain, check",
+		Long: `Start a cluster, run a workload while a seeded nemesis
 schedule injects faults, heal everything, wait for the cluster to converge
 (bounded), drain every partition, and check the history.
 
@@ -61,14 +62,30 @@ history.jsonl, nemesis.jsonl, results.json, summary.txt and the nodes' logs;
 scenario, seed): the seed is printed, and a failing run prints the one-line
 replay command.
 
---faults defaults to every fault the cluster can run: kill, stop, pause and
-restart for a single reference broker; with --impl kafka --netns (root) the
-partition faults too. 'none' runs without faults.
+Workloads (--workload): queue (idempotent acks=all producers, assign and
+group consumers, explicit-offset reads; checked by the queue and
+linearizability checkers), txn (transactional producers writing to several
+partitions per transaction, committing or aborting from the seed, polling
+inside transactions; read_committed and read_uncommitted consumers;
+checked for G1a, precommitted-read, lost-write, duplicate and G1c cycles)
+and eos (consume-transform-produce with GroupTransactSession from a
+pre-filled input topic, checked for exactly-once besides). For txn,
+--rate counts transactions per second; for eos, inputs per second.
+
+The cluster defaults to the 3-node reference cluster; --impl kafka runs
+Apache Kafka, --impl kfake franz-go's in-process kfake (no process faults;
+for developing workloads and checkers, not a reference).
+
+--faults (or --nemesis) defaults to every fault the cluster can run ('all');
+with --impl kafka --netns (root) the partition faults too. 'none' runs
+without faults.
 
 Exit status: 0 valid, 1 anomalies found, 2 unknown (a check ran out of
 time, recovery did not converge, the drain did not finish) or a harness
 error.`,
 		Example: `  highwater chaos --duration 30s
+  highwater chaos --workload txn --nemesis all
+  highwater chaos --workload eos --impl kafka --faults kill
   highwater chaos --impl kafka --nodes 3 --duration 60s --faults kill,pause
   sudo highwater chaos --impl kafka --netns --faults partition-leader,kill`,
 		Args: cobra.NoArgs,
@@ -81,13 +98,15 @@ error.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.scenario, "scenario", "chaos", "scenario name (the run directory's parent)")
-	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka")
-	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3 for kafka, 1 for reference)")
+	fl.StringVar(&f.workload, "workload", "queue", "workload: queue | txn | eos")
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake")
+	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3; 1 for kfake)")
 	fl.Int64Var(&f.seed, "seed", 0, "root seed (default random, printed)")
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "workload duration (faults heal before it ends)")
 	fl.StringVar(&f.faults, "faults", "", "comma-separated faults ("+strings.Join(nemesis.Names(), ",")+", or none); default every available one")
+	fl.StringVar(&f.nemesis, "nemesis", "", "same as --faults; 'all' is every fault the cluster driver supports")
 	fl.StringVar(&f.schedule, "schedule", "", "explicit nemesis schedule (as printed in run.json), instead of generating one")
-	fl.Float64Var(&f.rate, "rate", 0, "sends per second over all producers (default 200 reference, 100 kafka)")
+	fl.Float64Var(&f.rate, "rate", 0, "sends per second over all producers (default 200 reference, 100 kafka; txn: 20 transactions/s; eos: 100 inputs/s)")
 	fl.Float64Var(&f.readRate, "read-rate", 20, "explicit reads (fetch, list-offsets) per second")
 	fl.IntVar(&f.partitions, "partitions", 4, "partitions of the workload topic")
 	fl.IntVar(&f.producers, "producers", 4, "producers")
@@ -122,15 +141,21 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 	w.SendRatePerSec = f.rate
 	nodes := f.nodes
 	if nodes == 0 {
-		nodes = 1
-		if f.impl == run.ImplKafka {
-			nodes = 3
+		nodes = 3 // the reference cluster
+		if f.impl == run.ImplKfake {
+			nodes = 1
 		}
 	}
 	if w.SendRatePerSec == 0 {
-		w.SendRatePerSec = 200
-		if f.impl == run.ImplKafka {
+		switch {
+		case f.workload == run.WorkloadTxn:
+			w.SendRatePerSec = 20
+		case f.workload == run.WorkloadEOS:
 			w.SendRatePerSec = 100
+		case f.impl == run.ImplKafka:
+			w.SendRatePerSec = 100
+		default:
+			w.SendRatePerSec = 200
 		}
 	}
 	w.ReplicationFactor, w.MinInsyncReplicas = f.rf, f.minISR
@@ -142,6 +167,7 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 	}
 	sc := run.Scenario{
 		Name:            f.scenario,
+		Kind:            f.workload,
 		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Set: set},
 		Workload:        w,
 		Schedule:        f.schedule,
@@ -149,12 +175,19 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 		MeanFault:       f.meanFault,
 		RecoveryTimeout: f.recovery,
 	}
-	switch f.faults {
-	case "":
+	faults := f.faults
+	if f.nemesis != "" {
+		if faults != "" && faults != f.nemesis {
+			return run.Scenario{}, fmt.Errorf("--nemesis %q and --faults %q disagree: give one", f.nemesis, f.faults)
+		}
+		faults = f.nemesis
+	}
+	switch faults {
+	case "", run.FaultsAll:
 	case "none":
 		sc.Faults = []string{}
 	default:
-		for _, name := range strings.Split(f.faults, ",") {
+		for _, name := range strings.Split(faults, ",") {
 			if name = strings.TrimSpace(name); name != "" {
 				sc.Faults = append(sc.Faults, name)
 			}

@@ -18,6 +18,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 func checkCommand() *cobra.Command {
 	var opts checker.Options
+	var workloadName string
 	cmd := &cobra.Command{
 		Use:   "check RUN_DIR|HISTORY.jsonl",
 		Short: "Re-check a saved run's history offline",
@@ -33,7 +34,11 @@ stays valid; --strict-hw makes it not linearizable.
 
 The exit status follows the verdict: 0 valid, 1 invalid (an anomaly was
 found), 2 unknown (a check ran out of time or its preconditions failed),
-3 the history could not be read.`,
+3 the history could not be read.
+
+The checkers follow the workload the history's header names (queue: the
+queue and linearizability checkers; txn: txn and txn-cycles; eos: those
+and exactly-once); --workload overrides it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			path, outDir := args[0], args[0]
@@ -42,7 +47,7 @@ found), 2 unknown (a check ran out of time or its preconditions failed),
 			} else {
 				outDir = filepath.Dir(path)
 			}
-			summary, err := checker.CheckWith(cmd.Context(), path, outDir, opts)
+			summary, err := checker.CheckWorkload(cmd.Context(), path, outDir, workloadName, opts)
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "highwater check:", err)
 				return exitError{3}
@@ -62,5 +67,6 @@ found), 2 unknown (a check ran out of time or its preconditions failed),
 		},
 	}
 	cmd.Flags().BoolVar(&opts.StrictHighWatermark, "strict-hw", false, "treat a lagging high watermark after failover as not linearizable")
+	cmd.Flags().StringVar(&workloadName, "workload", "", "judge the history as this workload's: queue | txn | eos (default: the one its header names)")
 	return cmd
 }

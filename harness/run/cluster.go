@@ -21,6 +21,8 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 		return kafka.New(ctx, kafka.Config{
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, NetNS: c.NetNS, ReadyTimeout: c.ReadyTimeout,
 		})
+	case ImplKfake:
+		return startKfake(c.nodes())
 	case ImplReference:
 		return reference.New(ctx, reference.Config{
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, Binary: c.Binary, ReadyTimeout: c.ReadyTimeout,
@@ -64,6 +66,9 @@ func (t topology) ActiveController(ctx context.Context) (int32, error) {
 // target selection.
 func NemesisEnv(c cluster.Cluster, rnd *rand.Rand, log *slog.Logger) (nemesis.Env, error) {
 	env := nemesis.Env{Processes: c, Topology: topology{c}, Rand: rnd, Logger: log}
+	if _, ok := c.(noProcessControl); ok {
+		env.Processes = nil // the process faults then say they are unavailable
+	}
 	netw, err := cluster.NetworkOf(c)
 	if err != nil {
 		return env, err // Network stays nil; err says why, for the report

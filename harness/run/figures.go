@@ -23,6 +23,13 @@ type Figures struct {
 	Fetches     int `json:"fetches"`
 	ListOffsets int `json:"list_offsets"`
 	ReadsFailed int `json:"reads_failed"`
+	// Transactions (txn and eos workloads): committed, aborted (asked to
+	// or certainly) and unknown. An ok transaction counts as an
+	// acknowledgement for the ack rate and gaps.
+	Txns          int `json:"txns,omitempty"`
+	TxnsCommitted int `json:"txns_committed,omitempty"`
+	TxnsAborted   int `json:"txns_aborted,omitempty"`
+	TxnsInfo      int `json:"txns_info,omitempty"`
 	// AckRatePerSec is acknowledged sends per second of the workload phase.
 	AckRatePerSec float64 `json:"ack_rate_per_sec"`
 	// MaxAckGap is the longest stretch of the workload phase without an
@@ -72,6 +79,20 @@ func ComputeFigures(h *history.History) Figures {
 				for _, pr := range p.Partitions {
 					f.RecordsRead += len(pr.Records)
 				}
+			}
+		case history.FTxn:
+			f.Txns++
+			x, _ := op.Complete.Txn()
+			switch {
+			case op.Type() == history.TypeInfo || x == nil:
+				f.TxnsInfo++
+			case x.Committed(op.Type()):
+				f.TxnsCommitted++
+			default:
+				f.TxnsAborted++
+			}
+			if op.Type() == history.TypeOK {
+				acks = append(acks, op.Complete.Time)
 			}
 		case history.FFetch:
 			f.Fetches++
@@ -129,7 +150,7 @@ func ComputeFigures(h *history.History) Figures {
 func lastSendSettled(h *history.History, from, to int64) int64 {
 	last := from
 	for _, op := range h.Ops {
-		if op.F == history.FSend && op.Invoke.Time >= from && op.Invoke.Time <= to {
+		if (op.F == history.FSend || op.F == history.FTxn) && op.Invoke.Time >= from && op.Invoke.Time <= to {
 			last = max(last, op.Complete.Time)
 		}
 	}
@@ -158,8 +179,13 @@ func (f Figures) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "operations %d: sends %d (ok %d, info %d, fail %d), polls %d (%d records), fetches %d, list-offsets %d (%d reads failed)\n",
 		f.Ops, f.Sends, f.SendsOK, f.SendsInfo, f.SendsFail, f.Polls, f.RecordsRead, f.Fetches, f.ListOffsets, f.ReadsFailed)
-	fmt.Fprintf(&b, "acknowledged %.1f sends/s; longest gap without an ack %s at %s\n",
-		f.AckRatePerSec, dur(f.MaxAckGap), dur(f.MaxAckGapAt))
+	what := "sends"
+	if f.Txns > 0 {
+		fmt.Fprintf(&b, "transactions %d: committed %d, aborted %d, unknown %d\n", f.Txns, f.TxnsCommitted, f.TxnsAborted, f.TxnsInfo)
+		what = "sends and transactions"
+	}
+	fmt.Fprintf(&b, "acknowledged %.1f %s/s; longest gap without an ack %s at %s\n",
+		f.AckRatePerSec, what, dur(f.MaxAckGap), dur(f.MaxAckGapAt))
 	for _, w := range f.Windows {
 		fmt.Fprintf(&b, "  fault %-22s %8s..%-8s ack gap %s  %s\n", w.Fault, dur(w.Start), dur(w.End), dur(w.AckGap), w.Description)
 	}

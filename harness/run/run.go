@@ -111,6 +111,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	}
 	s.info = Info{Scenario: sc.Name, Seed: opts.Seed, Commit: gitCommit(ctx), Start: start,
 		Cluster: sc.Cluster.String(), Workload: workloadInfo(sc.Workload)}
+	s.info.Workload.Kind = sc.Kind
 	res := Result{Dir: s.dir}
 	s.say("run %s seed %d → %s", sc.Name, opts.Seed, s.dir)
 	if err := s.save(); err != nil {
@@ -158,7 +159,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	histPath := filepath.Join(s.dir, HistoryJSONL)
 	hw, err := history.Create(histPath, history.Header{
 		Scenario: sc.Name, Seed: opts.Seed, Commit: s.info.Commit, Start: start,
-		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay},
+		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind},
 	})
 	if err != nil {
 		return res, s.fail(err)
@@ -234,7 +235,7 @@ func (s *runState) execute(ctx context.Context, c cluster.Cluster, env nemesis.E
 	wcfg.Bootstrap = c.Bootstrap()
 	wcfg.Seed = seed.Derive(s.opts.Seed, "workload")
 	wcfg.Logger = s.log.With("component", "workload")
-	w, err := workload.New(wcfg, hw)
+	w, err := newWorkload(s.sc, wcfg, hw)
 	if err != nil {
 		return false, false, err
 	}
@@ -344,6 +345,26 @@ func (s *runState) judge(ctx context.Context, histPath string, res Result) (Resu
 	}
 	fmt.Fprint(s.out, "\n"+res.Text)
 	return res, nil
+}
+
+// workloadRunner is what execute needs of a workload; the queue, txn and
+// eos workloads all have it.
+type workloadRunner interface {
+	EnsureTopic(ctx context.Context) error
+	Run(ctx context.Context) error
+	Recover(ctx context.Context) error
+	Drain(ctx context.Context) error
+}
+
+// newWorkload builds the scenario's kind of workload over cfg.
+func newWorkload(sc Scenario, cfg workload.Config, hw *history.Writer) (workloadRunner, error) {
+	switch sc.Kind {
+	case WorkloadTxn:
+		return workload.NewTxn(cfg, hw, sc.Txn)
+	case WorkloadEOS:
+		return workload.NewEOS(cfg, hw, sc.Txn, 0)
+	}
+	return workload.New(cfg, hw)
 }
 
 func workloadInfo(c workload.Config) WorkloadInfo {

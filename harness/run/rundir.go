@@ -87,6 +87,7 @@ type NodeInfo struct {
 
 // WorkloadInfo is the workload's knobs in run.json.
 type WorkloadInfo struct {
+	Kind              string  `json:"kind,omitempty"` // queue | txn | eos
 	Topic             string  `json:"topic"`
 	Partitions        int     `json:"partitions"`
 	ReplicationFactor int     `json:"replication_factor,omitempty"`

@@ -19,12 +19,27 @@ var ErrBadScenario = errors.New("run: bad scenario")
 const (
 	ImplReference = "reference"
 	ImplKafka     = "kafka"
+	// ImplKfake is franz-go's in-process kfake: for developing workloads
+	// and checkers; it has no process faults and is not Kafka.
+	ImplKfake = "kfake"
 )
+
+// Workloads a scenario can run; the history's header names it so the
+// checkers fit (checker.ForWorkload).
+const (
+	WorkloadQueue = "queue"
+	WorkloadTxn   = "txn"
+	WorkloadEOS   = "eos"
+)
+
+// FaultsAll in Scenario.Faults (alone) means every fault the cluster
+// driver supports, as an empty list does: `--nemesis all`.
+const FaultsAll = "all"
 
 // ClusterConfig says what runs the nodes.
 type ClusterConfig struct {
-	Impl  string // ImplReference | ImplKafka
-	Nodes int    // 0: 1 for reference, 3 for kafka
+	Impl  string // ImplReference | ImplKafka | ImplKfake
+	Nodes int    // 0: 3 (the reference cluster, Kafka), 1 for kfake
 	// NetNS puts each Kafka node in its own network namespace (root), so
 	// partition faults can cut links.
 	NetNS bool
@@ -40,10 +55,10 @@ func (c ClusterConfig) nodes() int {
 	if c.Nodes > 0 {
 		return c.Nodes
 	}
-	if c.Impl == ImplKafka {
-		return 3
+	if c.Impl == ImplKfake {
+		return 1
 	}
-	return 1
+	return 3
 }
 
 // String describes the cluster in one line, for run.json and reports.
@@ -62,9 +77,16 @@ func (c ClusterConfig) String() string {
 type Scenario struct {
 	Name    string
 	Cluster ClusterConfig
+	// Kind is the workload: WorkloadQueue (default), WorkloadTxn or
+	// WorkloadEOS.
+	Kind string
 	// Workload's Bootstrap and Seed are filled in by Run; Duration is the
-	// whole workload phase.
+	// whole workload phase. For txn and eos, Producers are transactional
+	// producers (eos workers) and SendRatePerSec counts transactions
+	// (eos: inputs) per second.
 	Workload workload.Config
+	// Txn tunes the txn and eos workloads (zero: DefaultTxnOptions).
+	Txn workload.TxnOptions
 	// Faults names the nemesis faults to mix; empty with no Schedule means
 	// every fault available for the cluster.
 	Faults []string
@@ -85,6 +107,15 @@ func (s Scenario) Defaults() Scenario {
 	if s.Cluster.Impl == "" {
 		s.Cluster.Impl = ImplReference
 	}
+	if s.Kind == "" {
+		s.Kind = WorkloadQueue
+	}
+	if s.Txn == (workload.TxnOptions{}) {
+		s.Txn = workload.DefaultTxnOptions()
+	}
+	if len(s.Faults) == 1 && s.Faults[0] == FaultsAll {
+		s.Faults = nil
+	}
 	if s.Workload.Topic == "" {
 		d := workload.DefaultConfig("")
 		d.Duration = s.Workload.Duration
@@ -92,6 +123,9 @@ func (s Scenario) Defaults() Scenario {
 			d.Duration = 30 * time.Second
 		}
 		s.Workload = d
+	}
+	if s.Kind != WorkloadQueue && s.Workload.Topic == workload.DefaultConfig("").Topic {
+		s.Workload.Topic = "highwater-" + s.Kind
 	}
 	if s.MeanQuiet == 0 {
 		s.MeanQuiet = 5 * time.Second
@@ -122,8 +156,10 @@ func (s Scenario) Validate() error {
 	switch {
 	case s.Name == "" || strings.ContainsAny(s.Name, "/\\ \t\n") || s.Name == "." || s.Name == "..":
 		return fmt.Errorf("%w: name %q (a single path element without spaces)", ErrBadScenario, s.Name)
-	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka:
-		return fmt.Errorf("%w: cluster impl %q: want reference or kafka", ErrBadScenario, s.Cluster.Impl)
+	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake:
+		return fmt.Errorf("%w: cluster impl %q: want reference, kafka or kfake", ErrBadScenario, s.Cluster.Impl)
+	case s.Kind != WorkloadQueue && s.Kind != WorkloadTxn && s.Kind != WorkloadEOS:
+		return fmt.Errorf("%w: workload %q: want queue, txn or eos", ErrBadScenario, s.Kind)
 	case s.Cluster.NetNS && s.Cluster.Impl != ImplKafka:
 		return fmt.Errorf("%w: network namespaces are available for kafka only", ErrBadScenario)
 	case s.FaultTail < 0 || s.FaultTail >= s.Workload.Duration:
@@ -134,6 +170,11 @@ func (s Scenario) Validate() error {
 	if err := w.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrBadScenario, err)
 	}
+	if s.Kind != WorkloadQueue {
+		if err := s.Txn.Validate(); err != nil {
+			return fmt.Errorf("%w: %w", ErrBadScenario, err)
+		}
+	}
 	return nil
 }
 
@@ -143,6 +184,7 @@ func (s Scenario) Validate() error {
 func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 	args := []string{"highwater", "chaos",
 		"--scenario", s.Name,
+		"--workload", s.Kind,
 		"--impl", s.Cluster.Impl,
 		"--nodes", strconv.Itoa(s.Cluster.nodes()),
 		"--seed", strconv.FormatInt(seed, 10),
