@@ -19,7 +19,7 @@ import (
 // in send order, none twice); and the next produce appends at the high
 // watermark.
 func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
-	tg := newTarget(t, map[string]string{"log.flush.interval.messages": "1"})
+	tg := newOwnTarget(t, map[string]string{"log.flush.interval.messages": "1"})
 	ctx := testCtx(t, 120*time.Second)
 	topic := tg.createTopic(ctx, 1, nil)
 

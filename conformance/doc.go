@@ -6,6 +6,13 @@
 // By default each test starts its own highwater broker (built once per
 // package run) on 127.0.0.1 with a fresh data dir. Environment:
 //
+//	HIGHWATER_TARGET=kafka          the Kafka pass (make test-kafka): the same
+//	                                tests against Apache Kafka 4.x nodes
+//	                                started through java/kafka-single.sh.
+//	                                Tests without broker properties share
+//	                                one node; tests that configure, kill or
+//	                                restart their broker get their own.
+//	                                "reference" (the default) is highwater.
 //	HIGHWATER_BOOTSTRAP=host:port   run against that cluster instead; tests
 //	                                that need to kill, restart or configure
 //	                                the broker skip themselves.

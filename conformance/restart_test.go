@@ -16,8 +16,7 @@ import (
 func TestCommittedOffsetsSurviveRestart(t *testing.T) {
 	for _, how := range []string{"graceful", "kill"} {
 		t.Run(how, func(t *testing.T) {
-			tg := newTarget(t, nil)
-			tg.needsOwnBroker()
+			tg := newOwnTarget(t, nil)
 			committedOffsetsSurvive(t, tg, how == "kill")
 		})
 	}

@@ -38,6 +38,19 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
+	kind, err := targetKind()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "conformance:", err)
+		return 2
+	}
+	if kind == "kafka" {
+		if os.Getenv(envBootstrap) != "" {
+			fmt.Fprintf(os.Stderr, "conformance: set either %s or %s=kafka, not both\n", envBootstrap, envTarget)
+			return 2
+		}
+		defer stopSharedKafka()
+		return m.Run()
+	}
 	if os.Getenv(envBootstrap) == "" {
 		if bin := os.Getenv(envBinary); bin != "" {
 			brokerBinary = bin
@@ -71,23 +84,44 @@ var baseProps = map[string]string{
 type target struct {
 	// Bootstrap is the host:port clients seed from.
 	Bootstrap string
-	// Node is the broker this test started, nil for an external cluster.
+	// Node is the highwater broker this test started, nil for an external
+	// cluster or a Kafka node.
 	Node *brokerproc.Node
+	// kafka is the Apache Kafka node this test started (HIGHWATER_TARGET=
+	// kafka), nil for the shared one.
+	kafka *kafkaNode
 
 	tb testing.TB
 }
 
 // newTarget returns the cluster for this test: the external one named by
 // HIGHWATER_BOOTSTRAP (skipping the test if props is non-nil, since an
-// external broker cannot be configured), or a fresh highwater broker
-// started with baseProps plus props and stopped when the test ends.
+// external broker cannot be configured); with HIGHWATER_TARGET=kafka the
+// shared Apache Kafka node (props nil) or a Kafka node of its own; else a
+// fresh highwater broker started with baseProps plus props and stopped
+// when the test ends.
 func newTarget(tb testing.TB, props map[string]string) *target {
 	tb.Helper()
+	return newTargetOwn(tb, props, false)
+}
+
+// newOwnTarget is newTarget for a test that kills or restarts its broker:
+// it never gets a shared one.
+func newOwnTarget(tb testing.TB, props map[string]string) *target {
+	tb.Helper()
+	return newTargetOwn(tb, props, true)
+}
+
+func newTargetOwn(tb testing.TB, props map[string]string, own bool) *target {
+	tb.Helper()
 	if bs := os.Getenv(envBootstrap); bs != "" {
-		if props != nil && !externalHas(props) {
+		if own || (props != nil && !externalHas(props)) {
 			tb.Skip(skipExternal)
 		}
 		return &target{Bootstrap: bs, tb: tb}
+	}
+	if kafkaPass() {
+		return newKafkaTarget(tb, props, own)
 	}
 	all := make(map[string]string, len(baseProps)+len(props))
 	for k, v := range baseProps {
@@ -142,7 +176,7 @@ func externalHas(props map[string]string) bool {
 // needsOwnBroker skips the test when it cannot control the broker process.
 func (tg *target) needsOwnBroker() {
 	tg.tb.Helper()
-	if tg.Node == nil {
+	if tg.Node == nil && tg.kafka == nil {
 		tg.tb.Skip(skipExternal)
 	}
 }
@@ -151,7 +185,13 @@ func (tg *target) needsOwnBroker() {
 func (tg *target) Kill() {
 	tg.tb.Helper()
 	tg.needsOwnBroker()
-	if err := tg.Node.Kill(); err != nil {
+	var err error
+	if tg.kafka != nil {
+		err = tg.kafka.kill()
+	} else {
+		err = tg.Node.Kill()
+	}
+	if err != nil {
 		tg.tb.Fatalf("kill broker: %v", err)
 	}
 }
@@ -161,6 +201,17 @@ func (tg *target) Kill() {
 func (tg *target) Restart() {
 	tg.tb.Helper()
 	tg.needsOwnBroker()
+	if tg.kafka != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), kafkaStartTimeout)
+		defer cancel()
+		if err := tg.kafka.stop(); err != nil {
+			tg.tb.Fatalf("stop kafka before restart: %v", err)
+		}
+		if err := tg.kafka.start(ctx); err != nil {
+			tg.tb.Fatalf("restart kafka: %v", err)
+		}
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := tg.Node.Restart(ctx); err != nil {

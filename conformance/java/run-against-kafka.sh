@@ -9,7 +9,10 @@
 # Env: KAFKA_PORT (default 39092; the controller takes the next port),
 # plus everything kafka-single.sh reads (KAFKA_HEAP, KAFKA_PROPS, ...).
 # Tests that must configure or restart their broker skip themselves on an
-# external cluster. The exit status is go test's.
+# external cluster. The exit status is go test's. For the whole suite against
+# Kafka (every test, nodes configured per test) use `make test-kafka`, i.e.
+# HIGHWATER_TARGET=kafka go test ./conformance; this script is for pointing
+# the suite at one long-lived node, e.g. while debugging a difference.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
