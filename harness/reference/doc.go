@@ -30,6 +30,28 @@
 //     fetches) with nftables, while the harness's clients in the root
 //     namespace reach every node throughout. Close removes the namespaces.
 //     Without NetNS, Network returns ErrUnavailable saying how to get it.
+//   - With Config.Proxy (unprivileged; not with NetNS) a harness/proxy
+//     sits in front of every node's client listener, named by
+//     advertised.listeners so clients and replica fetchers go through it,
+//     and one per ordered node pair carries controller traffic (each
+//     node's controller.quorum.voters names its own proxies). Nodes() and
+//     Bootstrap give the proxied addresses.
+//   - Optional abilities (harness/cluster): Links — slow (delay ± jitter,
+//     rate cap) in Proxy mode only; lossy as connection closes/stalls in
+//     Proxy mode and as real packet loss (nftables, clients included) in
+//     NetNS mode; elsewhere unavailable with the fix. A node's slow links
+//     are its client proxy and its controller links both ways; its
+//     outgoing replica fetches go through the leaders' proxies and are
+//     slowed only when the leader is. Clocks — PUT/DELETE /fault/clock on
+//     the metrics listener; the driver turns highwater.fault.endpoints on
+//     unless Set turns it off and probes the endpoint once the cluster is
+//     ready, so a broker without it is reported unavailable up front.
+//     UnsyncedLoss — available when every node runs with
+//     highwater.fault.page.cache=true (Set), so kill -9 loses unsynced
+//     writes.
+//   - Membership changes are not supported: the quorum is a static
+//     controller.quorum.voters list, so a node cannot be replaced by one
+//     with a new node.id; Restart keeps the id, data and addresses.
 //   - Close kills every node and waits; StopAll stops them gracefully
 //     first. Processes are managed by internal/brokerproc (own process
 //     group, Pdeathsig), so none outlives the harness.

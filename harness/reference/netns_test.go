@@ -104,6 +104,19 @@ func TestNetNSPartition(t *testing.T) {
 	}
 	t.Logf("ISR back to 3 %v after heal", time.Since(healed).Round(time.Millisecond))
 	consumeExpect(ctx, t, c, topic, want)
+	// Real packet loss on one node: the cluster keeps serving; slow is
+	// unavailable (nftables cannot delay).
+	if err := c.LinksAvailable(cluster.LinkSlow); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("LinksAvailable(slow) in NetNS mode = %v", err)
+	}
+	if err := c.LossyLinks(ctx, victim, 10); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, produce(ctx, t, c, topic, 20, "c")...)
+	if err := c.RestoreLinks(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	consumeExpect(ctx, t, c, topic, want)
 	if err := nw.Cut(ctx, 1, 4); !errors.Is(err, cluster.ErrUnknownNode) {
 		t.Errorf("Cut(1, 4) = %v, want ErrUnknownNode", err)
 	}

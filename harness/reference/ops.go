@@ -17,7 +17,7 @@ import (
 func (c *Cluster) Nodes() []cluster.Node {
 	out := make([]cluster.Node, len(c.nodes))
 	for i, n := range c.nodes {
-		out[i] = cluster.Node{ID: n.id, Rack: n.rack, Addr: n.client, ControllerAddr: n.ctrl}
+		out[i] = cluster.Node{ID: n.id, Rack: n.rack, Addr: n.advertised, ControllerAddr: n.ctrl}
 	}
 	return out
 }
@@ -26,7 +26,7 @@ func (c *Cluster) Nodes() []cluster.Node {
 func (c *Cluster) Bootstrap() string {
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		addrs[i] = n.client
+		addrs[i] = n.advertised
 	}
 	return strings.Join(addrs, ",")
 }
@@ -227,6 +227,9 @@ func (c *Cluster) Close(ctx context.Context) error {
 	}
 	if c.admin != nil {
 		c.admin.Close()
+	}
+	if c.proxies != nil {
+		c.proxies.close()
 	}
 	if c.net != nil {
 		// The processes are gone (Kill waits), so the namespaces can go.

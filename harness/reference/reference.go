@@ -68,6 +68,14 @@ type Config struct {
 	// ports BasePort (9092 when zero) and the two above, and Network cuts
 	// real traffic between nodes. Without it Network is unavailable.
 	NetNS bool
+	// Proxy puts a harness/proxy in front of every node's client listener
+	// (advertised.listeners names it, so clients and replica fetchers
+	// reach the node through it) and of every controller link (each node's
+	// controller.quorum.voters names a proxy per peer), so Links (slow,
+	// lossy) work without root. Not with NetNS.
+	Proxy bool
+	// Seed drives the proxies' delays and drops.
+	Seed int64
 	// ReadyTimeout bounds each start (the whole cluster in New, one node in
 	// Start/Restart); brokerproc's default when zero.
 	ReadyTimeout time.Duration
@@ -78,6 +86,7 @@ type node struct {
 	id                 int32
 	rack               string
 	host               string // listener address
+	advertised         string // client address clients use: client, or its proxy
 	client, ctrl, metr string // host:port
 	proc               *brokerproc.Node
 	log                *os.File
@@ -94,6 +103,10 @@ type Cluster struct {
 	nodes []*node // index id-1
 	admin *kgo.Client
 	net   *netns.Net // nil unless cfg.NetNS
+	// proxies is nil unless cfg.Proxy; faults (faults.go) holds the
+	// link degradations and the clock seam's availability.
+	proxies *proxies
+	faults  faultState
 
 	closeMu sync.Mutex
 	closed  bool
@@ -124,8 +137,16 @@ func New(ctx context.Context, cfg Config) (*Cluster, error) {
 		if cfg.Nodes == 1 {
 			n.ctrl = "" // single-node mode has no controller listener
 		}
+		n.advertised = n.client
 		c.nodes = append(c.nodes, n)
 	}
+	if cfg.Proxy {
+		if c.proxies, err = newProxies(c.nodes, cfg.Seed); err != nil {
+			_ = c.Close(context.Background())
+			return nil, err
+		}
+	}
+	c.faults.init(c)
 	if err := c.start(ctx); err != nil {
 		_ = c.Close(context.Background())
 		return nil, err
@@ -165,6 +186,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = brokerproc.DefaultReadyTimeout
+	}
+	if cfg.NetNS && cfg.Proxy {
+		return cfg, errors.New("reference: NetNS and Proxy are exclusive (proxied traffic would bypass the namespaces' cuts)")
 	}
 	if cfg.NetNS && cfg.Nodes > netns.MaxNodes {
 		return cfg, fmt.Errorf("reference: %d nodes in NetNS mode (at most %d)", cfg.Nodes, netns.MaxNodes)
@@ -262,17 +286,21 @@ func (c *Cluster) properties(n *node) map[string]string {
 		"log.dirs":                   filepath.Join(c.dir(n), "data"),
 		"highwater.metrics.listener": n.metr,
 	}
+	// Fault endpoints on the metrics listener (clock skew) are on unless
+	// Set turns them off: the harness owns these brokers.
+	p[faultEndpointsKey] = "true"
 	if len(c.nodes) == 1 {
 		p["listeners"] = "PLAINTEXT://" + n.client
+		p["advertised.listeners"] = "PLAINTEXT://" + n.advertised
 	} else {
 		var voters []string
 		for _, o := range c.nodes {
-			voters = append(voters, fmt.Sprintf("%d@%s", o.id, o.ctrl))
+			voters = append(voters, fmt.Sprintf("%d@%s", o.id, c.voterAddr(n, o)))
 		}
 		p["process.roles"] = "broker,controller"
 		p["controller.quorum.voters"] = strings.Join(voters, ",")
 		p["listeners"] = "PLAINTEXT://" + n.client + ",CONTROLLER://" + n.ctrl
-		p["advertised.listeners"] = "PLAINTEXT://" + n.client
+		p["advertised.listeners"] = "PLAINTEXT://" + n.advertised
 		p["controller.listener.names"] = "CONTROLLER"
 		p["default.replication.factor"] = strconv.Itoa(min(3, len(c.nodes)))
 		p["min.insync.replicas"] = strconv.Itoa(min(2, len(c.nodes)))
@@ -350,7 +378,11 @@ func (c *Cluster) start(ctx context.Context) error {
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
 	defer cancel()
-	return c.poll(rctx, "cluster", c.clusterReady)
+	if err := c.poll(rctx, "cluster", c.clusterReady); err != nil {
+		return err
+	}
+	c.faults.probeClock(ctx, c)
+	return nil
 }
 
 // poll runs ready until it succeeds, a node process exits, or ctx ends.
