@@ -146,6 +146,62 @@ func BenchmarkCheck10k(b *testing.B)  { benchmarkCheck(b, 10_000, 4) }
 func BenchmarkCheck100k(b *testing.B) { benchmarkCheck(b, 100_000, 8) }
 func BenchmarkCheck1M(b *testing.B)   { benchmarkCheck(b, 1_000_000, 16) }
 
+// BenchmarkCheckMillion is the acceptance figure: a generated
+// 1,000,000-operation history over 16 partitions, written to a file and
+// checked the way highwater check does (load, both checkers, results
+// written), aiming at under a minute and under 2 GiB. Besides ns/op it
+// reports the history's size, the peak Go heap in use and the memory the
+// runtime took from the OS, sampled every 20 ms during the check (run
+// under /usr/bin/time -v for the process's peak RSS):
+//
+//	go test -run '^$' -bench BenchmarkCheckMillion -benchtime 1x -benchmem ./checker/
+func BenchmarkCheckMillion(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "history.jsonl")
+	data := genLarge(b, 1_000_000, 16, 1)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	historyMiB := float64(len(data)) / (1 << 20)
+	data = nil
+	runtime.GC()
+	var peakHeap, peakSys uint64
+	b.ResetTimer()
+	for b.Loop() {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			tick := time.NewTicker(20 * time.Millisecond)
+			defer tick.Stop()
+			var m runtime.MemStats
+			for {
+				runtime.ReadMemStats(&m)
+				peakHeap, peakSys = max(peakHeap, m.HeapInuse), max(peakSys, m.Sys)
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		s, err := Check(ctx, path, dir)
+		cancel()
+		close(stop)
+		<-done
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s.Valid != Valid {
+			b.Fatalf("generated history judged %s:\n%s", s.Valid, s.Text())
+		}
+	}
+	b.ReportMetric(historyMiB, "MiB-history")
+	b.ReportMetric(float64(peakHeap)/(1<<20), "MiB-peak-heap")
+	b.ReportMetric(float64(peakSys)/(1<<20), "MiB-peak-sys")
+}
+
 // TestLargeGeneratedHistoryIsValid keeps the benchmark's generator honest
 // in ordinary test runs, at a small size.
 func TestLargeGeneratedHistoryIsValid(t *testing.T) {

@@ -244,7 +244,10 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	obs := observe(h)
 	var chunks []linChunk
 	groups := model.Partition(ops)
-	for _, g := range groups {
+	stats := map[string]int64{"operations": int64(len(ops)), "partitions": int64(len(groups))}
+	ops = nil // the groups and then the chunks hold the operations
+	for i, g := range groups {
+		groups[i] = nil
 		tp := g[0].Input.(*linInput).tp
 		g, known := tighten(g, obs[tp])
 		target := slotTargetOperations
@@ -257,7 +260,8 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 		}
 		chunks = append(chunks, split(tp, g, known)...)
 	}
-	stats := map[string]int64{"operations": int64(len(ops)), "partitions": int64(len(groups)), "chunks": int64(len(chunks))}
+	stats["chunks"] = int64(len(chunks))
+	obs = nil
 	legal := c.runChunks(ctx, model, chunks)
 	if err := ctx.Err(); err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("porcupine did not finish within %s: %v", timeout, err), Stats: stats}
@@ -284,7 +288,7 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	}
 	var findings []Anomaly
 	if evidence != nil {
-		findings = staleFindings(h, ops, evidence)
+		findings = staleFindings(chunks, evidence)
 		stats["stale_hw_episodes"] = int64(len(findings))
 	}
 	switch {

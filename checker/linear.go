@@ -119,19 +119,19 @@ func linOperations(h *history.History) []porcupine.Operation {
 			if f.HighWatermark != nil {
 				hw = *f.HighWatermark
 			}
+			in := &linInput{tp: f.TopicPartition(), kind: linFetch, offset: f.Offset, ref: ref}
 			ops = append(ops, porcupine.Operation{ClientId: client(op.Process),
-				Input:  &linInput{tp: f.TopicPartition(), kind: linFetch, offset: f.Offset, ref: ref},
-				Output: &linOutput{records: f.Records, hw: hw},
-				Call:   op.Invoke.Time, Return: op.Complete.Time, Metadata: ref})
+				Input: in, Output: &linOutput{records: f.Records, hw: hw},
+				Call: op.Invoke.Time, Return: op.Complete.Time, Metadata: &in.ref})
 		case history.FListOffsets:
 			l, ok := op.Complete.ListOffsets()
 			if op.Type() != history.TypeOK || !ok || l.HighWatermark == nil {
 				continue
 			}
+			in := &linInput{tp: l.TopicPartition(), kind: linList, ref: ref}
 			ops = append(ops, porcupine.Operation{ClientId: client(op.Process),
-				Input:  &linInput{tp: l.TopicPartition(), kind: linList, ref: ref},
-				Output: &linOutput{hw: *l.HighWatermark},
-				Call:   op.Invoke.Time, Return: op.Complete.Time, Metadata: ref})
+				Input: in, Output: &linOutput{hw: *l.HighWatermark},
+				Call: op.Invoke.Time, Return: op.Complete.Time, Metadata: &in.ref})
 		}
 	}
 	return ops
@@ -158,10 +158,10 @@ func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client in
 	// known, fix their order.
 	for _, r := range inv.Records {
 		o, known := acked[r.Value]
+		in := &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, info: op.Type() != history.TypeOK, ref: ref}
 		ops = append(ops, porcupine.Operation{ClientId: client,
-			Input:  &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, info: op.Type() != history.TypeOK, ref: ref},
-			Output: &linOutput{known: known, offset: o, hw: -1},
-			Call:   op.Invoke.Time, Return: ret, Metadata: ref})
+			Input: in, Output: &linOutput{known: known, offset: o, hw: -1},
+			Call: op.Invoke.Time, Return: ret, Metadata: &in.ref})
 	}
 	return ops
 }
@@ -220,9 +220,14 @@ func (c *Linearizability) model(ctx context.Context) porcupine.Model {
 			l, _ := s.(*plog)
 			return l.hashOf()
 		},
-		DescribeOperation:         describeLinOp,
-		DescribeState:             describeLog,
-		DescribeOperationMetadata: func(m any) string { r, _ := m.(OpRef); return r.String() },
+		DescribeOperation: describeLinOp,
+		DescribeState:     describeLog,
+		DescribeOperationMetadata: func(m any) string {
+			if r, ok := m.(*OpRef); ok {
+				return r.String()
+			}
+			return ""
+		},
 	}
 }
 

@@ -39,7 +39,7 @@ const DefaultStaleHWSlack = time.Second
 type hwEvidence struct {
 	times []int64
 	floor []int64
-	refs  []OpRef
+	refs  []*OpRef // into the operations' inputs: no copy per operation
 }
 
 // at is the high watermark proven by operations that returned strictly
@@ -52,7 +52,7 @@ func (e *hwEvidence) at(t int64) (int64, OpRef, bool) {
 	if i == 0 {
 		return 0, OpRef{}, false
 	}
-	return e.floor[i-1], e.refs[i-1], true
+	return e.floor[i-1], *e.refs[i-1], true
 }
 
 // hwEvidenceOf gathers, per partition, the acknowledgements (offset+1) and
@@ -61,22 +61,22 @@ func (e *hwEvidence) at(t int64) (int64, OpRef, bool) {
 func hwEvidenceOf(ops []porcupine.Operation) map[history.TopicPartition]*hwEvidence {
 	type point struct {
 		t, hw int64
-		ref   OpRef
+		ref   *OpRef
 	}
 	pts := map[history.TopicPartition][]point{}
 	for _, op := range ops {
 		in, out := op.Input.(*linInput), op.Output.(*linOutput)
 		switch {
 		case in.kind == linSend && out.known && !in.info:
-			pts[in.tp] = append(pts[in.tp], point{op.Return, out.offset + 1, in.ref})
+			pts[in.tp] = append(pts[in.tp], point{op.Return, out.offset + 1, &in.ref})
 		case in.kind != linSend && out.hw >= 0:
-			pts[in.tp] = append(pts[in.tp], point{op.Return, out.hw, in.ref})
+			pts[in.tp] = append(pts[in.tp], point{op.Return, out.hw, &in.ref})
 		}
 	}
 	res := make(map[history.TopicPartition]*hwEvidence, len(pts))
 	for tp, ps := range pts {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].t < ps[j].t })
-		e := &hwEvidence{times: make([]int64, len(ps)), floor: make([]int64, len(ps)), refs: make([]OpRef, len(ps))}
+		e := &hwEvidence{times: make([]int64, len(ps)), floor: make([]int64, len(ps)), refs: make([]*OpRef, len(ps))}
 		best := point{hw: -1}
 		for i, p := range ps {
 			if p.hw > best.hw {
@@ -128,7 +128,7 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 // whose high watermark was below what an operation that returned before
 // they were invoked proved: one finding per episode, with its span, how
 // many reads and how far behind.
-func staleFindings(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence) []Anomaly {
+func staleFindings(chunks []linChunk, ev map[history.TopicPartition]*hwEvidence) []Anomaly {
 	type episode struct {
 		tp          history.TopicPartition
 		first, last porcupine.Operation
@@ -139,10 +139,12 @@ func staleFindings(h *history.History, ops []porcupine.Operation, ev map[history
 	}
 	var eps []*episode
 	open := map[history.TopicPartition]*episode{}
-	sorted := make([]porcupine.Operation, 0, len(ops))
-	for _, op := range ops {
-		if op.Input.(*linInput).relaxed {
-			sorted = append(sorted, op)
+	var sorted []porcupine.Operation
+	for _, ch := range chunks {
+		for _, op := range ch.ops {
+			if op.Input.(*linInput).relaxed {
+				sorted = append(sorted, op)
+			}
 		}
 	}
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Call < sorted[j].Call })
