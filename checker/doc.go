@@ -130,8 +130,8 @@
 // its predecessors force, on GOMAXPROCS workers; a stretch that cannot be
 // cut and exceeds MaxChunkOperations is Unknown. A generated
 // 1,000,000-operation history over 16 partitions (225 MiB) loads and checks
-// (BenchmarkCheckMillion) in 31 s with a peak RSS of 1.44 GiB on two cores
-// shared with other work (load average 5; 57 s at load average 16); about
-// half of the time and 579 MiB of the memory are history.Load's JSON
-// decoding and the in-memory history.
+// (BenchmarkCheckMillion) in 31–57 s on two cores shared with other work
+// (load average 5–16) with a peak RSS of 1.44 GiB; about half of the time
+// and 579 MiB of the memory are history.Load's JSON decoding and the
+// in-memory history.
 package checker
