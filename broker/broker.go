@@ -31,17 +31,19 @@ import (
 
 // Broker is one running broker node.
 type Broker struct {
-	cfg       Config
-	s         *settings
-	log       *slog.Logger
-	ln        net.Listener
-	catalog   *topics.Catalog
-	groups    *groupStore
-	txns      *txn.Service // single-node transaction coordinator (txn.go); nil in cluster mode
-	handler   *handler.Server
-	wire      *wire.Server
-	unlock    func()
-	clusterID string
+	cfg     Config
+	s       *settings
+	log     *slog.Logger
+	ln      net.Listener
+	catalog *topics.Catalog
+	groups  *groupStore
+	txns    *txn.Service // single-node transaction coordinator (txn.go); nil in cluster mode
+	// clusterTxn is the cluster's transaction coordinator (cluster_txn.go).
+	clusterTxn *clusterTxn
+	handler    *handler.Server
+	wire       *wire.Server
+	unlock     func()
+	clusterID  string
 	// advertisedPort is the PLAINTEXT port registered with the controller
 	// (cluster mode).
 	advertisedPort int32
@@ -275,6 +277,9 @@ func (b *Broker) Close() error {
 	}
 	if b.metricsLn != nil {
 		b.metricsLn.Close()
+	}
+	if b.clusterTxn != nil {
+		b.clusterTxn.close()
 	}
 	if b.cluster != nil {
 		errs = append(errs, b.cluster.close())

@@ -171,6 +171,7 @@ func (c *clusterNode) drive(ctx context.Context) {
 			// After publishing the offset: loading groups (or creating
 			// __consumer_offsets) must not hold back unfencing.
 			c.groups.apply(ctx, st.Image)
+			c.b.clusterTxn.apply(ctx, st.Image) // transaction coordinators (cluster_txn.go)
 			select {
 			case <-ctx.Done():
 				return

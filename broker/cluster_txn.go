@@ -1,5 +1,600 @@
 package broker
 
-func (c *clusterNode) openTxn(ids interface{ NextProducerID() (int64, error) }) interface{ NextProducerID() (int64, error) } {
-	return ids
+// Cluster mode transactions, placed as Kafka places them: the coordinator
+// of transactional id x is the leader of __transaction_state partition
+// TxnPartition(x). One txn.Service per partition this node leads, created
+// by the metadata driver (apply) when it sees this node lead it and loaded
+// by replaying the partition's local log; it resumes the markers of every
+// PrepareCommit/PrepareAbort it finds, so a coordinator failover completes
+// what the previous coordinator prepared. Dropped when the node stops
+// leading the partition (or the leader epoch changes). State records are
+// appended through the replication driver and acknowledged once the high
+// watermark passed them. Markers go to each partition's leader: this
+// node's handler for partitions led here, WriteTxnMarkers over the wire
+// (a franz-go client) otherwise, retried by the Service until every
+// partition acknowledged. Requests for ids not coordinated here answer
+// NOT_COORDINATOR.
+//
+// Goroutines: apply runs on the driver goroutine; each Service's Run
+// goroutine (and its marker goroutines) lives until its partition is
+// dropped or the driver's context ends.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/controller"
+	"github.com/highwater-io/highwater/broker/internal/group"
+	"github.com/highwater-io/highwater/broker/internal/handler"
+	"github.com/highwater-io/highwater/broker/internal/metadata"
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+	"github.com/highwater-io/highwater/broker/internal/txn"
+)
+
+// txnMarkerTimeout bounds one WriteTxnMarkers round trip to a leader.
+const txnMarkerTimeout = 10 * time.Second
+
+type ledTxnPartition struct {
+	svc    *txn.Service
+	epoch  int32
+	cancel context.CancelFunc
+	done   chan struct{}
 }
+
+// clusterTxn is the cluster's transaction coordinator: handler.ProducerIDs
+// (delegated), handler.Transactions and handler.TxnCoordinators.
+type clusterTxn struct {
+	handler.ProducerIDs
+	c *clusterNode
+
+	mu      sync.Mutex
+	led     map[int32]*ledTxnPartition
+	clients map[int32]*nodeClient // markers to other nodes, by node id
+	watched bool                  // a goroutine stops every Service when the driver ends
+}
+
+var (
+	_ handler.Transactions    = (*clusterTxn)(nil)
+	_ handler.TxnCoordinators = (*clusterTxn)(nil)
+)
+
+// openTxn wraps the cluster's producer id allocator with the coordinator.
+func (c *clusterNode) openTxn(ids handler.ProducerIDs) *clusterTxn {
+	t := &clusterTxn{ProducerIDs: ids, c: c, led: map[int32]*ledTxnPartition{}, clients: map[int32]*nodeClient{}}
+	c.b.clusterTxn = t
+	return t
+}
+
+// apply loads the __transaction_state partitions this node newly leads
+// and drops the others (the driver calls it after the groups' apply).
+func (t *clusterTxn) apply(ctx context.Context, img metadata.Image) {
+	t.mu.Lock()
+	if !t.watched {
+		t.watched = true
+		go func() { <-ctx.Done(); t.dropExcept(nil) }()
+	}
+	t.mu.Unlock()
+	tt, ok := img.TopicByName(txnStateTopic)
+	if !ok {
+		t.dropExcept(nil)
+		rf := int(t.c.b.s.props.Int64("transaction.state.log.replication.factor"))
+		if t.c.srv.Leader() == t.c.nodeID && t.c.groups.liveBrokers(img) >= rf {
+			t.createTopic(ctx, img)
+		}
+		return
+	}
+	keep := map[int32]bool{}
+	for i, ip := range tt.Partitions {
+		idx := int32(i)
+		if ip.Leader != t.c.nodeID {
+			continue
+		}
+		if _, err := t.c.repl.HighWatermark([16]byte(tt.ID), idx); err != nil {
+			continue // the replication driver does not lead it (yet)
+		}
+		keep[idx] = true
+		t.mu.Lock()
+		lp := t.led[idx]
+		t.mu.Unlock()
+		if lp != nil && lp.epoch == ip.LeaderEpoch {
+			continue
+		}
+		if lp != nil {
+			t.drop(idx)
+		}
+		if err := t.load(ctx, [16]byte(tt.ID), idx, ip.LeaderEpoch); err != nil {
+			t.c.b.log.Error("loading transactions", "partition", idx, "err", err)
+			delete(keep, idx)
+		}
+	}
+	t.dropExcept(keep)
+}
+
+// createTopic asks the in-process controller (this node must be it) for
+// __transaction_state, the replication factor capped at the live brokers.
+func (t *clusterTxn) createTopic(ctx context.Context, img metadata.Image) {
+	props := t.c.b.s.props
+	rf := min(int(props.Int64("transaction.state.log.replication.factor")), t.c.groups.liveBrokers(img))
+	if rf < 1 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, groupCommitTimeout)
+	defer cancel()
+	cfgs := txnTopicConfigs(props)
+	cfgs["min.insync.replicas"] = strconv.Itoa(min(int(props.Int64("transaction.state.log.min.isr")), rf))
+	res, err := t.c.srv.CreateTopics(ctx, []controller.CreateTopic{{Name: txnStateTopic,
+		NumPartitions: int32(props.Int64("transaction.state.log.num.partitions")), ReplicationFactor: int16(rf), Configs: cfgs}})
+	if err == nil && len(res) == 1 {
+		err = res[0].Err
+	}
+	if err != nil {
+		t.c.b.log.Debug("creating "+txnStateTopic, "err", err)
+	}
+}
+
+// load replays partition idx and starts its Service.
+func (t *clusterTxn) load(ctx context.Context, topicID [16]byte, idx, epoch int32) error {
+	ct, ok := t.c.catalog.Get(txnStateTopic)
+	if !ok {
+		return fmt.Errorf("%s not in the catalogue", txnStateTopic)
+	}
+	tp := ct.Partition(idx)
+	if tp == nil {
+		return fmt.Errorf("%s-%d not hosted", txnStateTopic, idx)
+	}
+	got, err := replayPartition(tp)
+	if err != nil {
+		return err
+	}
+	kvs := make([]txn.KV, 0, len(got))
+	for _, kv := range got {
+		kvs = append(kvs, txn.KV{Key: kv.Key, Value: kv.Value})
+	}
+	b := t.c.b
+	offsetsPartitions := func() int32 {
+		if ot, ok := t.c.Image().TopicByName(offsetsTopic); ok {
+			return int32(len(ot.Partitions))
+		}
+		return 0
+	}
+	cfg := txnServiceConfig(b.s.props, t.ProducerIDs, b.cfg.Now, b.log.With("partition", idx), offsetsPartitions, t.c.topicExists)
+	cfg.CoordinatorEpoch = epoch
+	store := &replicatedTxnStore{repl: t.c.repl, topicID: topicID, tp: tp, now: b.cfg.Now}
+	svc, err := txn.NewService(cfg, store, clusterMarkers{t})
+	if err != nil {
+		return err
+	}
+	if err := svc.Load(kvs); err != nil {
+		return fmt.Errorf("replaying %s-%d: %w", txnStateTopic, idx, err)
+	}
+	rctx, cancel := context.WithCancel(ctx)
+	lp := &ledTxnPartition{svc: svc, epoch: epoch, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(lp.done)
+		svc.Run(rctx)
+	}()
+	t.mu.Lock()
+	t.led[idx] = lp
+	t.mu.Unlock()
+	b.log.Info("coordinating transactions", "partition", idx, "leader_epoch", epoch, "records", len(kvs))
+	return nil
+}
+
+func (t *clusterTxn) drop(idx int32) {
+	t.mu.Lock()
+	lp := t.led[idx]
+	delete(t.led, idx)
+	t.mu.Unlock()
+	if lp != nil {
+		lp.cancel()
+		<-lp.done
+	}
+}
+
+func (t *clusterTxn) dropExcept(keep map[int32]bool) {
+	t.mu.Lock()
+	var gone []int32
+	for idx := range t.led {
+		if !keep[idx] {
+			gone = append(gone, idx)
+		}
+	}
+	t.mu.Unlock()
+	for _, idx := range gone {
+		t.drop(idx)
+	}
+}
+
+// serviceFor is the loaded Service coordinating id here, or nil.
+func (t *clusterTxn) serviceFor(id string) *txn.Service {
+	tt, ok := t.c.Image().TopicByName(txnStateTopic)
+	if !ok || len(tt.Partitions) == 0 {
+		return nil
+	}
+	idx := TxnPartition(id, int32(len(tt.Partitions)))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if lp := t.led[idx]; lp != nil {
+		return lp.svc
+	}
+	return nil
+}
+
+// TxnCoordinator implements handler.TxnCoordinators: the leader of the
+// id's partition, creating __transaction_state first if this node is the
+// active controller and it does not exist (Kafka does it on the first
+// FindCoordinator).
+func (t *clusterTxn) TxnCoordinator(ctx context.Context, id string) (int32, string, int32, error) {
+	img := t.c.Image()
+	tt, ok := img.TopicByName(txnStateTopic)
+	if !ok {
+		if t.c.srv.Leader() == t.c.nodeID {
+			t.createTopic(ctx, img)
+		}
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	if len(tt.Partitions) == 0 {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	ip := tt.Partitions[TxnPartition(id, int32(len(tt.Partitions)))]
+	if ip.Leader < 0 {
+		return -1, "", -1, kerr.CoordinatorNotAvailable
+	}
+	if host, port, ok := plaintextEndpoint(img, ip.Leader); ok {
+		return ip.Leader, host, port, nil
+	}
+	return -1, "", -1, kerr.CoordinatorNotAvailable
+}
+
+func plaintextEndpoint(img metadata.Image, node int32) (string, int32, bool) {
+	if b, ok := img.Broker(node); ok {
+		for _, e := range b.Endpoints {
+			if e.Name == "PLAINTEXT" {
+				return e.Host, e.Port, true
+			}
+		}
+	}
+	return "", 0, false
+}
+
+// InitProducerID implements handler.Transactions.
+func (t *clusterTxn) InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
+	if req.TransactionalID != nil {
+		if svc := t.serviceFor(*req.TransactionalID); svc != nil {
+			return svc.InitProducerID(ctx, req)
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
+	return resp
+}
+
+// AddPartitionsToTxn implements handler.Transactions; v4 batches are
+// split per transaction.
+func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
+	if req.Version < 4 {
+		if svc := t.serviceFor(req.TransactionalID); svc != nil {
+			return svc.AddPartitionsToTxn(ctx, req)
+		}
+		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+		for _, rt := range req.Topics {
+			ot := kmsg.AddPartitionsToTxnResponseTopic{Topic: rt.Topic}
+			for _, p := range rt.Partitions {
+				ot.Partitions = append(ot.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: notCoordinator})
+			}
+			resp.Topics = append(resp.Topics, ot)
+		}
+		return resp
+	}
+	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+	for _, tx := range req.Transactions {
+		one := *req
+		one.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{tx}
+		if svc := t.serviceFor(tx.TransactionalID); svc != nil {
+			resp.Transactions = append(resp.Transactions, svc.AddPartitionsToTxn(ctx, &one).Transactions...)
+			continue
+		}
+		ot := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
+		for _, rt := range tx.Topics {
+			tt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: rt.Topic}
+			for _, p := range rt.Partitions {
+				tt.Partitions = append(tt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: notCoordinator})
+			}
+			ot.Topics = append(ot.Topics, tt)
+		}
+		resp.Transactions = append(resp.Transactions, ot)
+	}
+	return resp
+}
+
+// AddOffsetsToTxn implements handler.Transactions.
+func (t *clusterTxn) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse {
+	if svc := t.serviceFor(req.TransactionalID); svc != nil {
+		return svc.AddOffsetsToTxn(ctx, req)
+	}
+	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
+	resp.ErrorCode = notCoordinator
+	return resp
+}
+
+// EndTxn implements handler.Transactions.
+func (t *clusterTxn) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
+	if svc := t.serviceFor(req.TransactionalID); svc != nil {
+		return svc.EndTxn(ctx, req)
+	}
+	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
+	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
+	return resp
+}
+
+// DescribeTransactions implements handler.Transactions, per id.
+func (t *clusterTxn) DescribeTransactions(_ context.Context, req *kmsg.DescribeTransactionsRequest) *kmsg.DescribeTransactionsResponse {
+	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
+	for _, id := range req.TransactionalIDs {
+		if svc := t.serviceFor(id); svc != nil {
+			resp.TransactionStates = append(resp.TransactionStates, svc.DescribeOne(id))
+			continue
+		}
+		st := kmsg.NewDescribeTransactionsResponseTransactionState()
+		st.TransactionalID, st.ErrorCode = id, notCoordinator
+		resp.TransactionStates = append(resp.TransactionStates, st)
+	}
+	return resp
+}
+
+// ListTransactions implements handler.Transactions: every partition led
+// here.
+func (t *clusterTxn) ListTransactions(_ context.Context, req *kmsg.ListTransactionsRequest) *kmsg.ListTransactionsResponse {
+	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
+	f, unknown, err := txn.ParseListFilter(req)
+	resp.UnknownStateFilters = unknown
+	if err != nil {
+		resp.ErrorCode = kerr.InvalidRegularExpression.Code
+		return resp
+	}
+	t.mu.Lock()
+	var svcs []*txn.Service
+	for _, lp := range t.led {
+		svcs = append(svcs, lp.svc)
+	}
+	t.mu.Unlock()
+	onlyUnknown := len(req.StateFilters) > 0 && f.States == nil
+	for _, svc := range svcs {
+		resp.TransactionStates = append(resp.TransactionStates, svc.List(t.c.b.cfg.Now(), f, onlyUnknown)...)
+	}
+	return resp
+}
+
+// clusterMarkers sends markers to the partitions' leaders.
+type clusterMarkers struct{ t *clusterTxn }
+
+// WriteTxnMarkers implements txn.Markers: the request is split by leader;
+// partitions without a reachable leader are left out of the answer (the
+// Service retries them).
+func (m clusterMarkers) WriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	if holdMarkers.Load() {
+		return nil, fmt.Errorf("broker: markers held (test)")
+	}
+	t := m.t
+	img := t.c.Image()
+	byLeader := map[int32]*kmsg.WriteTxnMarkersRequest{}
+	for _, mk := range req.Markers {
+		for _, mt := range mk.Topics {
+			it, ok := img.TopicByName(mt.Topic)
+			for _, p := range mt.Partitions {
+				leader := int32(-1)
+				if ok && p >= 0 && int(p) < len(it.Partitions) {
+					leader = it.Partitions[p].Leader
+				}
+				if leader < 0 {
+					continue
+				}
+				sub := byLeader[leader]
+				if sub == nil {
+					sub = kmsg.NewPtrWriteTxnMarkersRequest()
+					sub.Version = req.Version
+					byLeader[leader] = sub
+				}
+				addMarkerPartition(sub, mk, mt.Topic, p)
+			}
+		}
+	}
+	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	for leader, sub := range byLeader {
+		rctx, cancel := context.WithTimeout(ctx, txnMarkerTimeout)
+		var r *kmsg.WriteTxnMarkersResponse
+		var err error
+		if leader == t.c.nodeID {
+			r = t.c.b.handler.WriteTxnMarkers(rctx, sub)
+		} else {
+			r, err = t.send(rctx, img, leader, sub)
+		}
+		cancel()
+		if err != nil {
+			t.c.b.log.Debug("sending transaction markers", "to", leader, "err", err)
+			continue
+		}
+		resp.Markers = append(resp.Markers, r.Markers...)
+	}
+	return resp, nil
+}
+
+func addMarkerPartition(req *kmsg.WriteTxnMarkersRequest, mk kmsg.WriteTxnMarkersRequestMarker, topic string, p int32) {
+	var m *kmsg.WriteTxnMarkersRequestMarker
+	for i := range req.Markers {
+		if req.Markers[i].ProducerID == mk.ProducerID && req.Markers[i].ProducerEpoch == mk.ProducerEpoch {
+			m = &req.Markers[i]
+		}
+	}
+	if m == nil {
+		cp := mk
+		cp.Topics = nil
+		req.Markers = append(req.Markers, cp)
+		m = &req.Markers[len(req.Markers)-1]
+	}
+	for i := range m.Topics {
+		if m.Topics[i].Topic == topic {
+			m.Topics[i].Partitions = append(m.Topics[i].Partitions, p)
+			return
+		}
+	}
+	m.Topics = append(m.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: topic, Partitions: []int32{p}})
+}
+
+// send delivers a marker request to another node through a client seeded
+// with that node's current endpoint (replaced when the image moves it: a
+// restarted node may listen elsewhere).
+func (t *clusterTxn) send(ctx context.Context, img metadata.Image, node int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	host, port, ok := plaintextEndpoint(img, node)
+	if !ok {
+		return nil, fmt.Errorf("broker: node %d has no PLAINTEXT endpoint", node)
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(int(port)))
+	t.mu.Lock()
+	nc := t.clients[node]
+	if nc != nil && nc.addr != addr {
+		nc.cl.Close()
+		nc = nil
+	}
+	if nc == nil {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0),
+			kgo.ClientID(fmt.Sprintf("highwater-txn-coordinator-%d", t.c.nodeID)))
+		if err != nil {
+			t.mu.Unlock()
+			return nil, err
+		}
+		nc = &nodeClient{addr: addr, cl: cl}
+		t.clients[node] = nc
+	}
+	t.mu.Unlock()
+	r, err := nc.cl.SeedBrokers()[0].Request(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*kmsg.WriteTxnMarkersResponse), nil
+}
+
+type nodeClient struct {
+	addr string
+	cl   *kgo.Client
+}
+
+// close releases the marker clients (Broker.Close).
+func (t *clusterTxn) close() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for node, nc := range t.clients {
+		nc.cl.Close()
+		delete(t.clients, node)
+	}
+}
+
+// replicatedTxnStore writes one __transaction_state partition's records
+// through the replication driver and waits for the high watermark.
+type replicatedTxnStore struct {
+	repl    *replicator
+	topicID [16]byte
+	tp      *topics.Partition
+	now     func() time.Time
+}
+
+// Append implements txn.Store.
+func (s *replicatedTxnStore) Append(kvs []txn.KV) error {
+	recs := make([]records.Record, len(kvs))
+	for i, kv := range kvs {
+		recs[i] = records.Record{OffsetDelta: int32(i), Key: kv.Key, Value: kv.Value}
+	}
+	now := s.now().UnixMilli()
+	batch, err := records.Build(records.BuildOptions{FirstTimestamp: now, MaxTimestamp: now, PartitionLeaderEpoch: -1,
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records.CodecNone, recs)
+	if err != nil {
+		return err
+	}
+	return replicateBatch(s.repl, s.topicID, s.tp, batch, txnStateTopic)
+}
+
+// replicateBatch appends batch as leader with acks=all semantics and waits
+// until the high watermark passed it.
+func replicateBatch(repl *replicator, topicID [16]byte, tp *topics.Partition, batch []byte, name string) error {
+	ch, err := repl.Produce(topicID, tp.Index, -1, groupCommitTimeout, func(epoch int32) (int64, error) {
+		records.SetPartitionLeaderEpoch(batch, epoch)
+		res, err := tp.Log.Append(batch)
+		return res.LastOffset, err
+	})
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", name, tp.Index, err)
+	}
+	if ch == nil {
+		return nil
+	}
+	timer := time.NewTimer(groupCommitTimeout + time.Second)
+	defer timer.Stop()
+	select {
+	case err = <-ch:
+	case <-timer.C:
+		err = kerr.RequestTimedOut
+	}
+	if err != nil {
+		return fmt.Errorf("%s-%d: %w", name, tp.Index, err)
+	}
+	return nil
+}
+
+// AppendTxn implements group.TxnStore in cluster mode: the partition's
+// transactional batches and markers, replicated like its other records.
+func (s *replicatedGroupStore) AppendTxn(kvs []group.KV) error {
+	_, batches, err := groupBatches(kvs, s.now().UnixMilli(), func(group.KV) int32 { return s.tp.Index })
+	if err != nil {
+		return err
+	}
+	for _, batch := range batches {
+		if err := replicateBatch(s.repl, s.topicID, s.tp, batch, offsetsTopic); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// onClusterTxnMarker is OnTxnMarker in cluster mode: the group Service of
+// the __consumer_offsets partition led here completes the producer's
+// transactional offset commits.
+func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, producerEpoch int16, commit bool) {
+	c.groups.mu.Lock()
+	lp := c.groups.led[partition]
+	c.groups.mu.Unlock()
+	if lp == nil {
+		return
+	}
+	if err := lp.svc.CompleteTxn(producerID, producerEpoch, commit, nil); err != nil {
+		c.b.log.Error("completing transactional offset commits", "partition", partition, "producer_id", producerID, "err", err)
+	}
+}
+
+// TxnOffsetCommit implements handler.TxnOffsetCommitter for the cluster's
+// group router.
+func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	if svc := g.serviceFor(req.Group); svc != nil {
+		return svc.TxnOffsetCommit(ctx, req)
+	}
+	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
+	for _, rt := range req.Topics {
+		t := kmsg.NewTxnOffsetCommitResponseTopic()
+		t.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			t.Partitions = append(t.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: notCoordinator})
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp
+}
+
+var _ handler.TxnOffsetCommitter = (*clusterGroups)(nil)

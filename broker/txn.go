@@ -183,7 +183,14 @@ func (s *localTxnStore) Append(kvs []txn.KV) error {
 // a __consumer_offsets partition ends the producer's transactional offset
 // commits of the groups on that partition.
 func (b *Broker) onTxnMarker(topic string, partition int32, producerID int64, producerEpoch int16, commit bool) {
-	if topic != offsetsTopic || b.groups == nil {
+	if topic != offsetsTopic {
+		return
+	}
+	if b.cluster != nil {
+		b.cluster.onClusterTxnMarker(partition, producerID, producerEpoch, commit)
+		return
+	}
+	if b.groups == nil {
 		return
 	}
 	n := int32(len(b.groups.topic.Partitions()))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+// seedList splits a comma-separated list of broker addresses (the
+// helpers below take one string for a node or a cluster).
+func seedList(addrs string) []string { return strings.Split(addrs, ",") }
 
 // startTxnBroker runs a single-node broker on dir; stop shuts it down
 // cleanly (Run returns, Close).
@@ -41,7 +46,7 @@ func startTxnBroker(t testing.TB, dir string) (addr string, stop func()) {
 
 func createTopic(ctx context.Context, t testing.TB, addr, topic string, partitions int32) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(addr)...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +62,7 @@ func createTopic(ctx context.Context, t testing.TB, addr, topic string, partitio
 
 func txnProducer(t testing.TB, addr, id string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.TransactionalID(id),
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(seedList(addr)...), kgo.TransactionalID(id),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0),
 		kgo.TransactionTimeout(20 * time.Second)}, opts...)...)
 	if err != nil {
@@ -86,7 +91,7 @@ func produceTxn(ctx context.Context, cl *kgo.Client, topic, prefix string, n int
 // has want records or quiet passes without new ones (to notice extras).
 func readCommitted(ctx context.Context, t testing.TB, addr, topic string, want int) map[string]int {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(addr)...), kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +221,7 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 	createTopic(ctx, t, addr, "in", 3)
 	createTopic(ctx, t, addr, "out", 3)
 	const n = 60
-	plain, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	plain, err := kgo.NewClient(kgo.SeedBrokers(seedList(addr)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +245,7 @@ func TestTxnGroupTransactSessionExactlyOnce(t *testing.T) {
 // transactions of at most batch, and returns how many it moved.
 func ctpMove(ctx context.Context, t testing.TB, addr, group string, want, batch int) int {
 	t.Helper()
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(addr), kgo.TransactionalID("ctp-"+group),
+	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(seedList(addr)...), kgo.TransactionalID("ctp-"+group),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0), kgo.TransactionTimeout(20*time.Second))
@@ -301,7 +306,7 @@ func TestTxnCoordinatorRestartCompletesPrepareCommit(t *testing.T) {
 	addr, stop2 := startTxnBroker(t, dir)
 	defer stop2()
 	expectExactly(t, readCommitted(ctx, t, addr, "restart", 10), values("p", 10))
-	adm, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	adm, err := kgo.NewClient(kgo.SeedBrokers(seedList(addr)...))
 	if err != nil {
 		t.Fatal(err)
 	}

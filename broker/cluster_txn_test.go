@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// txnCoordinatorOf asks node id which node coordinates transactional id.
+func (c *testCluster) txnCoordinatorOf(ctx context.Context, id int32, txnID string) (int32, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(id)))
+	if err != nil {
+		return -1, err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrFindCoordinatorRequest()
+	req.CoordinatorType, req.CoordinatorKeys = 1, []string{txnID}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return -1, err
+	}
+	co := resp.Coordinators[0]
+	if err := kerr.ErrorForCode(co.ErrorCode); err != nil {
+		return -1, err
+	}
+	return co.NodeID, nil
+}
+
+func startTxnCluster(ctx context.Context, t *testing.T) (*testCluster, string) {
+	c := newTestCluster(t)
+	c.extra = []string{"offsets.topic.num.partitions", "3", "transaction.state.log.num.partitions", "3",
+		"group.initial.rebalance.delay.ms", "0"}
+	for id := int32(1); id <= 3; id++ {
+		c.start(id)
+	}
+	seeds := strings.Join([]string{c.addr(1), c.addr(2), c.addr(3)}, ",")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedList(seeds)...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, topic := range []string{"ctxn", "in", "out"} {
+		eventually(ctx, t, "create "+topic, func() error {
+			_, err := adm.CreateTopic(ctx, 3, 3, nil, topic)
+			if errors.Is(err, kerr.TopicAlreadyExists) {
+				return nil
+			}
+			return err
+		})
+	}
+	return c, seeds
+}
+
+// On a 3-node cluster: transactions commit and abort over 3 partitions
+// (read_committed sees exactly the committed records), a zombie is
+// fenced, consume-transform-produce moves every record exactly once, and
+// killing the transaction coordinator mid-transaction (once with the
+// transaction open, once in PrepareCommit with its markers unsent) loses
+// nothing: the new coordinator, the new leader of the id's
+// __transaction_state partition, finishes it.
+func TestClusterTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	c, seeds := startTxnCluster(ctx, t)
+	defer c.close()
+
+	cl := txnProducer(t, seeds, "ctx-1")
+	for i, commit := range []bool{true, false, true} {
+		if err := produceTxn(ctx, cl, "ctxn", fmt.Sprintf("c%d", i), 10, 3, commit); err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	fresh := txnProducer(t, seeds, "ctx-1") // fences cl
+	if err := produceTxn(ctx, fresh, "ctxn", "f", 3, 3, true); err != nil {
+		t.Fatalf("new producer: %v", err)
+	}
+	err := produceTxn(ctx, cl, "ctxn", "zombie", 3, 3, true)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Errorf("zombie got %v, want PRODUCER_FENCED or INVALID_PRODUCER_EPOCH", err)
+	}
+	cl.Close()
+	fresh.Close()
+	want := append(append(values("c0", 10), values("c2", 10)...), values("f", 3)...)
+	expectExactly(t, readCommitted(ctx, t, seeds, "ctxn", len(want)), want)
+
+	// consume-transform-produce
+	plain, err := kgo.NewClient(kgo.SeedBrokers(seedList(seeds)...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in []*kgo.Record
+	for i := range 30 {
+		in = append(in, &kgo.Record{Topic: "in", Partition: int32(i % 3), Value: []byte("r-" + strconv.Itoa(i))})
+	}
+	if err := plain.ProduceSync(ctx, in...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	plain.Close()
+	if moved := ctpMove(ctx, t, seeds, "ceos", 30, 10); moved != 30 {
+		t.Fatalf("moved %d of 30", moved)
+	}
+	expectExactly(t, readCommitted(ctx, t, seeds, "out", 30), values("r", 30))
+
+	// The coordinator dies with a transaction open.
+	co, err := c.txnCoordinatorOf(ctx, 1, "ctx-kill")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := txnProducer(t, seeds, "ctx-kill", kgo.RequiredAcks(kgo.AllISRAcks()))
+	defer k.Close()
+	if err := k.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	var rs []*kgo.Record
+	for i := range 9 {
+		rs = append(rs, &kgo.Record{Topic: "ctxn", Partition: int32(i % 3), Value: []byte("k-" + strconv.Itoa(i))})
+	}
+	if err := k.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	c.stopNode(co)
+	if err := k.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatalf("commit after the coordinator died: %v", err)
+	}
+	want = append(want, values("k", 9)...)
+	expectExactly(t, readCommitted(ctx, t, seeds2(c), "ctxn", len(want)), want)
+	c.start(co)
+
+	// The coordinator dies in PrepareCommit, before any marker.
+	co, err = c.txnCoordinatorOf(ctx, 1+co%3, "ctx-prep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := txnProducer(t, seeds2(c), "ctx-prep", kgo.RequiredAcks(kgo.AllISRAcks()))
+	holdMarkers.Store(true)
+	defer holdMarkers.Store(false)
+	if err := produceTxn(ctx, p, "ctxn", "p", 9, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	c.stopNode(co)
+	holdMarkers.Store(false)
+	want = append(want, values("p", 9)...)
+	expectExactly(t, readCommitted(ctx, t, seeds2(c), "ctxn", len(want)), want)
+}
+
+// seeds2 lists the running nodes.
+func seeds2(c *testCluster) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, rb := range c.nodes {
+		out = append(out, rb.b.Addr().String())
+	}
+	return strings.Join(out, ",")
+}
