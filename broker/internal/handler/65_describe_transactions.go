@@ -8,6 +8,10 @@ package handler
 // TRANSACTIONAL_ID_NOT_FOUND for ids the coordinator does not know;
 // NOT_COORDINATOR in cluster mode for ids coordinated elsewhere (admin
 // clients look the coordinator up per id first).
+//
+// Gaps: the state is the coordinator's in memory; an id whose partition is
+// still loading after a failover answers NOT_COORDINATOR, where Kafka
+// answers COORDINATOR_LOAD_IN_PROGRESS.
 
 import (
 	"context"

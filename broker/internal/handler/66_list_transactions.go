@@ -7,8 +7,10 @@ package handler
 // broker), filtered by state names (unknown names are echoed in
 // UnknownStateFilters and match nothing), producer ids, v1's minimum
 // running time and v2's transactional id regular expression
-// (INVALID_REGULAR_EXPRESSION when it does not compile; Go's RE2 syntax,
-// where Kafka uses Java's).
+// (INVALID_REGULAR_EXPRESSION when it does not compile).
+//
+// Difference from Kafka: the v2 pattern is Go's RE2 syntax, where Kafka
+// uses Java's (lookarounds and backreferences are refused).
 
 import (
 	"context"
