@@ -195,11 +195,13 @@ func faultColour(names []string, name string) string {
 
 // timeAxis draws the x axis in seconds and returns the mapping from ns.
 func (t *timeline) timeAxis(p *plot) func(int64) float64 {
-	top := float64(t.end) / 1e9
-	ticks := niceTicks(top)
-	span := ticks[len(ticks)-1]
+	// The axis ends where the run ended, not at the next round tick.
+	span := float64(t.end) / 1e9
 	x := func(ns int64) float64 { return p.x0() + (p.x1()-p.x0())*float64(ns)/1e9/span }
-	for _, tk := range ticks {
+	for _, tk := range niceTicks(span) {
+		if tk > span*(1+1e-9) {
+			break
+		}
 		xx := x(int64(tk * 1e9))
 		p.line(xx, p.y0(), xx, p.y0()+4, "#333", 1, "")
 		p.text(xx, p.y0()+16, "middle", "tick", formatTick(tk))
