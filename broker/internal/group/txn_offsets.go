@@ -11,7 +11,10 @@ package group
 // same state.
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -212,6 +215,7 @@ func (c *Coordinator) CompleteTxn(pid int64, epoch int16, commit bool, owns func
 		done(nil)
 		return
 	}
+	slices.Sort(groups)
 	kind := MarkerAbort
 	if commit {
 		kind = MarkerCommit
@@ -229,8 +233,12 @@ func (c *Coordinator) CompleteTxn(pid int64, epoch int16, commit bool, owns func
 	// transactional batches still keeps committed offsets.
 	if commit {
 		for _, g := range groups {
-			for tp, o := range p.offsets[g] {
-				records = append(records, KV{Key: offsetKey(g, tp.topic, tp.partition), Value: offsetValue(o)})
+			tps := slices.Collect(maps.Keys(p.offsets[g]))
+			slices.SortFunc(tps, func(a, b topicPartition) int {
+				return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
+			})
+			for _, tp := range tps {
+				records = append(records, KV{Key: offsetKey(g, tp.topic, tp.partition), Value: offsetValue(p.offsets[g][tp])})
 			}
 		}
 	}
