@@ -77,7 +77,7 @@ func hwEvidenceOf(ops []porcupine.Operation) map[history.TopicPartition]*hwEvide
 	for tp, ps := range pts {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].t < ps[j].t })
 		e := &hwEvidence{times: make([]int64, len(ps)), floor: make([]int64, len(ps)), refs: make([]*OpRef, len(ps))}
-		best := point{hw: -1}
+		best := ps[0] // bad input (negative offsets) must still name a proof
 		for i, p := range ps {
 			if p.hw > best.hw {
 				best = p
