@@ -45,6 +45,7 @@ type txnSim struct {
 	n      int
 	pos    map[int][]int // consumer process → next offset per partition
 	polls  int
+	stable []int // per partition: no open record below this offset
 	// leakAborted plants the bug "aborted records returned to
 	// read_committed consumers"; leaked is set once one was.
 	leakAborted, leaked bool
@@ -61,12 +62,19 @@ func newTxnSim(b *hb, parts int, pick func(int) int) *txnSim {
 func (s *txnSim) visible(r simRecord) bool { return r.txn < 0 || s.state[r.txn] == 1 }
 
 func (s *txnSim) lso(p int) int {
-	for o, r := range s.logs[p] {
-		if r.txn >= 0 && s.state[r.txn] == 0 {
-			return o
+	if s.stable == nil {
+		s.stable = make([]int, s.parts)
+	}
+	// Transactions only ever close, so the first open record's offset
+	// only grows: resume the scan where the last one stopped.
+	o := s.stable[p]
+	for ; o < len(s.logs[p]); o++ {
+		if r := s.logs[p][o]; r.txn >= 0 && s.state[r.txn] == 0 {
+			break
 		}
 	}
-	return len(s.logs[p])
+	s.stable[p] = o
+	return o
 }
 
 // readFrom returns what a consumer at offset from of partition p reads,

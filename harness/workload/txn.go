@@ -294,3 +294,34 @@ func (w *Workload) consumeIso(ctx context.Context, name, isolation, topic string
 		w.noteRecordErr(err)
 	}
 }
+
+// EnsureTopic creates the topic and then warms the transaction
+// coordinator up: Kafka creates __transaction_state (50 partitions) on the
+// first InitProducerId, which on a small machine takes seconds that would
+// otherwise be charged to the workload phase as a stall.
+func (t *TxnWorkload) EnsureTopic(ctx context.Context) error {
+	if err := t.Workload.EnsureTopic(ctx); err != nil {
+		return err
+	}
+	return t.warmUp(ctx)
+}
+
+func (t *TxnWorkload) warmUp(ctx context.Context) error {
+	var last error
+	for {
+		cl, err := kgo.NewClient(t.txnProducerOpts("highwater-warmup", t.opts.TxnTimeout)...)
+		if err != nil {
+			return fmt.Errorf("workload: warm-up: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _, last = cl.ProducerID(wctx)
+		cancel()
+		cl.Close()
+		if last == nil {
+			return nil
+		}
+		if !sleepCtx(ctx, retryPause) {
+			return fmt.Errorf("workload: transaction coordinator not ready: %w (last: %v)", ctx.Err(), last)
+		}
+	}
+}
