@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,8 +238,8 @@ func (c *conn) pipe(dst, src net.Conn) {
 		c.close()
 	}()
 	var last time.Time
+	buf := make([]byte, chunkBytes)
 	for {
-		buf := make([]byte, chunkBytes)
 		n, err := src.Read(buf)
 		if n > 0 {
 			f := c.p.Faults()
@@ -248,7 +249,7 @@ func (c *conn) pipe(dst, src net.Conn) {
 			}
 			last = due
 			select {
-			case q <- chunk{b: buf[:n], due: due}:
+			case q <- chunk{b: bytes.Clone(buf[:n]), due: due}:
 			case <-c.done:
 				return
 			}
