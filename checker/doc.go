@@ -99,7 +99,8 @@
 // window, or the StaleHWGrace (10 s) after it, is relaxed: its high
 // watermark may be below the log's length (never above it), an empty fetch
 // only needs its offset at or past the high watermark it reported, and
-// every record it returns must still be in the log at its offset. The
+// every record it returns must be below that high watermark and in the log
+// at its offset (serving past the high watermark stays a violation). The
 // excuse has a floor: the high watermark reported must not be below what
 // operations that returned StaleHWSlack (1 s) before the window began
 // proved committed (every in-sync follower, hence every electable leader,

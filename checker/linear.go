@@ -234,7 +234,10 @@ func (c *Linearizability) model(ctx context.Context) porcupine.Model {
 // relaxedFetch is a fetch that may have been answered from a prefix of the
 // log (a leader whose high watermark lags): its high watermark is at most
 // the log's length, an empty answer means the offset asked for is at or
-// past that high watermark, and every record returned is in the log.
+// past that high watermark, and every record returned is in the log and
+// below the high watermark the answer reported (a consumer is never shown
+// records the leader has not committed: serving past the high watermark
+// stays a violation, lag or not).
 func relaxedFetch(l *plog, in *linInput, out *linOutput) bool {
 	if out.hw > l.length() {
 		return false
@@ -243,6 +246,9 @@ func relaxedFetch(l *plog, in *linInput, out *linOutput) bool {
 		return in.offset >= out.hw
 	}
 	for _, r := range out.records {
+		if r.Offset >= out.hw {
+			return false
+		}
 		if v, ok := l.at(r.Offset); !ok || v != r.Value {
 			return false
 		}

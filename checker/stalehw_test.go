@@ -104,6 +104,16 @@ func TestStaleHighWatermarkJudgement(t *testing.T) {
 			b.faultStop(1, "kill")
 			b.drain(rec{0, "a"})
 		}, valid: Invalid, strict: Invalid},
+		{name: "lagging read serves a record past its own high watermark", build: func(b *hb) {
+			// KAFKA.md's planted "serve fetches beyond the high watermark",
+			// during a fault, with the record committed later.
+			b.sendOK(1, "a", 0)
+			b.faultStart(1, "kill", "kill -9 n1")
+			b.sendOK(1, "b", 1)
+			b.fetch(20, 0, 1, rec{0, "a"}, rec{1, "b"})
+			b.faultStop(1, "kill")
+			b.drain(rec{0, "a"}, rec{1, "b"})
+		}, valid: Invalid, strict: Invalid},
 		{name: "acknowledged offset never readable after recovery", build: func(b *hb) {
 			b.sendOK(1, "a", 0)
 			b.faultStart(1, "kill", "kill -9 n1")
