@@ -154,3 +154,20 @@ func TestRunSeedsFaultAmounts(t *testing.T) {
 		t.Errorf("round trip: %v\n%s", err, g)
 	}
 }
+
+// TestRunRestoresLinksAndClocksAtTheEnd: a heal that fails ends the run
+// with its error, but the final safety net still restores every node.
+func TestRunRestoresLinksAndClocksAtTheEnd(t *testing.T) {
+	for fault, call := range map[string]string{"slow": "restore 1", "clock-skew": "reset clock 1"} {
+		fc := newFake("a", "b", "c")
+		boom := errors.New("boom")
+		fc.failOn[call] = boom
+		s := Schedule{Seed: 1, Steps: []Step{{At: 0, Duration: ms(1), Fault: fault, Select: "node:1"}}}
+		if err := Run(context.Background(), fc.env(), s, nil); !errors.Is(err, boom) {
+			t.Fatalf("%s: Run = %v, want the failed heal", fault, err)
+		}
+		if err := fc.clean(); err != nil {
+			t.Fatalf("%s: after Run: %v (calls %v)", fault, err, fc.callLog())
+		}
+	}
+}

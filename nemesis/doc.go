@@ -43,7 +43,9 @@
 //   - Run executes a schedule in real time, records each fault window
 //     (start before injecting, stop after healing) through a Recorder —
 //     *history.Writer is one — and always heals before it returns, even
-//     when its context is cancelled. Steps do not overlap: one fault at a
+//     when its context is cancelled; at the end it also heals every link,
+//     and, when the schedule has link or clock faults, restores every
+//     node's links and clock. Steps do not overlap: one fault at a
 //     time. Steps whose fault is unavailable or whose target does not
 //     resolve are logged and skipped, not recorded. Each step draws its
 //     targets from its own source (seed and step time), so a shrunk

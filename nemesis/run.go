@@ -62,6 +62,14 @@ func Run(ctx context.Context, env Env, s Schedule, rec Recorder) (err error) {
 	}
 	env.Logger = env.logger().With("seed", s.Seed)
 	r := runner{env: env, rec: rec, start: time.Now(), base: base}
+	for _, f := range faults {
+		switch f.(type) {
+		case linkFault:
+			r.usedLinks = true
+		case clockSkew:
+			r.usedClocks = true
+		}
+	}
 	defer func() { err = errors.Join(err, r.healAll(ctx)) }()
 	for i, st := range s.Steps {
 		if err := r.step(ctx, int64(i+1), st, faults[i]); err != nil {
@@ -76,6 +84,9 @@ type runner struct {
 	rec   Recorder
 	start time.Time
 	base  int64 // per-step target sources derive from it
+	// usedLinks, usedClocks: the schedule degrades links or skews clocks,
+	// so healAll restores them on every node too.
+	usedLinks, usedClocks bool
 }
 
 // step runs one step; a nil error also covers a skipped step.
@@ -145,15 +156,27 @@ func (r *runner) heal(ctx context.Context, h func(context.Context) error) error 
 	return h(hctx)
 }
 
-// healAll is the last safety net: whatever a fault left cut, uncut it.
+// healAll is the last safety net: whatever a fault left cut, uncut it;
+// whatever link or clock the schedule may have degraded, restore it on
+// every node.
 func (r *runner) healAll(ctx context.Context) error {
-	if r.env.Network == nil {
-		return nil
+	var errs []error
+	if r.env.Network != nil {
+		if err := r.heal(ctx, r.env.Network.HealAll); err != nil {
+			errs = append(errs, fmt.Errorf("nemesis: heal all links: %w", err))
+		}
 	}
-	if err := r.heal(ctx, r.env.Network.HealAll); err != nil {
-		return fmt.Errorf("nemesis: heal all links: %w", err)
+	if l := r.env.links(); r.usedLinks && l != nil {
+		if err := r.heal(ctx, func(ctx context.Context) error { return forEach(ctx, r.env.nodeIDs(), l.RestoreLinks) }); err != nil {
+			errs = append(errs, fmt.Errorf("nemesis: restore all links: %w", err))
+		}
 	}
-	return nil
+	if c := r.env.clocks(); r.usedClocks && c != nil {
+		if err := r.heal(ctx, func(ctx context.Context) error { return forEach(ctx, r.env.nodeIDs(), c.ResetClock) }); err != nil {
+			errs = append(errs, fmt.Errorf("nemesis: reset all clocks: %w", err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // sleepUntil waits for the wall clock to reach t or ctx to end.
