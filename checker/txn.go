@@ -9,9 +9,29 @@ import (
 	"github.com/highwater-io/highwater/history"
 )
 
-// Anomaly types of the transactional checkers (besides the queue types
-// they share: G1a, lost-write, duplicate, inconsistent-offsets,
-// unexpected). txn_doc.go defines each.
+// Anomaly types of the transactional checkers, besides the queue types
+// they share. Over a history of txn ops (history.Txn), plain sends and
+// polls, where a write's outcome is committed (ok txn asking to commit, ok
+// plain send), aborted (fail, or a txn that asked to abort) or unknown
+// (info), and a read_committed read is a poll marked read_committed or a
+// read inside a transaction:
+//
+//   - G1a (aborted read): a read_committed read returned a value whose
+//     write aborted.
+//   - precommitted-read: a read_committed read returned a transaction's
+//     value before that transaction asked to commit (the read returned
+//     before Txn.EndTime; for a read inside a transaction, that
+//     transaction's own EndTime bounds when it read), or a transaction read
+//     its own send (Jepsen's definition: in Kafka a transaction's sends are
+//     invisible to every poller until it commits).
+//   - lost-write: a committed value the completed read_committed drain did
+//     not return, on a topic the drain read (without a completed drain the
+//     value is not judged and the verdict is at best unknown).
+//   - duplicate: a value at two or more offsets; inconsistent-offsets: an
+//     offset holding two or more values (any isolation level: aborted
+//     records take offsets too); unexpected: a value nobody sent, or read
+//     from another partition than it was sent to.
+//   - G1c, G0: see TxnCycles. eos-*: see ExactlyOnce.
 const (
 	PrecommittedRead   = "precommitted-read"
 	CycleG0            = "G0"
