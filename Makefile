@@ -13,7 +13,7 @@ BENCHTIME ?= 1s
 # real Kafka for the Java client tests).
 TESTTIMEOUT ?= 20m
 
-.PHONY: help build test unit deps broker cluster fuzz bench vet clean
+.PHONY: help build test test-kafka unit deps broker cluster fuzz bench vet clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -28,9 +28,17 @@ build: ## build bin/highwater
 # The container engine (podman serving the Docker API) is set up when it can
 # be (root); .ci/run sets HIGHWATER_REQUIRE_CONTAINERS=1 so CI fails rather
 # than skips when it cannot.
+# The Kafka pass of the conformance suite (about 4 min on two cores) runs
+# after: every expectation held against highwater must hold for Kafka too.
 test: deps ## install test dependencies, then run every test (what CI runs)
 	eval "$$(bash scripts/podman-setup.sh || true)"; \
 	HIGHWATER_REQUIRE_CLIENTS=1 $(GO) test -p 1 -timeout $(TESTTIMEOUT) ./...
+	HIGHWATER_REQUIRE_CLIENTS=1 HIGHWATER_TARGET=kafka $(GO) test -count=1 -timeout $(TESTTIMEOUT) ./conformance
+
+# The conformance suite against single Apache Kafka nodes, and the cluster
+# behaviour tests (harness/clustertest) against a 3-node Kafka cluster.
+test-kafka: deps ## conformance + cluster tests against Apache Kafka (HIGHWATER_TARGET=kafka)
+	HIGHWATER_REQUIRE_CLIENTS=1 HIGHWATER_TARGET=kafka $(GO) test -p 1 -count=1 -timeout $(TESTTIMEOUT) ./conformance ./harness/clustertest
 
 unit: ## run every test without installing anything first
 	$(GO) test -timeout $(TESTTIMEOUT) ./...
