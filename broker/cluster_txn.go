@@ -168,15 +168,16 @@ func (t *clusterTxn) load(ctx context.Context, topicID [16]byte, idx, epoch int3
 	}
 	cfg := txnServiceConfig(b.s.props, t.ProducerIDs, b.cfg.Now, b.log.With("partition", idx), offsetsPartitions, t.c.topicExists)
 	cfg.CoordinatorEpoch = epoch
-	store := &replicatedTxnStore{repl: t.c.repl, topicID: topicID, tp: tp, now: b.cfg.Now}
-	svc, err := txn.NewService(cfg, store, clusterMarkers{t})
-	if err != nil {
-		return err
-	}
-	if err := svc.Load(kvs); err != nil {
-		return fmt.Errorf("replaying %s-%d: %w", txnStateTopic, idx, err)
-	}
 	rctx, cancel := context.WithCancel(ctx)
+	store := &replicatedTxnStore{repl: t.c.repl, topicID: topicID, tp: tp, now: b.cfg.Now, done: rctx.Done()}
+	svc, err := txn.NewService(cfg, store, clusterMarkers{t})
+	if err == nil {
+		err = svc.Load(kvs)
+	}
+	if err != nil {
+		cancel()
+		return fmt.Errorf("%s-%d: %w", txnStateTopic, idx, err)
+	}
 	lp := &ledTxnPartition{svc: svc, epoch: epoch, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(lp.done)
@@ -488,8 +489,10 @@ type nodeClient struct {
 	cl   *kgo.Client
 }
 
-// close releases the marker clients (Broker.Close).
+// close stops every Service (waiting for their goroutines) and releases
+// the marker clients (Broker.Close).
 func (t *clusterTxn) close() {
+	t.dropExcept(nil)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for node, nc := range t.clients {
@@ -505,6 +508,8 @@ type replicatedTxnStore struct {
 	topicID [16]byte
 	tp      *topics.Partition
 	now     func() time.Time
+	// done ends waits for the high watermark when the Service stops.
+	done <-chan struct{}
 }
 
 // Append implements txn.Store.
@@ -519,12 +524,13 @@ func (s *replicatedTxnStore) Append(kvs []txn.KV) error {
 	if err != nil {
 		return err
 	}
-	return replicateBatch(s.repl, s.topicID, s.tp, batch, txnStateTopic)
+	return replicateBatch(s.repl, s.topicID, s.tp, batch, txnStateTopic, s.done)
 }
 
 // replicateBatch appends batch as leader with acks=all semantics and waits
-// until the high watermark passed it.
-func replicateBatch(repl *replicator, topicID [16]byte, tp *topics.Partition, batch []byte, name string) error {
+// until the high watermark passed it (or done is closed: the write's fate
+// is then unknown, and the caller treats it as failed).
+func replicateBatch(repl *replicator, topicID [16]byte, tp *topics.Partition, batch []byte, name string, done <-chan struct{}) error {
 	ch, err := repl.Produce(topicID, tp.Index, -1, groupCommitTimeout, func(epoch int32) (int64, error) {
 		records.SetPartitionLeaderEpoch(batch, epoch)
 		res, err := tp.Log.Append(batch)
@@ -542,6 +548,8 @@ func replicateBatch(repl *replicator, topicID [16]byte, tp *topics.Partition, ba
 	case err = <-ch:
 	case <-timer.C:
 		err = kerr.RequestTimedOut
+	case <-done:
+		err = kerr.NotCoordinator
 	}
 	if err != nil {
 		return fmt.Errorf("%s-%d: %w", name, tp.Index, err)
@@ -557,7 +565,7 @@ func (s *replicatedGroupStore) AppendTxn(kvs []group.KV) error {
 		return err
 	}
 	for _, batch := range batches {
-		if err := replicateBatch(s.repl, s.topicID, s.tp, batch, offsetsTopic); err != nil {
+		if err := replicateBatch(s.repl, s.topicID, s.tp, batch, offsetsTopic, nil); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
 )
 
 // txnCoordinatorOf asks node id which node coordinates transactional id.
@@ -69,6 +70,7 @@ func startTxnCluster(ctx context.Context, t *testing.T) (*testCluster, string) {
 // nothing: the new coordinator, the new leader of the id's
 // __transaction_state partition, finishes it.
 func TestClusterTransactions(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	c, seeds := startTxnCluster(ctx, t)

@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/goleak"
 )
 
 // seedList splits a comma-separated list of broker addresses (the
@@ -153,6 +154,7 @@ func values(prefix string, n int) []string {
 // read_committed consumer sees exactly the committed records (no aborted
 // read, nothing lost, nothing twice).
 func TestTxnCommitAbortReadCommitted(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	addr, stop := startTxnBroker(t, t.TempDir())
