@@ -78,6 +78,26 @@ func TestStaleHighWatermarkJudgement(t *testing.T) {
 			b.faultStop(1, "kill")
 			b.drain(rec{0, "a"}, rec{1, "b"})
 		}, valid: Invalid, strict: Invalid, mentions: "list-offsets → hw=0"},
+		{name: "reads trailing the acks by a constant lag across a fault", build: func(b *hb) {
+			// KAFKA.md's planted stale read: answers a second behind, all
+			// along, while writes go on; the lag is not frozen at the fault.
+			b.faultStart(1, "pause", "pause n2")
+			for i := range 40 {
+				b.clock += 100 * time.Millisecond
+				b.sendOK(1, "v"+strconv.Itoa(i), int64(i))
+				if i >= 10 {
+					b.listOffsets(20, int64(i-9))
+				}
+				if i == 5 {
+					b.faultStop(1, "pause")
+				}
+			}
+			var all []rec
+			for i := range 40 {
+				all = append(all, rec{int64(i), "v" + strconv.Itoa(i)})
+			}
+			b.drain(all...)
+		}, valid: Invalid, strict: Invalid, mentions: "list-offsets → hw="},
 		{name: "acknowledged write lost during a fault", build: func(b *hb) {
 			b.sendOK(1, "a", 0)
 			b.faultStart(1, "kill", "kill -9 n1")
