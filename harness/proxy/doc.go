@@ -5,6 +5,18 @@
 // (client listeners advertised through proxies, inter-broker addresses
 // pointed at them), without root.
 //
+// Using it for a cluster's client traffic: clients bootstrap through the
+// proxies, and every node's advertised listener must name its proxy, or
+// clients follow Metadata straight to the node. A driver that writes the
+// broker's properties can do that (harness/reference does, per node); a
+// cluster the harness only knows by bootstrap address cannot be remapped
+// without rewriting Metadata answers, which this package does not do, so
+// link faults are unavailable there. Inter-broker links go through proxies
+// only where the broker dials addresses the harness chooses (the
+// reference broker's controller.quorum.voters, per node; its replica
+// fetchers use the leaders' advertised addresses, so they share the
+// leader's client proxy).
+//
 // Contract:
 //   - Faults apply to existing and new connections from the moment
 //     SetFaults returns (a chunk already queued keeps the delay it was
