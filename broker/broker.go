@@ -170,6 +170,8 @@ func (b *Broker) open() error {
 		Cluster:        cluster,
 		Replication:    replication,
 		OnTxnMarker:    b.onTxnMarker,
+		// KIP-392 follower fetching (cluster.go).
+		PreferredReadReplica: b.preferredReadReplica,
 	})
 	b.wire = wire.New(wire.Config{Handler: b.handler, MaxRequestBytes: int32(b.s.props.Int64("socket.request.max.bytes")), Logger: b.log})
 	return nil

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/highwater-io/highwater/broker/internal/controller"
@@ -54,6 +55,16 @@ type clusterNode struct {
 	mu      sync.Mutex
 	synced  uint64
 	syncedc chan struct{}
+
+	// incarnation is this process's registration id (set by
+	// startLifecycle, guarded by mu); caughtUp turns true, for good, once
+	// the driver applied an image holding that registration: the image
+	// then reflects everything the quorum committed before this process
+	// registered, so acting on its leaderships is safe (KRaft's catch-up
+	// before unfencing). Until then a restarted node's replayed image may
+	// name it leader of partitions that moved while it was down.
+	incarnation metadata.UUID
+	caughtUp    atomic.Bool
 
 	// last is the spec each topic was last synced with; only the driver
 	// goroutine touches it.
@@ -118,6 +129,9 @@ func (c *clusterNode) startLifecycle(host string, port int32, rack string, rando
 	if _, err := io.ReadFull(random, inc[:]); err != nil {
 		return fmt.Errorf("cluster: incarnation id: %w", err)
 	}
+	c.mu.Lock()
+	c.incarnation = inc
+	c.mu.Unlock()
 	reqTimeout := max(c.cs.heartbeatInterval, c.cs.sessionTimeout/2)
 	lc := metaserver.NewBrokerLifecycle(metaserver.LifecycleConfig{
 		Registration: controller.Registration{BrokerID: c.nodeID, IncarnationID: inc, Rack: rack,
@@ -166,12 +180,20 @@ func (c *clusterNode) drive(ctx context.Context) {
 		st := c.srv.State()
 		err := c.syncTo(st.Image)
 		if err == nil {
-			c.repl.apply(st.Image)
+			// The catalogue follows every image (the controller unfences
+			// this node once it reflects the registration); leaderships
+			// only once caught up.
+			caughtUp := c.catchUp(st.Image)
+			if caughtUp {
+				c.repl.apply(st.Image)
+			}
 			c.setSynced(st.Offset)
 			// After publishing the offset: loading groups (or creating
 			// __consumer_offsets) must not hold back unfencing.
-			c.groups.apply(ctx, st.Image)
-			c.b.clusterTxn.apply(ctx, st.Image) // transaction coordinators (cluster_txn.go)
+			if caughtUp {
+				c.groups.apply(ctx, st.Image)
+				c.b.clusterTxn.apply(ctx, st.Image) // transaction coordinators (cluster_txn.go)
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -233,6 +255,26 @@ func (c *clusterNode) syncTo(img metadata.Image) error {
 	return errors.Join(errs...)
 }
 
+// catchUp reports whether img (or an earlier image) holds this process's
+// own registration.
+func (c *clusterNode) catchUp(img metadata.Image) bool {
+	if c.caughtUp.Load() {
+		return true
+	}
+	c.mu.Lock()
+	inc := c.incarnation
+	c.mu.Unlock()
+	if b, ok := img.Broker(c.nodeID); ok && inc != (metadata.UUID{}) && b.IncarnationID == inc {
+		c.caughtUp.Store(true)
+		c.b.log.Info("metadata caught up with the quorum: acting on partition leadership")
+		return true
+	}
+	return false
+}
+
+// CaughtUp implements handler.Cluster.
+func (c *clusterNode) CaughtUp() bool { return c.caughtUp.Load() }
+
 func specEqual(a, b topics.TopicSpec) bool {
 	return a.Name == b.Name && a.ID == b.ID && a.Internal == b.Internal &&
 		slices.Equal(a.Hosted, b.Hosted) && maps.Equal(a.Configs, b.Configs)
@@ -261,8 +303,48 @@ func (c *clusterNode) Image() metadata.Image { return c.srv.State().Image }
 // ControllerID implements handler.Cluster: the quorum leader.
 func (c *clusterNode) ControllerID() int32 { return c.srv.Leader() }
 
-// Controller implements handler.Cluster: the in-process controller API.
-func (c *clusterNode) Controller() handler.ControllerAPI { return c.srv }
+// Controller implements handler.Cluster: the in-process controller API
+// while this node is the active controller, else forwarding to it.
+func (c *clusterNode) Controller() handler.ControllerAPI { return forwardingController{c} }
+
+// forwardingController tries the in-process controller and, when this
+// node is not the active one, forwards the call to the active controller's
+// listener (metaserver.Client follows NOT_CONTROLLER to it), so topic
+// admin works whichever node a client asks (KIP-590).
+type forwardingController struct{ c *clusterNode }
+
+func forward[T any](local func() (T, error), remote func() (T, error)) (T, error) {
+	out, err := local()
+	if errors.Is(err, metaserver.ErrNotController) {
+		return remote()
+	}
+	return out, err
+}
+
+func (f forwardingController) CreateTopics(ctx context.Context, reqs []controller.CreateTopic) ([]controller.CreateTopicResult, error) {
+	return forward(func() ([]controller.CreateTopicResult, error) { return f.c.srv.CreateTopics(ctx, reqs) },
+		func() ([]controller.CreateTopicResult, error) { return f.c.client.CreateTopics(ctx, reqs) })
+}
+
+func (f forwardingController) CreatePartitions(ctx context.Context, reqs []controller.CreatePartitions) ([]error, error) {
+	return forward(func() ([]error, error) { return f.c.srv.CreatePartitions(ctx, reqs) },
+		func() ([]error, error) { return f.c.client.CreatePartitions(ctx, reqs) })
+}
+
+func (f forwardingController) DeleteTopics(ctx context.Context, names []string, ids []metadata.UUID) ([]error, error) {
+	return forward(func() ([]error, error) { return f.c.srv.DeleteTopics(ctx, names, ids) },
+		func() ([]error, error) { return f.c.client.DeleteTopics(ctx, names, ids) })
+}
+
+func (f forwardingController) AlterConfigs(ctx context.Context, reqs []controller.AlterConfig) ([]error, error) {
+	return forward(func() ([]error, error) { return f.c.srv.AlterConfigs(ctx, reqs) },
+		func() ([]error, error) { return f.c.client.AlterConfigs(ctx, reqs) })
+}
+
+func (f forwardingController) ElectLeaders(ctx context.Context, typ controller.ElectionType, tps []controller.TopicPartition) ([]controller.ElectionResult, error) {
+	return forward(func() ([]controller.ElectionResult, error) { return f.c.srv.ElectLeaders(ctx, typ, tps) },
+		func() ([]controller.ElectionResult, error) { return f.c.client.ElectLeaders(ctx, typ, tps) })
+}
 
 // WaitLocal implements handler.Cluster.
 func (c *clusterNode) WaitLocal(ctx context.Context) error {
@@ -310,4 +392,37 @@ func (c *clusterNode) NextProducerID() (int64, error) {
 	id := c.pidNext
 	c.pidNext++
 	return id, nil
+}
+
+// preferredReadReplica is handler.Config.PreferredReadReplica (KIP-392):
+// with replica.selector.class set to Kafka's RackAwareReplicaSelector, a
+// consumer that sends its rack reads from a replica in that rack: the
+// leader if it is there, else the lowest-id in-sync replica there whose
+// broker is active (unfenced, not shutting down); -1 (the leader) when
+// none is, the client sent no rack, or the selector is the default one.
+func (b *Broker) preferredReadReplica(topic string, partition int32, clientRack string) int32 {
+	c := b.cluster
+	if c == nil || !c.cs.rackAwareSelector || clientRack == "" {
+		return -1
+	}
+	img := c.Image()
+	t, ok := img.TopicByName(topic)
+	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
+		return -1
+	}
+	p := t.Partitions[partition]
+	best := int32(-1)
+	for _, id := range p.ISR {
+		br, ok := img.Broker(id)
+		if !ok || !br.Active() || br.Rack != clientRack {
+			continue
+		}
+		if id == p.Leader {
+			return -1 // the leader is in the client's rack: no redirect
+		}
+		if best < 0 || id < best {
+			best = id
+		}
+	}
+	return best
 }

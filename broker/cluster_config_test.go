@@ -151,9 +151,12 @@ func TestClusterReplicaLagFromConfigAndISRMetrics(t *testing.T) {
 		return err
 	})
 	t.Logf("follower %d left the ISR %v after stalling", follower, time.Since(stalledAt))
-	if got := c.counter(leader, "kafka_server_replicamanager_isrshrinks_total"); got < shrinks0+1 {
-		t.Errorf("IsrShrinks %v, want > %v", got, shrinks0)
-	}
+	eventually(ctx, t, "IsrShrinks counted", func() error {
+		if got := c.counter(leader, "kafka_server_replicamanager_isrshrinks_total"); got < shrinks0+1 {
+			return fmt.Errorf("IsrShrinks %v, want > %v", got, shrinks0)
+		}
+		return nil
+	})
 	c.stopNode(follower)
 	if err := produceN(ctx, cl, topic, 25, 20); err != nil {
 		t.Fatal(err)
@@ -200,6 +203,7 @@ func TestClusterUncleanElectionPerTopic(t *testing.T) {
 	for id := int32(1); id <= 3; id++ {
 		c.start(id)
 	}
+	c.waitAllUp(ctx, t)
 	eventually(ctx, t, "create topic on replicas 1,2", func() error {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()
@@ -287,6 +291,19 @@ func TestClusterUncleanElectionPerTopic(t *testing.T) {
 	})
 }
 
+// waitAllUp waits until node 1 lists all three brokers unfenced, so a
+// topic created next gets its preferred leaders.
+func (c *testCluster) waitAllUp(ctx context.Context, t *testing.T) {
+	t.Helper()
+	eventually(ctx, t, "three brokers unfenced", func() error {
+		resp, err := c.metadata(ctx, 1, "")
+		if err == nil && len(brokersOf(resp)) != 3 {
+			err = fmt.Errorf("brokers %v", brokersOf(resp))
+		}
+		return err
+	})
+}
+
 // controllerOf is the active controller as node id's metadata names it.
 func (c *testCluster) controllerOf(ctx context.Context, id int32) int32 {
 	resp, err := c.metadata(ctx, id, "")
@@ -294,4 +311,107 @@ func (c *testCluster) controllerOf(ctx context.Context, id int32) int32 {
 		return id
 	}
 	return resp.ControllerID
+}
+
+// counterWith is a counter's value for one label set in node id's
+// registry (0 when absent).
+func (c *testCluster) counterWith(id int32, name, label, value string) float64 {
+	c.mu.Lock()
+	rb := c.nodes[id]
+	c.mu.Unlock()
+	fams, err := rb.b.metrics.Registry().Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// KIP-392: with replica.selector.class=RackAwareReplicaSelector a
+// consumer that sets client.rack az-b reads the partition led in az-a from
+// the az-b replica, and gets every record.
+func TestClusterFollowerFetchingByRack(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	const topic = "racked"
+	c := newTestCluster(t)
+	c.extra = []string{"replica.selector.class", rackAwareSelectorClass}
+	defer c.close()
+	for id := int32(1); id <= 3; id++ {
+		c.start(id)
+	}
+	c.waitAllUp(ctx, t)
+	eventually(ctx, t, "create topic led by node 1 (az-a)", func() error {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = 0, []int32{1, 2, 3}
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 5000
+		resp, err := c.request(ctx, 1, req) // forwarded when node 1 is not the controller
+		if err != nil {
+			return err
+		}
+		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 && code != 36 { // TOPIC_ALREADY_EXISTS
+			return fmt.Errorf("error code %d", code)
+		}
+		return nil
+	})
+	eventually(ctx, t, "leader 1, ISR of 3", func() error {
+		l, err := c.leaderOf(ctx, 2, topic)
+		if err == nil && l != 1 {
+			return fmt.Errorf("leader %d", l)
+		}
+		isr, err := c.isrOf(ctx, 2, topic)
+		if err == nil && len(isr) != 3 {
+			err = fmt.Errorf("isr %v", isr)
+		}
+		return err
+	})
+	seeds := []string{c.addr(1), c.addr(2), c.addr(3)}
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	const n = 50
+	if err := produceN(ctx, pcl, topic, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	ccl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.Rack("az-b"),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ccl.Close()
+	seen := map[string]bool{}
+	cctx, ccancel := context.WithTimeout(ctx, 20*time.Second)
+	defer ccancel()
+	for len(seen) < n {
+		fs := ccl.PollFetches(cctx)
+		if cctx.Err() != nil {
+			t.Fatalf("consumed %d of %d: %v", len(seen), n, cctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) { seen[string(r.Value)] = true })
+	}
+	const bytesOut = "kafka_server_brokertopicmetrics_bytesout_total"
+	if got := c.counterWith(2, bytesOut, "topic", topic); got == 0 {
+		t.Fatalf("the az-b replica (node 2) sent no records of %s: the rack-aware consumer did not read from it", topic)
+	}
+	if got := c.counterWith(3, bytesOut, "topic", topic); got != 0 {
+		t.Fatalf("the az-c replica (node 3) sent %v bytes of %s", got, topic)
+	}
 }

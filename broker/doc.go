@@ -46,23 +46,32 @@
 // than the log, as a restarted node replays before it caught up with the
 // quorum: the driver skips it (replica.ErrStaleDecision, debug log) and
 // waits for a newer image, as Kafka skips a stale leader epoch.
-// Current limits: the driver still acts on a replayed image whose leader
-// epoch is not below the log's (a restarted node can briefly take a
-// leadership the controller already moved; followers fence it by epoch)
-// — it does not wait for its metadata offset to reach the quorum's commit
-// index before building state machines, as a KRaft broker does before
-// unfencing; a kill loses up to 100 ms of checkpoint progress (a
-// restarted leader relearns it as followers fetch), truncation does
-// not roll back the idempotent-producer state, follower fetches have no
-// fetch sessions and are not delayed by MinBytes beyond "some records",
-// no preferred-replica reads, no reassignment; transactional ids have no
-// coordinator (FindCoordinator key type 1 answers COORDINATOR_NOT_AVAILABLE);
-// __consumer_offsets is created only by the node that is the active
-// controller (eagerly once offsets.topic.replication.factor brokers are
-// live, or on a FindCoordinator it receives, capped at the live brokers);
-// topic admin is decided only by the node that is the active controller
-// (others answer NOT_CONTROLLER, no forwarding); partition directories of
-// topics deleted while a node was down are not removed at restart.
+// A restarted node acts on partition leadership (state machines, group
+// coordinators) only once its image holds this process's own broker
+// registration, so everything the quorum committed before it is applied
+// (KRaft's catch-up before unfencing); until then Produce, Fetch,
+// ListOffsets and OffsetForLeaderEpoch answer NOT_LEADER_OR_FOLLOWER.
+// A follower truncating a diverged tail rolls the idempotent-producer
+// state back with it (topics.Catalog.TruncateTo rebuilds it from the
+// snapshot and the log left). Topic admin and ElectLeaders sent to a node
+// that is not the active controller are forwarded to it (metaserver
+// admin.go, KIP-590). replica.lag.time.max.ms, auto.leader.rebalance.enable,
+// leader.imbalance.check.interval.seconds and
+// leader.imbalance.per.broker.percentage come from the configuration;
+// replica.selector.class may name Kafka's RackAwareReplicaSelector, and
+// then consumers that send client.rack read from an in-sync replica in
+// their rack (KIP-392, preferredReadReplica).
+// Current limits: a kill loses up to 100 ms of checkpoint progress (a
+// restarted leader relearns it as followers fetch); follower fetches have
+// no fetch sessions and are not delayed by MinBytes beyond "some
+// records"; no reassignment; Metadata from a node that has not caught up
+// yet still answers from its replayed image (clients get
+// NOT_LEADER_OR_FOLLOWER there and refresh); __consumer_offsets is
+// created only by the node that is the active controller (eagerly once
+// offsets.topic.replication.factor brokers are live, or on a
+// FindCoordinator it receives, capped at the live brokers); partition
+// directories of topics deleted while a node was down are not removed at
+// restart.
 //
 // Nondeterminism enters only through Config: the filesystem, the listener,
 // the clock, the random source and the logger.

@@ -356,13 +356,13 @@ func (r *replicator) drain(rp *replPart, fetched map[int64][]byte) []replica.Fet
 func (r *replicator) write(rp *replPart, w replica.LogWrite, fetched map[int64][]byte) error {
 	l := rp.tp.Log
 	switch w.Kind {
-	case replica.WriteTruncate:
+	case replica.WriteTruncate: // the producer state rolls back with the log
 		if faults.Planted(faults.SkipTruncation) { // planted bug (faults.go)
 			return nil
 		}
-		return l.TruncateTo(w.Offset)
+		return r.c.catalog.TruncateTo(rp.tp, w.Offset)
 	case replica.WriteTruncateFully:
-		return l.TruncateFullyAndStartAt(w.Offset)
+		return r.c.catalog.TruncateFullyAndStartAt(rp.tp, w.Offset)
 	case replica.WriteLogStart:
 		return l.DeleteRecordsBefore(w.Offset)
 	case replica.WriteAppend:
@@ -393,6 +393,7 @@ func (r *replicator) proposeISR(rp *replPart, req replica.AlterPartitionRequest)
 		return
 	}
 	epoch := lc.Status().Epoch
+	before := rp.sm.ISR() // the committed ISR the proposal changes (rp.mu is held)
 	r.goTracked(func() {
 		ctx, cancel := context.WithTimeout(r.ctx, replicaRequestTimeout)
 		defer cancel()
@@ -410,12 +411,13 @@ func (r *replicator) proposeISR(rp *replPart, req replica.AlterPartitionRequest)
 		}
 		rp.mu.Lock()
 		defer rp.mu.Unlock()
-		if rp.dead {
-			return
+		if resp.Err == nil {
+			// Committed: counted even when the image carrying it reached
+			// the state machine first.
+			r.countISRChange(before, resp.ISR)
 		}
-		before := rp.sm.ISR()
-		if _, err := r.step(rp, resp); err == nil && resp.Err == nil && rp.sm.PartitionEpoch() == resp.PartitionEpoch {
-			r.countISRChange(before, rp.sm.ISR())
+		if !rp.dead {
+			r.step(rp, resp)
 		}
 	})
 }
@@ -555,4 +557,18 @@ func (r *replicator) FollowerFetch(topicID [16]byte, index int32, f replica.Foll
 		}
 	}
 	return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
+}
+
+// EndOffsetForEpoch implements handler.Replication.
+func (r *replicator) EndOffsetForEpoch(topicID [16]byte, index int32, currentLeaderEpoch, epoch int32) (replica.EpochEndOffset, error) {
+	rp := r.get(topicID, index)
+	if rp == nil {
+		return replica.EpochEndOffset{Epoch: replica.UndefinedEpoch, EndOffset: replica.UndefinedOffset}, replica.ErrNotLeaderOrFollower
+	}
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	if rp.dead {
+		return replica.EpochEndOffset{Epoch: replica.UndefinedEpoch, EndOffset: replica.UndefinedOffset}, replica.ErrNotLeaderOrFollower
+	}
+	return rp.sm.EndOffsetForEpoch(currentLeaderEpoch, epoch)
 }

@@ -6,14 +6,10 @@ package handler
 //
 // Metadata answers from this node's metadata image; the topic admin APIs
 // (CreateTopics, CreatePartitions, DeleteTopics, AlterConfigs,
-// IncrementalAlterConfigs for topics) are decided by the in-process active
-// controller and answered once committed (so in this node's image). A node
-// that is not the active controller answers NOT_CONTROLLER, as Kafka did
-// before KIP-590 forwarding; clients (franz-go, the Java admin) route
-// these APIs to the controller named in Metadata and retry on it.
-// Forwarding to the controller is not implemented yet, so
-// AlterConfigs/IncrementalAlterConfigs sent to another node get
-// NOT_CONTROLLER too. Produce, Fetch and ListOffsets are served only by a
+// IncrementalAlterConfigs for topics, ElectLeaders) are decided by the
+// active controller: in-process when this node is it, else forwarded to
+// its controller listener (KIP-590; clients such as kadm send
+// AlterConfigs to any node). Produce, Fetch and ListOffsets are served only by a
 // partition's leader (NOT_LEADER_OR_FOLLOWER elsewhere, with KIP-951's
 // CurrentLeader and NodeEndpoints where the version has them), and leader
 // epochs are checked against the image (KIP-320). Data replication goes
@@ -31,14 +27,16 @@ import (
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
 
-// ControllerAPI is the active controller's Go API (metaserver.Server): it
-// answers only while this node leads the quorum, else a
-// *metaserver.NotControllerError.
+// ControllerAPI is the active controller's Go API: in-process while this
+// node leads the quorum, forwarded to the active controller otherwise
+// (KIP-590). A *metaserver.NotControllerError means no controller could
+// be reached.
 type ControllerAPI interface {
 	CreateTopics(ctx context.Context, reqs []controller.CreateTopic) ([]controller.CreateTopicResult, error)
 	CreatePartitions(ctx context.Context, reqs []controller.CreatePartitions) ([]error, error)
 	DeleteTopics(ctx context.Context, names []string, ids []metadata.UUID) ([]error, error)
 	AlterConfigs(ctx context.Context, reqs []controller.AlterConfig) ([]error, error)
+	ElectLeaders(ctx context.Context, typ controller.ElectionType, partitions []controller.TopicPartition) ([]controller.ElectionResult, error)
 }
 
 // Cluster is the metadata plane as the handlers see it.
@@ -54,6 +52,12 @@ type Cluster interface {
 	// node hosts (the driver has caught up with the image at least as new
 	// as the one the caller saw).
 	WaitLocal(ctx context.Context) error
+	// CaughtUp reports whether this node's image has caught up with the
+	// quorum since the process started (it holds this process's own
+	// registration). Before that the image may be a stale replay naming
+	// this node leader of partitions that moved; it serves no partition
+	// as leader.
+	CaughtUp() bool
 }
 
 // clusterErr maps controller and metaserver errors to Kafka errors.
@@ -100,7 +104,7 @@ func (s *Server) leaderPartition(t *topics.Topic, ok bool, index int32, byID boo
 		return nil, kerr.FencedLeaderEpoch
 	case clientEpoch > ip.LeaderEpoch:
 		return nil, kerr.UnknownLeaderEpoch
-	case ip.Leader != s.cfg.NodeID:
+	case ip.Leader != s.cfg.NodeID, !s.cfg.Cluster.CaughtUp():
 		return nil, kerr.NotLeaderForPartition
 	case p == nil:
 		// Led here by the image but not opened by the driver yet.

@@ -36,6 +36,9 @@ type Replication interface {
 	// FollowerFetch steps a follower's fetch into the leader's state machine
 	// and returns its answer for the partition.
 	FollowerFetch(topicID [16]byte, index int32, f replica.FollowerFetch) (replica.FetchResult, error)
+	// EndOffsetForEpoch answers OffsetForLeaderEpoch from the leader's
+	// leader-epoch cache (currentLeaderEpoch -1: unchecked).
+	EndOffsetForEpoch(topicID [16]byte, index int32, currentLeaderEpoch, epoch int32) (replica.EpochEndOffset, error)
 }
 
 // replicaErr maps a replica package error to the Kafka error.

@@ -50,16 +50,19 @@
 // connection by those bytes. The Kafka side serves ApiVersions (18),
 // AlterPartition (56, v0-3: names before v2, ids from v2; v3's member
 // epochs are not checked), BrokerRegistration (62, v0-4), BrokerHeartbeat
-// (63, v0-2) and AllocateProducerIds (67, v0). Client is the broker's way
+// (63, v0-2) and AllocateProducerIds (67, v0), and the topic admin APIs
+// a broker that is not the active controller forwards (admin.go,
+// KIP-590 without the Envelope): CreateTopics (19, v5-7), DeleteTopics
+// (20, v6), CreatePartitions (37, v0-3), IncrementalAlterConfigs (44,
+// v0-1, which also carries legacy AlterConfigs as set/delete operations)
+// and ElectLeaders (43, v1-2). Client is the broker's way
 // to the active controller over it: it tries its leader hint or the voter
 // that answered last and moves on after NOT_CONTROLLER (which carries no
 // leader id on the wire) or a broken connection. The Client does not
 // negotiate versions: both ends are this package. BrokerLifecycle is the
 // broker side of registration, heartbeats and controlled shutdown.
 //
-// Not here yet: CreateTopics, CreatePartitions, DeleteTopics, configs and
-// ElectLeaders over the controller listener (brokers forwarding admin
-// requests); they are served by the Go API only. Differences from KRaft:
+// Differences from KRaft:
 // see broker/internal/controller (broker epochs, caught-up rule).
 //
 // Goroutines: Start launches the raft node's goroutine (which calls apply,

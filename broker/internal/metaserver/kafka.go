@@ -29,6 +29,12 @@ var kafkaAPIs = []struct {
 	{kmsg.BrokerRegistration, 0, 4},
 	{kmsg.BrokerHeartbeat, 0, 2},
 	{kmsg.AllocateProducerIDs, 0, 0},
+	// Forwarded topic admin (admin.go).
+	{kmsg.CreateTopics, 5, 7},
+	{kmsg.DeleteTopics, 6, 6},
+	{kmsg.CreatePartitions, 0, 3},
+	{kmsg.IncrementalAlterConfigs, 0, 1},
+	{kmsg.ElectLeaders, 1, 2},
 }
 
 func apiRange(key int16) (lo, hi int16, ok bool) {
@@ -166,6 +172,9 @@ func (k *kafkaServer) handleFrame(ctx context.Context, frame []byte) ([]byte, er
 }
 
 func (k *kafkaServer) dispatch(ctx context.Context, req kmsg.Request) kmsg.Response {
+	if resp, ok := k.dispatchAdmin(ctx, req); ok {
+		return resp
+	}
 	switch r := req.(type) {
 	case *kmsg.ApiVersionsRequest:
 		resp := kmsg.NewPtrApiVersionsResponse()

@@ -6,7 +6,7 @@ import "github.com/highwater-io/highwater/broker/internal/records"
 // (cluster mode): offsets and leader epoch are kept as the leader wrote
 // them (partlog.Log.AppendReplica) and the producer state learns the batch
 // (transaction markers included), so this replica can check the producer's next sequence if it
-// becomes leader. Truncation does not roll that state back (a known gap).
+// becomes leader. Catalog.TruncateTo rolls that state back (truncate.go).
 func (p *Partition) AppendReplica(batch []byte) error {
 	h, err := records.ReadHeader(batch)
 	if err != nil {
