@@ -35,6 +35,14 @@
 //     lost packets), half the time each. Refuse closes every connection
 //     and accepts none (a cut that the peer notices at once, unlike a
 //     silent packet drop). For real packet loss use harness/netns (root).
+//   - Blackhole is a silent partition: nothing is forwarded or closed;
+//     new connections are accepted but not dialled through; everything
+//     resumes when lifted (as TCP does after a short partition).
+//   - Config.Identify names a connection from its client's first read
+//     (the reference driver reads the Kafka request header's client id);
+//     SetFaultsFor overrides the faults of one name, so one proxy in front
+//     of a broker can cut one peer's replica fetches and leave clients
+//     alone.
 //   - Seeded: each connection draws from its own source derived from the
 //     proxy's seed and the connection's accept index, so the same seed
 //     and the same connection order give the same delays and drops.

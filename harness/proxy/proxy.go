@@ -29,6 +29,10 @@ type Faults struct {
 	StallFor time.Duration
 	// Refuse closes every connection and accepts none.
 	Refuse bool
+	// Blackhole forwards nothing and closes nothing, as a silent network
+	// partition: new connections are accepted but not dialled through,
+	// open ones hold their bytes; all resume when it is lifted.
+	Blackhole bool
 }
 
 // DefaultStall is a stall's length when Faults.StallFor is zero: longer
@@ -50,16 +54,33 @@ func (f Faults) Valid() error {
 	return nil
 }
 
+// Config describes a proxy for Start.
+type Config struct {
+	// Listen is the address to listen on ("host:0" picks a port).
+	Listen string
+	// Target is where connections are forwarded.
+	Target string
+	// Seed drives the delays and drops.
+	Seed int64
+	// Identify, when set, names a connection from the first bytes its
+	// client sends (at most one read); SetFaultsFor then applies faults to
+	// connections of one name only. It must not block or keep the slice.
+	Identify func(first []byte) string
+}
+
 // Proxy forwards connections from its listener to one target.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	seed   int64
-	dialer net.Dialer
+	ln       net.Listener
+	target   string
+	seed     int64
+	identify func([]byte) string
+	dialer   net.Dialer
 
-	mu     sync.Mutex
-	faults Faults
-	conns  map[*conn]struct{}
+	mu      sync.Mutex
+	faults  Faults
+	named   map[string]Faults // by identity, overriding faults
+	changed chan struct{}     // closed and replaced by every change
+	conns   map[*conn]struct{}
 	accept uint64 // connections accepted so far
 	closed bool
 	wg     sync.WaitGroup
@@ -68,11 +89,17 @@ type Proxy struct {
 // Listen starts a proxy on listen ("host:0" picks a port) that forwards
 // to target.
 func Listen(listen, target string, seed int64) (*Proxy, error) {
-	ln, err := net.Listen("tcp", listen)
+	return Start(Config{Listen: listen, Target: target, Seed: seed})
+}
+
+// Start starts a proxy as cfg describes.
+func Start(cfg Config) (*Proxy, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("proxy: listen %s: %w", listen, err)
+		return nil, fmt.Errorf("proxy: listen %s: %w", cfg.Listen, err)
 	}
-	p := &Proxy{ln: ln, target: target, seed: seed, conns: map[*conn]struct{}{},
+	p := &Proxy{ln: ln, target: cfg.Target, seed: cfg.Seed, identify: cfg.Identify,
+		conns: map[*conn]struct{}{}, named: map[string]Faults{}, changed: make(chan struct{}),
 		dialer: net.Dialer{Timeout: 5 * time.Second}}
 	p.wg.Add(1)
 	go p.acceptLoop()
@@ -85,16 +112,46 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // Target is the address connections are forwarded to.
 func (p *Proxy) Target() string { return p.target }
 
-// Faults returns the faults in effect.
+// Faults returns the faults in effect for connections without a named
+// override.
 func (p *Proxy) Faults() Faults {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.faults
 }
 
-// SetFaults replaces the faults in effect; Refuse also closes every open
-// connection.
-func (p *Proxy) SetFaults(f Faults) error {
+// faultsFor is what applies to a connection named id, and a channel
+// closed at the next change.
+func (p *Proxy) faultsFor(id string) (Faults, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f, ok := p.named[id]; ok && id != "" {
+		return f, p.changed
+	}
+	return p.faults, p.changed
+}
+
+// SetFaults replaces the faults in effect for connections without a
+// named override; Refuse also closes those connections.
+func (p *Proxy) SetFaults(f Faults) error { return p.set(nil, f) }
+
+// SetFaultsFor replaces the faults of connections Config.Identify names
+// id, overriding SetFaults's; ClearFaultsFor removes the override.
+func (p *Proxy) SetFaultsFor(id string, f Faults) error { return p.set(&id, f) }
+
+// ClearFaultsFor removes every named override.
+func (p *Proxy) ClearFaultsFor() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	clear(p.named)
+	p.notifyLocked()
+	return nil
+}
+
+func (p *Proxy) set(id *string, f Faults) error {
 	if err := f.Valid(); err != nil {
 		return err
 	}
@@ -103,13 +160,26 @@ func (p *Proxy) SetFaults(f Faults) error {
 	if p.closed {
 		return ErrClosed
 	}
-	p.faults = f
+	if id == nil {
+		p.faults = f
+	} else {
+		p.named[*id] = f
+	}
 	if f.Refuse {
 		for c := range p.conns {
-			c.close()
+			if cid := c.identity(); id == nil || cid == *id {
+				c.close()
+			}
 		}
 	}
+	p.notifyLocked()
 	return nil
+}
+
+// notifyLocked wakes every connection waiting for a change.
+func (p *Proxy) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 // Close stops accepting, closes every connection and waits for every
@@ -158,11 +228,37 @@ type conn struct {
 	p      *Proxy
 	client net.Conn
 
-	mu       sync.Mutex // guards rnd, server, closed
+	mu       sync.Mutex // guards rnd, server, closed, id
 	rnd      *rand.Rand
 	server   net.Conn
 	done     chan struct{}
 	isClosed bool
+	id       string // Config.Identify's name for it, once known
+	named    bool   // id was set (after the client's first read)
+}
+
+func (c *conn) identity() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// faults is what applies to c now.
+func (c *conn) faults() (Faults, <-chan struct{}) { return c.p.faultsFor(c.identity()) }
+
+// waitOpen waits while c's faults blackhole it; false when c closed.
+func (c *conn) waitOpen() (Faults, bool) {
+	for {
+		f, changed := c.faults()
+		if !f.Blackhole {
+			return f, true
+		}
+		select {
+		case <-changed:
+		case <-c.done:
+			return f, false
+		}
+	}
 }
 
 func (c *conn) close() {
@@ -187,6 +283,11 @@ func (c *conn) run() {
 		delete(c.p.conns, c)
 		c.p.mu.Unlock()
 	}()
+	// A blackholed proxy accepts but does not dial: the peer sees a
+	// connection that never answers, as behind a silent partition.
+	if _, ok := c.waitOpen(); !ok {
+		return
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		select {
@@ -210,8 +311,8 @@ func (c *conn) run() {
 	c.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); c.pipe(server, c.client) }()
-	go func() { defer wg.Done(); c.pipe(c.client, server) }()
+	go func() { defer wg.Done(); c.pipe(server, c.client, true) }()
+	go func() { defer wg.Done(); c.pipe(c.client, server, false) }()
 	wg.Wait()
 }
 
@@ -225,7 +326,7 @@ type chunk struct {
 // (this one) stamps each chunk's due time, a writer delivers it. Either
 // side ending closes the whole connection: Kafka connections are
 // request/response, a half-open one is of no use.
-func (c *conn) pipe(dst, src net.Conn) {
+func (c *conn) pipe(dst, src net.Conn, fromClient bool) {
 	q := make(chan chunk, queueChunks)
 	wdone := make(chan struct{})
 	go func() {
@@ -241,8 +342,11 @@ func (c *conn) pipe(dst, src net.Conn) {
 	buf := make([]byte, chunkBytes)
 	for {
 		n, err := src.Read(buf)
+		if fromClient {
+			c.name(buf[:n])
+		}
 		if n > 0 {
-			f := c.p.Faults()
+			f, _ := c.faults()
 			due := time.Now().Add(c.delay(f))
 			if due.Before(last) {
 				due = last
@@ -265,7 +369,10 @@ func (c *conn) pipe(dst, src net.Conn) {
 func (c *conn) writer(dst net.Conn, q <-chan chunk) {
 	var free time.Time // when the rate cap lets the next byte go
 	for ch := range q {
-		f := c.p.Faults()
+		f, ok := c.waitOpen()
+		if !ok {
+			return
+		}
 		if f.Refuse {
 			c.close()
 			return
@@ -319,6 +426,20 @@ func (c *conn) sleep(d time.Duration) bool {
 		return true
 	case <-c.done:
 		return false
+	}
+}
+
+// name sets c's identity from the client's first read (once; an empty
+// read or no Identify leaves it unnamed).
+func (c *conn) name(first []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.named {
+		return
+	}
+	c.named = true
+	if c.p.identify != nil && len(first) > 0 {
+		c.id = c.p.identify(first)
 	}
 }
 

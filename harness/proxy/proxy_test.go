@@ -205,3 +205,56 @@ func TestSeededDelays(t *testing.T) {
 		}
 	}
 }
+
+// TestBlackholeByIdentity: a named blackhole holds only that client's
+// connection, silently, and its bytes arrive once lifted; a proxy-wide
+// blackhole holds new connections too.
+func TestBlackholeByIdentity(t *testing.T) {
+	p, err := Start(Config{Listen: "127.0.0.1:0", Target: echoServer(t), Seed: 1,
+		Identify: func(b []byte) string { return string(b[:min(3, len(b))]) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	a, b := dial(t, p), dial(t, p)
+	for _, c := range []struct {
+		conn net.Conn
+		msg  string
+	}{{a, "aaa1"}, {b, "bbb1"}} {
+		if _, err := roundTrip(c.conn, []byte(c.msg), time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.SetFaultsFor("aaa", Faults{Blackhole: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := roundTrip(a, []byte("aaa2"), 300*time.Millisecond); err == nil {
+		t.Error("a blackholed connection answered")
+	}
+	if _, err := roundTrip(b, []byte("bbb2"), time.Second); err != nil {
+		t.Errorf("another client's connection: %v", err)
+	}
+	if err := p.ClearFaultsFor(); err != nil {
+		t.Fatal(err)
+	}
+	// The held bytes arrive once lifted: the connection was not closed.
+	_ = a.SetDeadline(time.Now().Add(2 * time.Second))
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(a, got); err != nil || string(got) != "aaa2" {
+		t.Errorf("after lifting: %q, %v", got, err)
+	}
+	if err := p.SetFaults(Faults{Blackhole: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, p)
+	if _, err := roundTrip(c, []byte("ccc"), 300*time.Millisecond); err == nil {
+		t.Error("a new connection was served through a blackhole")
+	}
+	if err := p.SetFaults(Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c, got[:3]); err != nil || string(got[:3]) != "ccc" {
+		t.Errorf("new connection after lifting: %q, %v", got[:3], err)
+	}
+}
