@@ -81,9 +81,9 @@ type Proxy struct {
 	named   map[string]Faults // by identity, overriding faults
 	changed chan struct{}     // closed and replaced by every change
 	conns   map[*conn]struct{}
-	accept uint64 // connections accepted so far
-	closed bool
-	wg     sync.WaitGroup
+	accept  uint64 // connections accepted so far
+	closed  bool
+	wg      sync.WaitGroup
 }
 
 // Listen starts a proxy on listen ("host:0" picks a port) that forwards
