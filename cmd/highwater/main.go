@@ -24,6 +24,7 @@ func main() {
 	root.AddCommand(benchCommand())
 	root.AddCommand(clusterCommand())
 	root.AddCommand(chaosCommand())
+	root.AddCommand(failoverCommand())
 	if err := root.Execute(); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {
