@@ -75,7 +75,11 @@ func (b *Broker) installFaults() {
 	if f.endpoints {
 		b.clock = faults.NewClock(b.cfg.Now)
 		b.cfg.Now = b.clock.Now
-		b.log.Warn("FAULT SEAM: clock skew endpoint on", "path", faults.ClockPath)
+		b.log.Warn("FAULT SEAM: fault endpoints on", "paths", []string{faults.ClockPath, faults.ReplicationPath})
+	}
+	if d := time.Duration(b.s.props.Int64("highwater.fault.replica.fetch.delay.ms")) * time.Millisecond; d > 0 {
+		faults.SetReplicaFetchDelay(d)
+		b.log.Warn("FAULT SEAM: follower fetches delayed", "delay", d, "property", "highwater.fault.replica.fetch.delay.ms")
 	}
 	if len(f.planted) > 0 {
 		faults.Plant(f.planted...)
@@ -103,6 +107,7 @@ func (b *Broker) serveMetrics(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", b.metrics.Handler())
 	mux.Handle(faults.ClockPath, b.clock.Handler())
+	mux.Handle(faults.ReplicationPath, faults.ReplicationHandler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

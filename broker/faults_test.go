@@ -146,6 +146,13 @@ func TestClockEndpoint(t *testing.T) {
 	if got := do(http.MethodDelete, url); got != 0 || time.Since(b.cfg.Now()) > 5*time.Second {
 		t.Fatalf("DELETE answered %d", got)
 	}
+	defer faults.SetReplicaFetchDelay(0)
+	req, _ := http.NewRequest(http.MethodPut, "http://"+b.MetricsAddr().String()+faults.ReplicationPath+"?delay_ms=40", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK || faults.ReplicaFetchDelay() != 40*time.Millisecond {
+		t.Fatalf("PUT /fault/replication: %v %v, delay %v", resp, err, faults.ReplicaFetchDelay())
+	} else {
+		resp.Body.Close()
+	}
 	resp, err := http.Get("http://" + b.MetricsAddr().String() + "/metrics")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("/metrics next to the fault endpoint: %v %v", resp, err)

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/replica"
 	"github.com/highwater-io/highwater/internal/vfs"
@@ -94,6 +95,13 @@ func (r *replicator) fetchLoop(leader int32, wake chan struct{}) {
 			case <-wake:
 			}
 			continue
+		}
+		if d := faults.ReplicaFetchDelay(); d > 0 { // fault seam (faults.go): a slow replication link
+			select {
+			case <-r.ctx.Done():
+				return
+			case <-time.After(d):
+			}
 		}
 		if a := r.leaderAddr(leader); a != addr || cl == nil {
 			if cl != nil {

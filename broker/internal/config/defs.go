@@ -168,6 +168,8 @@ var brokerDefs = []*Def{
 		Doc: "keep log, index and checkpoint writes in process memory until fsync, so kill -9 loses unsynced writes (power-loss semantics)"},
 	{Name: "highwater.fault.endpoints", Type: TypeBoolean, Default: "false", HasDefault: true,
 		Doc: "serve /fault/clock on highwater.metrics.listener to skew this broker's clock"},
+	{Name: "highwater.fault.replica.fetch.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: atLeast(0),
+		Doc: "delay every follower fetch by this many ms (a slow replication link); 0: off"},
 	{Name: "highwater.planted.bug", Type: TypeString, Default: "", HasDefault: true,
 		Doc: "UNSAFE: comma-separated planted bugs for the checker self-test (broker/internal/faults); empty: none"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, check: atLeast(0)},

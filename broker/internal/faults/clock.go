@@ -80,3 +80,41 @@ func (c *Clock) Handler() http.Handler {
 		_ = json.NewEncoder(w).Encode(clockBody{OffsetMs: c.Offset().Milliseconds()})
 	})
 }
+
+// ReplicationPath is where ReplicationHandler answers.
+const ReplicationPath = "/fault/replication"
+
+// replicationBody is the JSON every /fault/replication answer carries.
+type replicationBody struct {
+	DelayMs int64 `json:"delay_ms"`
+}
+
+// ReplicationHandler serves ReplicationPath: PUT ?delay_ms=N sets the
+// replica fetch delay (SetReplicaFetchDelay), GET reads it, DELETE
+// resets it to 0.
+func ReplicationHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet:
+		case http.MethodDelete:
+			SetReplicaFetchDelay(0)
+		case http.MethodPut, http.MethodPost:
+			ms, err := strconv.ParseInt(r.URL.Query().Get("delay_ms"), 10, 64)
+			if err != nil || ms < 0 || ms > maxReplicaFetchDelay.Milliseconds() {
+				http.Error(w, "delay_ms: want 0 to 60000 milliseconds", http.StatusBadRequest)
+				return
+			}
+			SetReplicaFetchDelay(time.Duration(ms) * time.Millisecond)
+		default:
+			w.Header().Set("Allow", "GET, PUT, DELETE")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(replicationBody{DelayMs: ReplicaFetchDelay().Milliseconds()})
+	})
+}
+
+// maxReplicaFetchDelay bounds the replica fetch delay: beyond a minute a
+// follower is simply gone, which kill and pause already model.
+const maxReplicaFetchDelay = time.Minute

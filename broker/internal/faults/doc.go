@@ -34,6 +34,18 @@
 //     a skew is a jump in what the clock reads, as NTP stepping a clock
 //     would cause. Bad requests answer 400, other methods 405.
 //
+//   - highwater.fault.replica.fetch.delay.ms=N (default 0): every follower
+//     fetcher of the process waits N ms before each fetch from its leader,
+//     a slow replication link. Leaders then hold records no follower has
+//     for about N ms at any time, the window that replication bugs need
+//     to lose data on a leader kill; correct replication stays correct,
+//     only slower (acks=all waits for the followers). With fault endpoints
+//     on, the same is reachable at run time:
+//
+//     PUT    /fault/replication?delay_ms=N  (0..60000); answers {"delay_ms":N}
+//     GET    /fault/replication             answers {"delay_ms":N}
+//     DELETE /fault/replication             back to 0
+//
 //   - highwater.planted.bug=<name>[,<name>] (default empty) plants named
 //     bugs (Bug constants; ParseBugs rejects unknown names). The broker logs
 //     each at start at ERROR level. See BUGS.md ("Planted bugs") for what

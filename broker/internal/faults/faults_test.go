@@ -96,3 +96,26 @@ func TestPlanted(t *testing.T) {
 		t.Fatal("Reset kept a bug")
 	}
 }
+
+func TestReplicationHandler(t *testing.T) {
+	t.Cleanup(func() { SetReplicaFetchDelay(0) })
+	h := ReplicationHandler()
+	for _, tc := range []struct {
+		method, target string
+		code           int
+		delay          time.Duration
+	}{
+		{http.MethodPut, ReplicationPath + "?delay_ms=250", 200, 250 * time.Millisecond},
+		{http.MethodGet, ReplicationPath, 200, 250 * time.Millisecond},
+		{http.MethodPut, ReplicationPath + "?delay_ms=-1", 400, 250 * time.Millisecond},
+		{http.MethodPut, ReplicationPath + "?delay_ms=600000", 400, 250 * time.Millisecond},
+		{http.MethodPost, ReplicationPath + "?delay_ms=x", 400, 250 * time.Millisecond},
+		{http.MethodDelete, ReplicationPath, 200, 0},
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(tc.method, tc.target, nil))
+		if rec.Code != tc.code || ReplicaFetchDelay() != tc.delay {
+			t.Fatalf("%s %s: %d, delay %v; want %d, %v", tc.method, tc.target, rec.Code, ReplicaFetchDelay(), tc.code, tc.delay)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 // Bug names a planted bug.
@@ -101,3 +102,16 @@ func Planted(bug Bug) bool {
 	p := planted.Load()
 	return p != nil && slices.Contains(*p, bug)
 }
+
+// replicaFetchDelayNs is the replica-fetch-delay fault seam: how long a
+// follower's fetcher waits before each fetch from its leader.
+var replicaFetchDelayNs atomic.Int64
+
+// SetReplicaFetchDelay makes every follower fetcher of this process wait d
+// before each fetch (highwater.fault.replica.fetch.delay.ms, PUT
+// /fault/replication): a slow replication link, which widens the window
+// in which a leader holds records no follower has. 0 turns it off.
+func SetReplicaFetchDelay(d time.Duration) { replicaFetchDelayNs.Store(int64(max(d, 0))) }
+
+// ReplicaFetchDelay is the current replica fetch delay.
+func ReplicaFetchDelay() time.Duration { return time.Duration(replicaFetchDelayNs.Load()) }
