@@ -33,12 +33,16 @@ func (c *testCluster) kill(id int32) {
 // image (serve as leader with its old high watermark) before it has caught
 // up with the quorum, i.e. applied its own new registration (KRaft's
 // catch-up before unfencing). Probed from the moment its listener is up.
+// Once all are back, the automatic leader rebalance returns the partition
+// to its preferred replica.
 func TestClusterRestartedNodeCatchesUpBeforeLeading(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const topic = "catchup"
-	c, seeds, leader, closeAll := startReplicatedTopic(ctx, t, topic)
+	// A leader imbalance check every second: the preferred replica gets its
+	// leadership back once it is in sync again (auto.leader.rebalance.enable).
+	c, seeds, leader, closeAll := startReplicatedTopicWith(ctx, t, topic, []string{"leader.imbalance.check.interval.seconds", "1"})
 	defer closeAll()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
@@ -108,4 +112,11 @@ func TestClusterRestartedNodeCatchesUpBeforeLeading(t *testing.T) {
 	}
 	// Caught up, it serves again: every acknowledged record is there.
 	consumeAll(ctx, t, []string{addr}, topic, acked)
+	eventually(ctx, t, "automatic preferred-leader rebalance", func() error {
+		l, _, replicas, err := c.partitionZero(ctx, leader, topic)
+		if err == nil && (len(replicas) == 0 || l != replicas[0]) {
+			err = fmt.Errorf("leader %d, preferred %v", l, replicas)
+		}
+		return err
+	})
 }
