@@ -133,10 +133,11 @@ func firstAckAfter(p *Producer, t0 time.Time) time.Time {
 // twoOfThreeDown: with both followers of a partition down, acks=all
 // produce fails with NOT_ENOUGH_REPLICAS while acks=1 still succeeds.
 // The followers stop gracefully: in a 3-node combined-mode cluster the
-// second one down takes the metadata quorum with it, so only a controlled
-// shutdown (which leaves the ISR before exit) shrinks the ISR below
-// min.insync.replicas; after two kills -9 the ISR keeps the second one and
-// acks=all times out instead, in Kafka as in the reference cluster.
+// second one down takes the metadata quorum (2 of 3 voters) with it, so
+// only a controlled shutdown, which leaves the ISR before the process
+// exits, shrinks the ISR below min.insync.replicas. After a second kill -9
+// nothing is left to shrink the ISR, and acks=all would wait for the dead
+// follower until it times out.
 func twoOfThreeDown(t *testing.T, f *fixture) {
 	ctx := f.sub(t, 3*time.Minute)
 	topic := f.topic(t, ctx, 1)
