@@ -409,23 +409,32 @@ func (m clusterMarkers) WriteTxnMarkers(ctx context.Context, req *kmsg.WriteTxnM
 			}
 		}
 	}
+	// Leaders are asked in parallel: each answers only once its markers
+	// are replicated.
 	resp := req.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
 	for leader, sub := range byLeader {
-		rctx, cancel := context.WithTimeout(ctx, txnMarkerTimeout)
-		var r *kmsg.WriteTxnMarkersResponse
-		var err error
-		if leader == t.c.nodeID {
-			r = t.c.b.handler.WriteTxnMarkers(rctx, sub)
-		} else {
-			r, err = t.send(rctx, img, leader, sub)
-		}
-		cancel()
-		if err != nil {
-			t.c.b.log.Debug("sending transaction markers", "to", leader, "err", err)
-			continue
-		}
-		resp.Markers = append(resp.Markers, r.Markers...)
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, txnMarkerTimeout)
+			defer cancel()
+			var r *kmsg.WriteTxnMarkersResponse
+			var err error
+			if leader == t.c.nodeID {
+				r = t.c.b.handler.WriteTxnMarkers(rctx, sub)
+			} else {
+				r, err = t.send(rctx, img, leader, sub)
+			}
+			if err != nil {
+				t.c.b.log.Debug("sending transaction markers", "to", leader, "err", err)
+				return
+			}
+			mu.Lock()
+			resp.Markers = append(resp.Markers, r.Markers...)
+			mu.Unlock()
+		})
 	}
+	wg.Wait()
 	return resp, nil
 }
 
@@ -539,6 +548,7 @@ func replicateBatch(repl *replicator, topicID [16]byte, tp *topics.Partition, ba
 	if err != nil {
 		return fmt.Errorf("%s-%d: %w", name, tp.Index, err)
 	}
+	repl.c.catalog.Notify() // followers parked in a fetch copy it now, not at their max wait
 	if ch == nil {
 		return nil
 	}

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/broker/internal/config"
@@ -64,7 +65,9 @@ func txnServiceConfig(props *config.Broker, ids handler.ProducerIDs, now func() 
 		OffsetsPartition: func(g string) (int32, error) {
 			n := offsetsPartitions()
 			if n <= 0 {
-				return 0, fmt.Errorf("%w: %s does not exist yet", errNoOffsetsTopic, offsetsTopic)
+				// Retriable: the topic is created eagerly (cluster mode:
+				// once enough brokers are live).
+				return 0, fmt.Errorf("%w: %s does not exist yet", kerr.CoordinatorNotAvailable, offsetsTopic)
 			}
 			return GroupPartition(g, n), nil
 		},
@@ -75,8 +78,6 @@ func txnServiceConfig(props *config.Broker, ids handler.ProducerIDs, now func() 
 		Logger:              log.With("component", "txn"),
 	}
 }
-
-var errNoOffsetsTopic = errors.New("broker: no group offsets topic")
 
 // localTxn is the single-node transaction coordinator. It is the
 // handler's ProducerIDs (idempotent producers keep their allocator) and

@@ -325,6 +325,38 @@ func TestTxnCoordinatorRestartCompletesPrepareCommit(t *testing.T) {
 	})
 }
 
+// transaction.timeout.ms: a producer that stalls mid-transaction has it
+// aborted by the coordinator (its epoch bumped: the zombie is fenced), and
+// the last stable offset moves on, so read_committed consumers see the
+// transactions committed after it.
+func TestTxnTimeoutAbortsStalledTransaction(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr, stop := startTxnBroker(t, t.TempDir())
+	defer stop()
+	createTopic(ctx, t, addr, "stall", 3)
+	stalled := txnProducer(t, addr, "tx-stall", kgo.TransactionTimeout(time.Second))
+	defer stalled.Close()
+	if err := stalled.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stalled.ProduceSync(ctx, &kgo.Record{Topic: "stall", Partition: 0, Value: []byte("stalled")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	other := txnProducer(t, addr, "tx-other")
+	defer other.Close()
+	if err := produceTxn(ctx, other, "stall", "after", 6, 3, true); err != nil {
+		t.Fatal(err)
+	}
+	// The stalled transaction holds partition 0's LSO until the
+	// coordinator aborts it (timeout 1 s, checked every 200 ms).
+	expectExactly(t, readCommitted(ctx, t, addr, "stall", 6), values("after", 6))
+	err := stalled.EndTransaction(ctx, kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("the timed-out producer's commit got %v, want fenced", err)
+	}
+}
+
 // BenchmarkTxnCommit10x3 measures transactions per second on a single
 // node: each commits 10 records over 3 partitions.
 func BenchmarkTxnCommit10x3(b *testing.B) {
