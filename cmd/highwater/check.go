@@ -70,3 +70,23 @@ and exactly-once); --workload overrides it.`,
 	cmd.Flags().StringVar(&workloadName, "workload", "", "judge the history as this workload's: queue | txn | eos (default: the one its header names)")
 	return cmd
 }
+
+func reportCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "report RUN_DIR",
+		Short: "Render a run directory's report.html from its saved results",
+		Long: `Write RUN_DIR/report.html from RUN_DIR/results.json, run.json and
+history.jsonl without checking again (highwater check RUN_DIR re-checks and
+re-renders it). The page is self-contained: verdict, checker results,
+anomalies and findings with explanations, links to porcupine's pages, and
+throughput and latency over time with fault windows and ack gaps.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := reports.WriteRunReport(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), filepath.Join(args[0], reports.RunReportFile))
+			return nil
+		},
+	}
+}

@@ -27,7 +27,7 @@ func runCheck(t *testing.T, history string) (int, string) {
 	cmd.SetErr(&out)
 	cmd.SetArgs([]string{dir})
 	err = cmd.Execute()
-	for _, f := range []string{"results.json", "summary.txt"} {
+	for _, f := range []string{"results.json", "summary.txt", "report.html"} {
 		if _, statErr := os.Stat(filepath.Join(dir, f)); statErr != nil && !strings.Contains(out.String(), "could not") {
 			t.Errorf("%s not written: %v", f, statErr)
 		}
@@ -64,5 +64,51 @@ func TestCheckUnreadableHistory(t *testing.T) {
 	var exit exitError
 	if err := cmd.Execute(); !errors.As(err, &exit) || exit.code != 3 {
 		t.Errorf("unreadable history: got %v, want exit status 3", err)
+	}
+}
+
+// TestStrictHWAndReport: --strict-hw turns the kept stale-HW history
+// invalid, and highwater report re-renders report.html from the results.
+func TestStrictHWAndReport(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "..", "checker", "testdata", "stale-hw-after-failover.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "history.jsonl"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args []string
+		want int
+	}{{[]string{dir}, 0}, {[]string{"--strict-hw", dir}, 1}} {
+		cmd := checkCommand()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(c.args)
+		err := cmd.Execute()
+		code := 0
+		var exit exitError
+		if errors.As(err, &exit) {
+			code = exit.code
+		}
+		if code != c.want {
+			t.Errorf("check %v: exit %d, want %d:\n%s", c.args, code, c.want, out.String())
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "report.html")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := reportCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetArgs([]string{dir})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(page), "not-linearizable") {
+		t.Fatalf("report.html after a strict check: %v", err)
 	}
 }

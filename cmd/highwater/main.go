@@ -20,6 +20,7 @@ func main() {
 	}
 	root.AddCommand(brokerCommand())
 	root.AddCommand(checkCommand())
+	root.AddCommand(reportCommand())
 	root.AddCommand(sizeCommand())
 	root.AddCommand(benchCommand())
 	root.AddCommand(clusterCommand())
