@@ -140,13 +140,31 @@ func (p *Proxy) SetFaults(f Faults) error { return p.set(nil, f) }
 func (p *Proxy) SetFaultsFor(id string, f Faults) error { return p.set(&id, f) }
 
 // ClearFaultsFor removes every named override.
-func (p *Proxy) ClearFaultsFor() error {
+func (p *Proxy) ClearFaultsFor() error { return p.ReplaceFaultsFor(nil) }
+
+// ReplaceFaultsFor replaces every named override with m at once (no
+// connection sees a moment without them); Refuse closes the connections
+// of its names.
+func (p *Proxy) ReplaceFaultsFor(m map[string]Faults) error {
+	for _, f := range m {
+		if err := f.Valid(); err != nil {
+			return err
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return ErrClosed
 	}
 	clear(p.named)
+	for id, f := range m {
+		p.named[id] = f
+	}
+	for c := range p.conns {
+		if f, ok := m[c.identity()]; ok && f.Refuse {
+			c.close()
+		}
+	}
 	p.notifyLocked()
 	return nil
 }

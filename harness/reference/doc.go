@@ -29,13 +29,20 @@
 //     real node-to-node traffic (Raft controller traffic and replica
 //     fetches) with nftables, while the harness's clients in the root
 //     namespace reach every node throughout. Close removes the namespaces.
-//     Without NetNS, Network returns ErrUnavailable saying how to get it.
+//     Without NetNS or Proxy, Network returns ErrUnavailable saying how to
+//     get it.
 //   - With Config.Proxy (unprivileged; not with NetNS) a harness/proxy
 //     sits in front of every node's client listener, named by
 //     advertised.listeners so clients and replica fetchers go through it,
 //     and one per ordered node pair carries controller traffic (each
 //     node's controller.quorum.voters names its own proxies). Nodes() and
-//     Bootstrap give the proxied addresses.
+//     Bootstrap give the proxied addresses. Network works here too,
+//     unprivileged: a cut blackholes (silently holds) both controller
+//     proxies of the pair and, on each side's client proxy, the other's
+//     replica-fetch and transaction-marker connections, recognised by the
+//     client id in their first request (highwater-replica-<id>,
+//     highwater-txn-coordinator-<id>); the harness's clients are never
+//     cut.
 //   - Optional abilities (harness/cluster): Links — slow (delay ± jitter,
 //     rate cap) in Proxy mode only; lossy as connection closes/stalls in
 //     Proxy mode and as real packet loss (nftables, clients included) in

@@ -2,6 +2,7 @@ package reference
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,6 +36,12 @@ var (
 	_ cluster.UnsyncedLoss = (*Cluster)(nil)
 )
 
+// Client ids the reference broker's own clients send (broker/
+// replication_fetch.go, broker/cluster_txn.go): Proxy mode recognises a
+// peer's replica fetches and transaction markers on a node's client proxy
+// by them, so a cut can stop them and leave the harness's clients alone.
+var peerClientIDs = []string{"highwater-replica-%d", "highwater-txn-coordinator-%d"}
+
 // degradation is what the slow and lossy faults ask of one node.
 type degradation struct {
 	delay, jitter      time.Duration
@@ -47,12 +54,14 @@ type degradation struct {
 type faultState struct {
 	mu       sync.Mutex
 	degraded map[int32]degradation
+	cuts     map[[2]int32]bool // Proxy mode's cut links (low id, high id)
 	clockErr error
 	http     *http.Client
 }
 
 func (f *faultState) init(*Cluster) {
 	f.degraded = map[int32]degradation{}
+	f.cuts = map[[2]int32]bool{}
 	f.http = &http.Client{Timeout: faultHTTPTimeout}
 	f.clockErr = errors.New("not probed yet")
 }
@@ -232,7 +241,7 @@ func (c *Cluster) degrade(ctx context.Context, id int32, change func(*degradatio
 	}
 	switch {
 	case c.proxies != nil:
-		return c.proxies.apply(c.faults.degraded)
+		return c.proxies.apply(c.faults.degraded, c.faults.cuts)
 	case c.net != nil:
 		return c.net.Degrade(ctx, id, netns.Degradation{LossPercent: d.lossPercent, RateBytesPerSecond: d.rateBytesPerSecond})
 	default:
@@ -252,7 +261,7 @@ type proxies struct {
 func newProxies(nodes []*node, seed int64) (*proxies, error) {
 	ps := &proxies{client: map[int32]*proxy.Proxy{}, ctrl: map[[2]int32]*proxy.Proxy{}}
 	listen := func(target string, i int64) (*proxy.Proxy, error) {
-		p, err := proxy.Listen(hostPort(host, 0), target, seed+i)
+		p, err := proxy.Start(proxy.Config{Listen: hostPort(host, 0), Target: target, Seed: seed + i, Identify: kafkaClientID})
 		if err != nil {
 			ps.close()
 			return nil, fmt.Errorf("reference: %w", err)
@@ -289,16 +298,85 @@ func (c *Cluster) voterAddr(n, o *node) string {
 }
 
 // apply sets every proxy's faults from the degradations of the nodes it
-// joins (the worse of the two for a controller link).
-func (ps *proxies) apply(deg map[int32]degradation) error {
+// joins (the worse of the two for a controller link) and the cuts: a cut
+// link's controller proxies are blackholed both ways, and so are the
+// peer's replica-fetch and marker connections on each side's client
+// proxy.
+func (ps *proxies) apply(deg map[int32]degradation, cuts map[[2]int32]bool) error {
+	cut := func(a, b int32) bool { return cuts[[2]int32{min(a, b), max(a, b)}] }
 	var errs []error
 	for id, p := range ps.client {
 		errs = append(errs, p.SetFaults(toFaults(deg[id])))
+		named := map[string]proxy.Faults{}
+		for peer := range ps.client {
+			if peer != id && cut(id, peer) {
+				for _, f := range peerClientIDs {
+					named[fmt.Sprintf(f, peer)] = proxy.Faults{Blackhole: true}
+				}
+			}
+		}
+		errs = append(errs, p.ReplaceFaultsFor(named))
 	}
 	for k, p := range ps.ctrl {
-		errs = append(errs, p.SetFaults(toFaults(worse(deg[k[0]], deg[k[1]]))))
+		f := toFaults(worse(deg[k[0]], deg[k[1]]))
+		f.Blackhole = cut(k[0], k[1])
+		errs = append(errs, p.SetFaults(f))
 	}
 	return errors.Join(errs...)
+}
+
+// kafkaClientID reads the client id from the first Kafka request on a
+// connection (size, api key, api version, correlation id, then the client
+// id as an int16-length string in every request header version the
+// harness meets); "" when the bytes are not a whole header.
+func kafkaClientID(b []byte) string {
+	const idAt = 4 + 2 + 2 + 4
+	if len(b) < idAt+2 {
+		return ""
+	}
+	n := int(int16(binary.BigEndian.Uint16(b[idAt:])))
+	if n < 0 || len(b) < idAt+2+n {
+		return ""
+	}
+	return string(b[idAt+2 : idAt+2+n])
+}
+
+// proxyNet cuts links in Proxy mode: silently (blackholes), controller
+// traffic and the peers' replica fetches both ways; the harness's clients
+// keep reaching every node.
+type proxyNet struct{ c *Cluster }
+
+var _ cluster.Network = proxyNet{}
+
+func (n proxyNet) Cut(_ context.Context, a, b int32) error  { return n.c.setCut(a, b, true) }
+func (n proxyNet) Heal(_ context.Context, a, b int32) error { return n.c.setCut(a, b, false) }
+
+func (n proxyNet) HealAll(context.Context) error {
+	c := n.c
+	c.faults.mu.Lock()
+	defer c.faults.mu.Unlock()
+	clear(c.faults.cuts)
+	return c.proxies.apply(c.faults.degraded, c.faults.cuts)
+}
+
+func (c *Cluster) setCut(a, b int32, cut bool) error {
+	for _, id := range []int32{a, b} {
+		if _, err := c.node(id); err != nil {
+			return err
+		}
+	}
+	if a == b {
+		return fmt.Errorf("reference: cannot cut node %d from itself", a)
+	}
+	c.faults.mu.Lock()
+	defer c.faults.mu.Unlock()
+	key := [2]int32{min(a, b), max(a, b)}
+	if cut {
+		c.faults.cuts[key] = true
+	} else {
+		delete(c.faults.cuts, key)
+	}
+	return c.proxies.apply(c.faults.degraded, c.faults.cuts)
 }
 
 func worse(a, b degradation) degradation {

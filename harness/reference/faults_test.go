@@ -3,6 +3,7 @@ package reference
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/harness/cluster"
 )
@@ -93,6 +95,72 @@ func TestProxyLinks(t *testing.T) {
 	consumeExpect(ctx, t, c, topic, want)
 	if err := c.LossyLinks(ctx, 1, 0); err == nil {
 		t.Error("0% loss accepted")
+	}
+
+	// Unprivileged partition: isolating the leader through the proxies
+	// moves leadership; healing brings the ISR back.
+	nw, err := cluster.NetworkOf(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp0 := cluster.TopicPartition{Topic: topic}
+	if leaders, err = c.Leaders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	victim := leaders[tp0]
+	cut := time.Now()
+	if err := cluster.Isolate(ctx, c, nw, victim); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(ctx, sessionTimeout+3*failoverSlack, func(ctx context.Context) error {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return err
+		}
+		if l[tp0] == victim || l[tp0] < 1 {
+			return fmt.Errorf("leader of %v is %d", tp0, l[tp0])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("leadership did not leave isolated node %d: %v", victim, err)
+	}
+	t.Logf("isolated leader %d through the proxies; moved after %v", victim, time.Since(cut).Round(time.Millisecond))
+	if _, err := metadata(ctx, c.nodes[victim-1]); err != nil {
+		t.Errorf("isolated node %d does not answer the harness: %v", victim, err)
+	}
+	// No produce while cut off: a new idempotent producer may ask the
+	// isolated node for a producer id, which it cannot get from the
+	// quorum (the broker answers UNKNOWN_SERVER_ERROR there).
+	if err := nw.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatalf("ISR not back to 3 after heal: %v", err)
+	}
+	want = append(want, produce(ctx, t, c, topic, 20, "d")...)
+	consumeExpect(ctx, t, c, topic, want)
+}
+
+func TestKafkaClientID(t *testing.T) {
+	real := kmsg.NewRequestFormatter(kmsg.FormatterClientID("highwater-replica-2"))
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 3
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "kgo", "1"
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want string
+	}{
+		{"ApiVersions v3 from kgo", real.AppendRequest(nil, req, 1), "highwater-replica-2"},
+		{"null client id", []byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0xff, 0xff}, ""},
+		{"truncated", []byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 1, 0, 9, 'a'}, ""},
+		{"short", []byte{1, 2, 3}, ""},
+		{"empty", nil, ""},
+	} {
+		if got := kafkaClientID(tc.b); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }
 

@@ -238,11 +238,15 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Network cuts links between nodes in NetNS mode; without it, it returns
-// an error wrapping cluster.ErrUnavailable that says how to get it.
+// Network cuts links between nodes in NetNS mode (dropped packets) and
+// in Proxy mode (blackholed proxies); otherwise it returns an error
+// wrapping cluster.ErrUnavailable that says how to get it.
 func (c *Cluster) Network() (cluster.Network, error) {
+	if c.proxies != nil {
+		return proxyNet{c}, nil
+	}
 	if c.net == nil {
-		return nil, fmt.Errorf("%w: network partitions need each reference node in its own network namespace: start the cluster with NetNS (--netns) as root",
+		return nil, fmt.Errorf("%w: network partitions need each reference node in its own network namespace: start the cluster with NetNS (--netns) as root, or with Proxy (--proxy) unprivileged",
 			cluster.ErrUnavailable)
 	}
 	return c.net, nil
