@@ -3,7 +3,13 @@
 // ListGroups, DescribeGroups, DeleteGroups and OffsetDelete, with the
 // semantics of Apache Kafka's GroupCoordinator (KIP-62 session vs rebalance
 // timeout, KIP-134 initial rebalance delay, KIP-345 static membership,
-// KIP-394 MEMBER_ID_REQUIRED, KIP-211 offset retention, KIP-496 OffsetDelete).
+// KIP-394 MEMBER_ID_REQUIRED, KIP-211 offset retention, KIP-496 OffsetDelete),
+// and TxnOffsetCommit (KIP-98/KIP-447): a transactional producer's offsets
+// stay pending under its producer id (UNSTABLE_OFFSET_COMMIT to
+// require_stable fetches) until CompleteTxn brings its transaction's
+// marker: commit materializes them, abort drops them. With a TxnStore they
+// are written as Kafka lays them out (a transactional batch of the
+// producer, then its control record) and Load rebuilds pending ones too.
 //
 // # Layers
 //
