@@ -16,8 +16,8 @@ import (
 
 // writeSampleRun writes a 30 s run directory (history, then the real
 // check's results.json) with a kill window that stops acknowledgements
-// for 4 s, a fetch lagging behind an acknowledged offset right after it
-// (a finding) and, when invalid, a fetch returning the wrong value at an
+// for 4 s, a fetch lagging behind an acknowledged offset inside it (a
+// finding) and, when invalid, a fetch returning the wrong value at an
 // offset (not linearizable, with porcupine's page).
 func writeSampleRun(t *testing.T, dir string, invalid bool) checker.Summary {
 	t.Helper()
@@ -42,8 +42,10 @@ func writeSampleRun(t *testing.T, dir string, invalid bool) checker.Summary {
 			must(w.FaultStart(history.Fault{Window: 1, Fault: "kill", Description: "kill -9 n1"}))
 		case step == 1400:
 			must(w.FaultStop(history.Fault{Window: 1, Fault: "kill"}))
-		case step == 1450:
-			hw := int64(len(log) - 1) // lags the last acknowledged offset
+		case step == 1200:
+			// A new leader's high watermark lags the last offset the old
+			// one acknowledged (allowed: a finding).
+			hw := int64(len(log) - 1)
 			f := &history.Fetch{Topic: "t", Partition: 0, Offset: hw}
 			must(w.Invoke(20, history.FFetch, f))
 			now += time.Millisecond
