@@ -59,11 +59,18 @@ func TestClusterTxnMarkersReplicate(t *testing.T) {
 	const topic = "txrepl"
 	c, _, leader, closeAll := startReplicatedTopic(ctx, t, topic)
 	defer closeAll()
-	md, err := c.metadata(ctx, leader, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topicID := md.Topics[0].TopicID
+	var topicID [16]byte
+	eventually(ctx, t, "the leader knows the topic id", func() error {
+		md, err := c.metadata(ctx, leader, topic)
+		if err != nil {
+			return err
+		}
+		if len(md.Topics) != 1 || md.Topics[0].TopicID == [16]byte{} {
+			return fmt.Errorf("metadata %+v", md.Topics)
+		}
+		topicID = md.Topics[0].TopicID
+		return nil
+	})
 
 	produce := func(node int32, batch []byte) int16 {
 		t.Helper()

@@ -21,12 +21,18 @@
 // index (%020d.txnindex, Kafka's layout: version, producer id, first
 // offset, last offset = the marker's, last stable offset after it, 34
 // bytes; created with its first entry), which AbortedTxns reads for
-// read_committed fetches. Neither the open transactions nor the indexes
-// are trusted across a restart: Open (and truncation) replays every batch
-// header of the log (whole batches only for markers) and rewrites any
-// .txnindex that disagrees. That costs one header read per batch at open;
-// a transaction whose first batches were deleted by retention is
-// forgotten, as Kafka forgets it without a producer snapshot.
+// read_committed fetches. The open transactions are checkpointed in
+// txn-state-checkpoint as of an offset at every roll (the new segment's
+// base: all below is synced) and at Close (the log end). Open restores
+// them from a checkpoint that still lies within the log, keeps the
+// .txnindex entries below its offset and replays the batch headers above
+// it (whole batches only for markers), rewriting any .txnindex that
+// disagrees; without a usable checkpoint (or with a damaged index below
+// it) it replays the whole log, one header read per batch. Truncation
+// drops a checkpoint above the cut first, rebuilds the same way and
+// checkpoints the new end. A transaction whose first batches were all
+// deleted by retention before a full replay is forgotten, as Kafka
+// forgets it without a producer snapshot.
 //
 // Durability contract:
 //   - Append makes a batch durable before returning once FlushIntervalMessages

@@ -324,7 +324,12 @@ func (l *Log) roll(now time.Time) error {
 	}
 	l.segs = append(l.segs, s)
 	l.recoveryPoint = l.endOffset
-	return vfs.SyncDir(l.fs, l.dir)
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
+		return err
+	}
+	// Everything below the new segment is durable: a crash replays only
+	// the transactions from here on.
+	return l.writeTxnCheckpointLocked(l.endOffset)
 }
 
 // Flush fsyncs everything appended so far.
@@ -506,6 +511,9 @@ func (l *Log) Close() error {
 	var err error
 	if l.failed == nil {
 		err = l.flushLocked()
+		if err == nil {
+			err = l.writeTxnCheckpointLocked(l.endOffset)
+		}
 	}
 	l.closed = true
 	return errors.Join(err, l.closeSegments())

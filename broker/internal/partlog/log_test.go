@@ -359,8 +359,8 @@ func TestTimeRoll(t *testing.T) {
 	mustAppend(t, l2, makeBatch(1, -1, 10, 0))
 	c.advance(time.Hour + time.Millisecond)
 	mustAppend(t, l2, makeBatch(1, -1, 10, 0))
-	if got, _ := l2.fs.ReadDir(testDir); len(got) != 6 {
-		t.Fatalf("files %v, want two segments", got)
+	if got, _ := l2.fs.ReadDir(testDir); len(got) != 7 { // the roll wrote the transaction checkpoint
+		t.Fatalf("files %v, want two segments and %s", got, txnCheckpointName)
 	}
 }
 
@@ -413,7 +413,7 @@ func TestStrayFilesCleanedUp(t *testing.T) {
 	l = openLog(t, fsys, smallConfig(), newClock().now)
 	defer l.Close()
 	names, _ := fsys.ReadDir(testDir)
-	want := []string{segmentName(0, indexSuffix), segmentName(0, logSuffix), segmentName(0, timeIndexSuffix), "notes.txt"}
+	want := []string{segmentName(0, indexSuffix), segmentName(0, logSuffix), segmentName(0, timeIndexSuffix), "notes.txt", txnCheckpointName}
 	if len(names) != len(want) {
 		t.Fatalf("files %v, want %v", names, want)
 	}

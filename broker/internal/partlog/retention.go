@@ -192,6 +192,13 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
+	if ckpt, _, ok := l.readTxnCheckpoint(); ok && ckpt > offset {
+		// It describes records about to go: a crash after the cut must not
+		// find it valid again once the log regrows past its offset.
+		if err := l.removeTxnCheckpoint(); err != nil {
+			return l.fail(err)
+		}
+	}
 	if offset < l.segs[0].base {
 		return l.truncateFullyAndStartAt(offset)
 	}
@@ -213,6 +220,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if err := l.rebuildTxnsLocked(); err != nil {
 		return l.fail(err)
 	}
+	if err := l.writeTxnCheckpointLocked(l.endOffset); err != nil {
+		return l.fail(err)
+	}
 	if l.startOffset > l.endOffset {
 		// Lowering is safe to persist late: a crash before it leaves a
 		// start offset above the end, which Open resolves the same way.
@@ -228,6 +238,9 @@ func (l *Log) TruncateTo(offset int64) error {
 // truncateFullyAndStartAt deletes every segment and starts an empty log
 // whose start and end offsets are offset.
 func (l *Log) truncateFullyAndStartAt(offset int64) error {
+	if err := l.removeTxnCheckpoint(); err != nil {
+		return l.fail(err)
+	}
 	if offset != l.startOffset {
 		if err := l.writeCheckpoint(offset); err != nil {
 			return l.fail(err)

@@ -3,6 +3,7 @@ package partlog
 import (
 	"errors"
 	"fmt"
+	"math/rand"
 	"reflect"
 	"testing"
 
@@ -198,6 +199,9 @@ func TestTxnStateSurvivesRecovery(t *testing.T) {
 				l = openLog(t, fsys, cfg, c.now)
 			case op == 11:
 				crashed := fsys.Crash()
+				if rapid.Bool().Draw(t, "partial") {
+					crashed = fsys.CrashPartial(rand.New(rand.NewSource(rapid.Int64().Draw(t, "seed"))))
+				}
 				l.Close()
 				fsys = crashed
 				l = openLog(t, fsys, cfg, c.now)

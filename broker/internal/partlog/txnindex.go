@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/internal/vfs"
@@ -112,22 +116,53 @@ func (l *Log) trackTxnLocked(batch []byte, h records.Header) error {
 	return nil
 }
 
-// rebuildTxnsLocked replays every batch header of the log through a fresh
-// tracker (reading whole batches only for markers) and makes each
-// segment's .txnindex agree with it. Open and truncation call it: the
-// open transactions are not persisted, so they are always derived from the
-// log itself.
+// errBadTxnIndex: a .txnindex below the transaction checkpoint does not
+// decode or does not fit its segment; the state is rebuilt from the whole
+// log instead.
+var errBadTxnIndex = errors.New("partlog: bad transaction index")
+
+// rebuildTxnsLocked restores the open transactions and every segment's
+// aborted transaction index after Open or a truncation: from the
+// transaction checkpoint when it is usable (the .txnindex entries below
+// its offset are kept, the batches from it on replayed), else by
+// replaying every batch header of the log. l.mu is held (or the log is
+// not shared yet).
 func (l *Log) rebuildTxnsLocked() error {
-	t := newTxnTracker()
+	if offset, open, ok := l.readTxnCheckpoint(); ok && offset >= l.segs[0].base && offset <= l.endOffset {
+		err := l.replayTxnsLocked(offset, open)
+		if !errors.Is(err, errBadTxnIndex) {
+			return err
+		}
+	}
+	return l.replayTxnsLocked(l.segs[0].base, map[int64]int64{})
+}
+
+// replayTxnsLocked rebuilds the transaction state from offset from on,
+// starting with the open transactions given as of from: each segment's
+// index keeps its entries for markers below from (read from its file) and
+// gets those of the markers replayed from from on.
+func (l *Log) replayTxnsLocked(from int64, open map[int64]int64) error {
+	t := txnTracker{open: open}
 	var buf []byte
 	for _, s := range l.segs {
 		var es []AbortedTxn
-		for pos := int64(0); pos < s.size; {
+		if from > s.base {
+			kept, err := abortedBelow(l.fs, s, from)
+			if err != nil {
+				return err
+			}
+			es = kept
+		}
+		pos := int64(0)
+		if from > s.base {
+			pos = s.positionFor(from)
+		}
+		for pos < s.size {
 			h, err := s.header(pos)
 			if err != nil {
 				return err
 			}
-			if h.Transactional() && h.ProducerID >= 0 {
+			if h.LastOffset() >= from && h.Transactional() && h.ProducerID >= 0 {
 				if !h.Control() {
 					t.data(h.ProducerID, h.BaseOffset)
 				} else {
@@ -153,6 +188,99 @@ func (l *Log) rebuildTxnsLocked() error {
 	}
 	l.txns = t
 	return nil
+}
+
+// abortedBelow reads the entries of s's .txnindex for markers below from.
+// Entries at or above it may be torn or lost (written after the
+// checkpoint, unsynced) and are dropped: the replay rewrites them. A
+// segment wholly below from was synced before the checkpoint was written,
+// so a torn file there is damage (errBadTxnIndex).
+func abortedBelow(fsys vfs.FS, s *segment, from int64) ([]AbortedTxn, error) {
+	data, err := vfs.ReadFile(fsys, s.txnPath)
+	if vfs.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	torn := len(data) % txnIndexEntryBytes
+	if torn != 0 && s.next <= from {
+		// Synced before the checkpoint was written: damage, not a crash.
+		return nil, fmt.Errorf("%w: %s has %d bytes", errBadTxnIndex, s.txnPath, len(data))
+	}
+	es, ok := decodeAborted(data[:len(data)-torn])
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errBadTxnIndex, s.txnPath)
+	}
+	var kept []AbortedTxn
+	for i, e := range es {
+		if e.LastOffset >= from {
+			break
+		}
+		if e.LastOffset < s.base || e.LastOffset >= s.next || (i > 0 && e.LastOffset <= es[i-1].LastOffset) {
+			return nil, fmt.Errorf("%w: %s: entry %+v outside [%d, %d)", errBadTxnIndex, s.txnPath, e, s.base, s.next)
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+// txnCheckpointName is the file holding the open transactions as of an
+// offset, written at every roll (as of the new segment's base) and at a
+// clean close (as of the log end), so Open replays only the batches above
+// it. Content: "0\n<offset>\n<count>\n" then "<producer id> <first
+// offset>\n" per open transaction, by producer id.
+const txnCheckpointName = "txn-state-checkpoint"
+
+func (l *Log) writeTxnCheckpointLocked(offset int64) error {
+	ids := make([]int64, 0, len(l.txns.open))
+	for id := range l.txns.open {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var b strings.Builder
+	fmt.Fprintf(&b, "0\n%d\n%d\n", offset, len(ids))
+	for _, id := range ids {
+		fmt.Fprintf(&b, "%d %d\n", id, l.txns.open[id])
+	}
+	return vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, txnCheckpointName), []byte(b.String()), 0o644)
+}
+
+// removeTxnCheckpoint drops the checkpoint when the log below its offset
+// changed (truncation): it no longer describes this log.
+func (l *Log) removeTxnCheckpoint() error {
+	err := l.fs.Remove(filepath.Join(l.dir, txnCheckpointName))
+	if err != nil && !vfs.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+// readTxnCheckpoint parses the checkpoint; ok is false when it is missing
+// or malformed (the caller then replays the whole log).
+func (l *Log) readTxnCheckpoint() (offset int64, open map[int64]int64, ok bool) {
+	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, txnCheckpointName))
+	if err != nil {
+		return 0, nil, false
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	if len(lines) < 3 || lines[0] != "0" {
+		return 0, nil, false
+	}
+	offset, err1 := strconv.ParseInt(lines[1], 10, 64)
+	count, err2 := strconv.Atoi(lines[2])
+	if err1 != nil || err2 != nil || offset < 0 || count != len(lines)-3 {
+		return 0, nil, false
+	}
+	open = make(map[int64]int64, count)
+	for _, line := range lines[3:] {
+		var id, first int64
+		if n, err := fmt.Sscanf(line, "%d %d", &id, &first); n != 2 || err != nil || id < 0 || first < 0 || first >= offset {
+			return 0, nil, false
+		}
+		open[id] = first
+	}
+	return offset, open, true
 }
 
 // FirstUnstableOffset is the first offset of the oldest open transaction
