@@ -126,7 +126,7 @@ func workloadRows(w bench.WorkloadJSON) [][2]string {
 	}
 	return [][2]string{
 		{"records", fmt.Sprintf("%d B values, acks=%s, compression %s", w.MessageSize, w.Acks, w.CompressionType)},
-		{"topic", fmt.Sprintf("%d partitions, replication factor %d", w.PartitionsPerTopic, w.ReplicationFactor)},
+		{"topic", fmt.Sprintf("%d partitions, replication factor %s", w.PartitionsPerTopic, rfText(w.ReplicationFactor))},
 		{"producers", fmt.Sprintf("%d, batches up to %d B, linger %g ms", w.ProducersPerTopic, w.BatchMaxBytes, w.LingerMs)},
 		{"load", rate},
 		{"amount", fmt.Sprintf("%s, first %g s excluded as warm-up", amount, w.WarmupDurationSeconds)},
@@ -199,4 +199,13 @@ func ratio(r float64) string {
 		return "–"
 	}
 	return fmt.Sprintf("%.2f×", r)
+}
+
+// rfText is a workload's replication factor; 0 means each target chose
+// min(3, its node count).
+func rfText(rf int16) string {
+	if rf <= 0 {
+		return "min(3, nodes) per target"
+	}
+	return fmt.Sprint(rf)
 }
