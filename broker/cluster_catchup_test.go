@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 )
@@ -104,6 +105,12 @@ func TestClusterRestartedNodeCatchesUpBeforeLeading(t *testing.T) {
 	}
 	if n := probe(2 * time.Second); n != 0 {
 		t.Fatalf("a node cut off from the quorum answered %d times as leader", n)
+	}
+	// Its Metadata names no leader either, so clients ask elsewhere.
+	if md, err := c.metadata(ctx, leader, topic); err != nil {
+		t.Fatal(err)
+	} else if p := md.Topics[0].Partitions[0]; p.Leader != -1 || p.ErrorCode != kerr.LeaderNotAvailable.Code {
+		t.Fatalf("node not caught up: Metadata leader %d, error %d; want -1, LEADER_NOT_AVAILABLE", p.Leader, p.ErrorCode)
 	}
 	for id := int32(1); id <= 3; id++ {
 		if id != leader {

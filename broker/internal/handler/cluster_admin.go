@@ -22,7 +22,11 @@ func internalTopic(name string) bool {
 }
 
 // clusterMetadata answers Metadata from the image. Unknown topics are not
-// auto-created in cluster mode yet (UNKNOWN_TOPIC_OR_PARTITION).
+// auto-created in cluster mode yet (UNKNOWN_TOPIC_OR_PARTITION). Until the
+// image has caught up with the quorum (Cluster.CaughtUp) its leaders may
+// be stale, so every partition answers LEADER_NOT_AVAILABLE and clients
+// ask again (elsewhere); Kafka does not serve clients at all before
+// catching up.
 func (s *Server) clusterMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := s.cfg.Cluster.Image()
@@ -49,9 +53,10 @@ func (s *Server) clusterMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespon
 	resp.ControllerID = s.cfg.Cluster.ControllerID()
 	resp.AuthorizedOperations = authorizedOpsNotRequested
 	all := req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0)
+	caughtUp := s.cfg.Cluster.CaughtUp()
 	if all {
 		for _, t := range img.Topics() {
-			resp.Topics = append(resp.Topics, imageTopic(t, live))
+			resp.Topics = append(resp.Topics, imageTopic(t, live, caughtUp))
 		}
 		return resp
 	}
@@ -74,12 +79,12 @@ func (s *Server) clusterMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataRespon
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, imageTopic(t, live))
+		resp.Topics = append(resp.Topics, imageTopic(t, live, caughtUp))
 	}
 	return resp
 }
 
-func imageTopic(t metadata.Topic, live map[int32]bool) kmsg.MetadataResponseTopic {
+func imageTopic(t metadata.Topic, live map[int32]bool, caughtUp bool) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID, mt.IsInternal = &name, [16]byte(t.ID), internalTopic(t.Name)
@@ -96,7 +101,10 @@ func imageTopic(t metadata.Topic, live map[int32]bool) kmsg.MetadataResponseTopi
 				mp.OfflineReplicas = append(mp.OfflineReplicas, r)
 			}
 		}
-		if p.Leader < 0 {
+		if !caughtUp {
+			mp.Leader = -1
+		}
+		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)
