@@ -585,11 +585,22 @@ func (s *replicatedGroupStore) AppendTxn(kvs []group.KV) error {
 // onClusterTxnMarker is OnTxnMarker in cluster mode: the group Service of
 // the __consumer_offsets partition led here completes the producer's
 // transactional offset commits.
+// The handler calls it only for a partition it leads, whose group Service
+// the driver may still be loading: it waits for it (bounded) rather than
+// acknowledge a marker the offsets never saw.
 func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, producerEpoch int16, commit bool) {
-	c.groups.mu.Lock()
-	lp := c.groups.led[partition]
-	c.groups.mu.Unlock()
+	var lp *ledPartition
+	for deadline := time.Now().Add(groupCommitTimeout); ; time.Sleep(10 * time.Millisecond) {
+		c.groups.mu.Lock()
+		lp = c.groups.led[partition]
+		c.groups.mu.Unlock()
+		if lp != nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if lp == nil {
+		c.b.log.Error("transaction marker for a __consumer_offsets partition whose groups are not loaded here",
+			"partition", partition, "producer_id", producerID)
 		return
 	}
 	if err := lp.svc.CompleteTxn(producerID, producerEpoch, commit, nil); err != nil {
