@@ -3,13 +3,15 @@ package handler
 // ListOffsets (key 2), versions 1-10 (Kafka 4.0's floor is 1).
 //
 // Timestamp -2 earliest (log start offset), -1 latest (the high watermark
-// under read_uncommitted; under read_committed, IsolationLevel 1, the last
-// stable offset: the high watermark or, if smaller, the first offset of the
-// oldest open transaction), -3 the record with the largest timestamp (v7+), -4 the
-// earliest local offset (v8+; no tiered storage, so the log start offset),
-// -5 latest tiered (v9+: nothing is tiered, offset -1); a timestamp >= 0
-// finds the first record whose timestamp is at least it, or offset -1 when
-// none is. Leader epochs are checked (KIP-320).
+// under read_uncommitted), -3 the record with the largest timestamp (v7+),
+// -4 the earliest local offset (v8+; no tiered storage, so the log start
+// offset), -5 latest tiered (v9+: nothing is tiered, offset -1); a
+// timestamp >= 0 finds the first record whose timestamp is at least it, or
+// offset -1 when none is. Under read_committed (IsolationLevel 1) latest is
+// the last stable offset (the high watermark or, if smaller, the first
+// offset of the oldest open transaction), and -3 and timestamp lookups
+// answer only offsets below it (else -1), as Kafka does. Leader epochs are
+// checked (KIP-320).
 // Not implemented: v0 (old-style offsets), v11 (ListOffsets for tiered
 // "earliest pending upload").
 
@@ -62,6 +64,23 @@ func (s *Server) listOffset(version int16, isolation int8, p *topics.Partition, 
 	found := func(offset, timestamp int64) error {
 		sp.Offset, sp.Timestamp, sp.LeaderEpoch = offset, timestamp, 0
 		return nil
+	}
+	if isolation == readCommitted && ts != listLatest && ts != listEarliest && ts != listEarliestLocal {
+		// Kafka answers a lookup only with an offset a read_committed
+		// consumer could fetch: below the last stable offset.
+		lso := log.FirstUnstableOffset()
+		if s.cfg.Replication != nil {
+			if hw, err := s.cfg.Replication.HighWatermark(p.Topic.ID, p.Index); err == nil {
+				lso = min(lso, hw)
+			}
+		}
+		inner := found
+		found = func(offset, timestamp int64) error {
+			if offset >= lso {
+				return nil // not found: offset and timestamp stay -1
+			}
+			return inner(offset, timestamp)
+		}
 	}
 	switch {
 	case ts == listLatest && s.cfg.Replication != nil:

@@ -98,12 +98,17 @@ func batchBases(t *testing.T, data []byte) []int64 {
 
 func listLatest(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, isolation int8) int64 {
 	t.Helper()
+	return listOffsetAt(ctx, t, cl, topic, -1, isolation)
+}
+
+func listOffsetAt(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, ts int64, isolation int8) int64 {
+	t.Helper()
 	req := kmsg.NewPtrListOffsetsRequest()
 	req.ReplicaID, req.IsolationLevel = -1, isolation
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Timestamp, rp.CurrentLeaderEpoch = -1, -1
+	rp.Timestamp, rp.CurrentLeaderEpoch = ts, -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, cl)
@@ -214,6 +219,9 @@ func TestTransactionalPartition(t *testing.T) {
 	}
 	if c, u := listLatest(ctx, t, raw, topic, 1), listLatest(ctx, t, raw, topic, 0); c != 0 || u != 4 {
 		t.Fatalf("ListOffsets latest: committed %d, uncommitted %d; want 0, 4", c, u)
+	}
+	if c, u := listOffsetAt(ctx, t, raw, topic, 0, 1), listOffsetAt(ctx, t, raw, topic, 0, 0); c != -1 || u != 0 {
+		t.Fatalf("ListOffsets at timestamp 0: committed %d, uncommitted %d; want -1 (nothing stable), 0", c, u)
 	}
 	if got := describeProducers(ctx, t, raw, topic); got[pa] != [2]int64{0, 0} || got[pb] != [2]int64{0, 2} || got[5000] != [2]int64{0, -1} {
 		t.Fatalf("DescribeProducers: %v", got)
