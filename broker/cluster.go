@@ -119,7 +119,41 @@ func (b *Broker) openCluster() error {
 	c.repl = newReplicator(c)
 	c.groups = newClusterGroups(c)
 	b.cluster = c
+	b.metrics.SetTopology(clusterTopology{c})
 	return nil
+}
+
+// clusterTopology is metrics.Topology over this node's image, so the
+// partition gauges (LeaderCount, UnderReplicatedPartitions, ...,
+// OfflinePartitionsCount, ActiveControllerCount) follow the cluster.
+type clusterTopology struct{ c *clusterNode }
+
+func (t clusterTopology) Partition(topicID [16]byte, partition int32) (leader bool, replicas, isr int, ok bool) {
+	p, ok := t.c.Image().Partition(metadata.UUID(topicID), partition)
+	if !ok {
+		return false, 0, 0, false
+	}
+	// Not caught up: the image may be a stale replay; this node leads
+	// nothing yet.
+	return p.Leader == t.c.nodeID && t.c.caughtUp.Load(), len(p.Replicas), len(p.ISR), true
+}
+
+func (t clusterTopology) ActiveController() bool { return t.c.srv.Leader() == t.c.nodeID }
+
+func (t clusterTopology) OfflinePartitions() int {
+	if !t.ActiveController() {
+		return 0
+	}
+	img := t.c.Image()
+	n := 0
+	for _, tp := range img.Topics() {
+		for _, p := range tp.Partitions {
+			if b, ok := img.Broker(p.Leader); p.Leader < 0 || !ok || b.Fenced {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // startLifecycle registers this node with its PLAINTEXT endpoint and

@@ -74,6 +74,24 @@ func (c *testCluster) counter(id int32, name string) float64 {
 	return 0
 }
 
+// gauge is the value of an unlabelled gauge in node id's registry.
+func (c *testCluster) gauge(id int32, name string) float64 {
+	c.mu.Lock()
+	rb := c.nodes[id]
+	c.mu.Unlock()
+	fams, err := rb.b.metrics.Registry().Gather()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name && len(f.Metric) == 1 {
+			return f.Metric[0].GetGauge().GetValue()
+		}
+	}
+	c.t.Fatalf("no gauge %s", name)
+	return 0
+}
+
 // stall ends node id's Run (its serving, replication fetchers and tick
 // loop) but not its metadata lifecycle: it keeps heartbeating, so it stays
 // unfenced while fetching nothing, a stuck follower. stopNode finishes it.
@@ -151,6 +169,31 @@ func TestClusterReplicaLagFromConfigAndISRMetrics(t *testing.T) {
 		return err
 	})
 	t.Logf("follower %d left the ISR %v after stalling", follower, time.Since(stalledAt))
+	// The partition gauges follow the cluster: the leader reports its
+	// under-replicated partition, one node is the active controller, and
+	// nothing is offline.
+	eventually(ctx, t, "cluster gauges", func() error {
+		if n := c.gauge(leader, "kafka_server_replicamanager_underreplicatedpartitions"); n < 1 {
+			return fmt.Errorf("leader: UnderReplicatedPartitions %v", n)
+		}
+		if n := c.gauge(leader, "kafka_server_replicamanager_leadercount"); n < 1 {
+			return fmt.Errorf("leader: LeaderCount %v", n)
+		}
+		active := 0.0
+		for id := int32(1); id <= 3; id++ {
+			if id == follower {
+				continue // stalled: its registry is still there, but skip it
+			}
+			active += c.gauge(id, "kafka_controller_kafkacontroller_activecontrollercount")
+			if n := c.gauge(id, "kafka_controller_kafkacontroller_offlinepartitionscount"); n != 0 {
+				return fmt.Errorf("node %d: OfflinePartitionsCount %v", id, n)
+			}
+		}
+		if active+c.gauge(follower, "kafka_controller_kafkacontroller_activecontrollercount") != 1 {
+			return fmt.Errorf("ActiveControllerCount sums to %v", active)
+		}
+		return nil
+	})
 	eventually(ctx, t, "IsrShrinks counted", func() error {
 		if got := c.counter(leader, "kafka_server_replicamanager_isrshrinks_total"); got < shrinks0+1 {
 			return fmt.Errorf("IsrShrinks %v, want > %v", got, shrinks0)

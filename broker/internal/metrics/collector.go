@@ -9,7 +9,8 @@ import (
 )
 
 // The single node's replication topology: it leads every partition, each
-// partition has one replica, and the ISR is that replica.
+// partition has one replica, and the ISR is that replica. In cluster mode
+// a Topology says instead (topology.go).
 const (
 	replicasPerPartition = 1
 	isrSize              = 1
@@ -19,7 +20,8 @@ const (
 // catalogCollector computes the partition gauges from the catalogue at
 // scrape time.
 type catalogCollector struct {
-	catalog *topics.Catalog
+	catalog  *topics.Catalog
+	topology Topology // nil: single node
 
 	partitionCount, leaderCount, underReplicated, underMinISR, atMinISR *prometheus.Desc
 	offline, activeController                                           *prometheus.Desc
@@ -56,19 +58,29 @@ func (c *catalogCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
-	var partitions, underReplicated, underMinISR, atMinISR int
+	var partitions, leaders, underReplicated, underMinISR, atMinISR int
 	for _, t := range c.catalog.List() {
-		minISR := c.catalog.Broker().TopicInt64(t.Configs(), "min.insync.replicas")
+		minISR := int(c.catalog.Broker().TopicInt64(t.Configs(), "min.insync.replicas"))
 		for _, p := range t.Partitions() {
 			partitions++
-			if isrSize < replicasPerPartition {
-				underReplicated++
+			leader, replicas, isr := true, replicasPerPartition, isrSize
+			if c.topology != nil {
+				var ok bool
+				if leader, replicas, isr, ok = c.topology.Partition(t.ID, p.Index); !ok {
+					leader = false
+				}
 			}
-			switch {
-			case isrSize < minISR:
-				underMinISR++
-			case isrSize == minISR:
-				atMinISR++
+			if leader { // Kafka counts these on the leader only
+				leaders++
+				if isr < replicas {
+					underReplicated++
+				}
+				switch {
+				case isr < minISR:
+					underMinISR++
+				case isr == minISR:
+					atMinISR++
+				}
 			}
 			labels := []string{t.Name, strconv.Itoa(int(p.Index))}
 			ch <- prometheus.MustNewConstMetric(c.logSize, prometheus.GaugeValue, float64(p.Log.Size()), labels...)
@@ -79,11 +91,18 @@ func (c *catalogCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v int) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
 	}
+	offline, active := 0, activeControllers // a single node is alive while it answers scrapes
+	if c.topology != nil {
+		offline, active = c.topology.OfflinePartitions(), 0
+		if c.topology.ActiveController() {
+			active = 1
+		}
+	}
 	gauge(c.partitionCount, partitions)
-	gauge(c.leaderCount, partitions) // this node leads every partition
+	gauge(c.leaderCount, leaders)
 	gauge(c.underReplicated, underReplicated)
 	gauge(c.underMinISR, underMinISR)
 	gauge(c.atMinISR, atMinISR)
-	gauge(c.offline, 0) // the only broker is alive while it answers scrapes
-	gauge(c.activeController, activeControllers)
+	gauge(c.offline, offline)
+	gauge(c.activeController, active)
 }

@@ -42,6 +42,7 @@ type Metrics struct {
 	state      prometheus.Gauge
 	isrShrinks prometheus.Counter
 	isrExpands prometheus.Counter
+	collector  *catalogCollector
 }
 
 // New returns a Metrics whose partition gauges read catalog at scrape time.
@@ -82,8 +83,9 @@ func New(catalog *topics.Catalog) *Metrics {
 	for _, c := range []*prometheus.CounterVec{m.bytesIn, m.bytesOut, m.messagesIn} {
 		c.WithLabelValues(allTopics) // the all-topics series exist from the start
 	}
+	m.collector = newCatalogCollector(catalog)
 	m.reg.MustRegister(m.bytesIn, m.bytesOut, m.messagesIn, m.requests, m.totalTime, m.state,
-		m.isrShrinks, m.isrExpands, newCatalogCollector(catalog),
+		m.isrShrinks, m.isrExpands, m.collector,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
