@@ -200,27 +200,33 @@ func (s *Service) startMarkers(m Metadata) {
 // writeMarkers sends m's markers until every partition acknowledged them,
 // then completes the transaction.
 func (s *Service) writeMarkers(ctx context.Context, m Metadata) {
-	defer func() {
+	if !s.sendUntilAcknowledged(ctx, m, m.Partitions) {
 		s.mu.Lock()
 		delete(s.writing, m.TransactionalID)
 		s.mu.Unlock()
-	}()
-	remaining := m.Partitions
-	if !s.sendUntilAcknowledged(ctx, m, remaining) {
 		return
 	}
-	for ctx.Err() == nil {
-		d := s.decide(func(now time.Time) Decision {
-			return s.c.MarkersWritten(now, m.TransactionalID, m.ProducerID, m.ProducerEpoch)
-		})
-		if d.Err == nil || errors.Is(d.Err, kerr.InvalidTxnState) {
-			return // completed, or the state moved on (a reload)
-		}
-		s.log.Warn("completing transaction failed; retrying", "transactional.id", m.TransactionalID, "err", d.Err)
-		if !sleep(ctx, s.cfg.MarkerRetryBackoff) {
+	for {
+		if s.complete(m) || !sleep(ctx, s.cfg.MarkerRetryBackoff) {
 			return
 		}
 	}
+}
+
+// complete records CompleteCommit/CompleteAbort for m. It reports true
+// when the job is over (completed, or the state moved on meanwhile: a
+// reload), having released the id in the same critical section, so the
+// next transaction's markers can never find the id still taken.
+func (s *Service) complete(m Metadata) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	d := s.commitLocked(s.c.MarkersWritten(s.cfg.Now(), m.TransactionalID, m.ProducerID, m.ProducerEpoch))
+	if d.Err == nil || errors.Is(d.Err, kerr.InvalidTxnState) || s.runCtx.Err() != nil {
+		delete(s.writing, m.TransactionalID)
+		return true
+	}
+	s.log.Warn("completing transaction failed; retrying", "transactional.id", m.TransactionalID, "err", d.Err)
+	return false
 }
 
 // sendUntilAcknowledged re-sends to the partitions not yet acknowledged.
