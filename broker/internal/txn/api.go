@@ -206,7 +206,9 @@ func (s *Service) DescribeOne(id string) kmsg.DescribeTransactionsResponseTransa
 type ListFilter struct {
 	States      map[State]bool
 	ProducerIDs map[int64]bool
-	// MinDurationMs keeps transactions running at least this long (v1).
+	// MinDurationMs (v1; -1: none) keeps only transactions that started
+	// more than this long ago, as Kafka compares (an id with no open
+	// transaction has start -1 and always passes).
 	MinDurationMs int64
 	Pattern       *regexp.Regexp // v2
 }
@@ -215,6 +217,7 @@ type ListFilter struct {
 // names it does not know (answered in UnknownStateFilters) and whether
 // the id pattern is a valid regular expression.
 func ParseListFilter(req *kmsg.ListTransactionsRequest) (f ListFilter, unknown []string, err error) {
+	f.MinDurationMs = -1
 	for _, n := range req.StateFilters {
 		st, ok := ParseState(n)
 		if !ok {
@@ -253,7 +256,7 @@ func (s *Service) List(now time.Time, f ListFilter, unknownStatesOnly bool) []km
 		switch {
 		case f.States != nil && !f.States[m.State],
 			f.ProducerIDs != nil && !f.ProducerIDs[m.ProducerID],
-			f.MinDurationMs > 0 && (m.StartMs < 0 || now.UnixMilli()-m.StartMs < f.MinDurationMs),
+			f.MinDurationMs >= 0 && now.UnixMilli()-m.StartMs <= f.MinDurationMs,
 			f.Pattern != nil && !f.Pattern.MatchString(m.TransactionalID):
 			continue
 		}

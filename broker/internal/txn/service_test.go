@@ -3,6 +3,7 @@ package txn
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -205,4 +206,56 @@ func (fencedMarkers) WriteTxnMarkers(_ context.Context, req *kmsg.WriteTxnMarker
 		resp.Markers = append(resp.Markers, rm)
 	}
 	return resp, nil
+}
+
+// ListTransactions filters as Kafka: state names (unknown ones echoed and
+// matching nothing), producer ids, minimum running time, id pattern.
+func TestServiceListTransactions(t *testing.T) {
+	now := time.UnixMilli(100_000)
+	svc := newTestService(t, &memStore{}, &flakyMarkers{delivered: map[TopicPartition]int{}})
+	svc.cfg.Now = func() time.Time { return now }
+	load := []Metadata{
+		{TransactionalID: "app-1", ProducerID: 1, State: Ongoing, StartMs: 10_000, Partitions: map[TopicPartition]struct{}{{"a", 0}: {}}},
+		{TransactionalID: "app-2", ProducerID: 2, State: Ongoing, StartMs: 99_000, Partitions: map[TopicPartition]struct{}{{"a", 0}: {}}},
+		{TransactionalID: "other", ProducerID: 3, State: CompleteCommit, StartMs: 5_000},
+	}
+	var kvs []KV
+	for _, m := range load {
+		kvs = append(kvs, m.Record())
+	}
+	if err := svc.Load(kvs); err != nil {
+		t.Fatal(err)
+	}
+	ids := func(req *kmsg.ListTransactionsRequest) ([]string, []string, int16) {
+		r := svc.ListTransactions(context.Background(), req)
+		var out []string
+		for _, s := range r.TransactionStates {
+			out = append(out, s.TransactionalID+":"+s.TransactionState)
+		}
+		return out, r.UnknownStateFilters, r.ErrorCode
+	}
+	pattern := "^app-"
+	bad := "("
+	for _, tc := range []struct {
+		name    string
+		req     func(*kmsg.ListTransactionsRequest)
+		want    string
+		unknown string
+		code    int16
+	}{
+		{"all", func(*kmsg.ListTransactionsRequest) {}, "app-1:Ongoing app-2:Ongoing other:CompleteCommit", "", 0},
+		{"state", func(r *kmsg.ListTransactionsRequest) { r.StateFilters = []string{"Ongoing", "Nope"} }, "app-1:Ongoing app-2:Ongoing", "Nope", 0},
+		{"unknown state only", func(r *kmsg.ListTransactionsRequest) { r.StateFilters = []string{"Nope"} }, "", "Nope", 0},
+		{"producer", func(r *kmsg.ListTransactionsRequest) { r.ProducerIDFilters = []int64{3} }, "other:CompleteCommit", "", 0},
+		{"duration", func(r *kmsg.ListTransactionsRequest) { r.Version, r.DurationFilterMillis = 1, 50_000 }, "app-1:Ongoing other:CompleteCommit", "", 0},
+		{"pattern", func(r *kmsg.ListTransactionsRequest) { r.Version, r.TransactionalIDPattern = 2, &pattern }, "app-1:Ongoing app-2:Ongoing", "", 0},
+		{"bad pattern", func(r *kmsg.ListTransactionsRequest) { r.Version, r.TransactionalIDPattern = 2, &bad }, "", "", kerr.InvalidRegularExpression.Code},
+	} {
+		req := kmsg.NewPtrListTransactionsRequest()
+		tc.req(req)
+		got, unknown, code := ids(req)
+		if strings.Join(got, " ") != tc.want || strings.Join(unknown, " ") != tc.unknown || code != tc.code {
+			t.Errorf("%s: got %v unknown %v code %d", tc.name, got, unknown, code)
+		}
+	}
 }
