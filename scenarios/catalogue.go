@@ -15,14 +15,55 @@ const (
 	LabelNightly = "nightly"
 )
 
+// LabelKafka marks the entries that run Apache Kafka (java and the jars
+// of conformance/fetch.sh), so a filter can pick or drop them.
+const LabelKafka = "kafka"
+
+// Expectation is what a catalogued scenario must show.
+type Expectation int
+
+const (
+	// ExpectValid: every seed's run is VALID (the zero value).
+	ExpectValid Expectation = iota
+	// ExpectAnomaly: the seeds run in order until one is INVALID with one
+	// of Case.Anomalies; a fault schedule may miss the window an unsafe
+	// setting opens, so a valid run moves on to the next seed, and only
+	// when every seed came back without the anomaly does the entry fail.
+	ExpectAnomaly
+	// ExpectRecord: any verdict passes (a harness error does not); the
+	// summary is recorded. For settings whose outcome is the finding.
+	ExpectRecord
+)
+
+// String names e for spec titles.
+func (e Expectation) String() string {
+	switch e {
+	case ExpectValid:
+		return "valid"
+	case ExpectAnomaly:
+		return "anomaly"
+	case ExpectRecord:
+		return "record"
+	default:
+		return fmt.Sprintf("expectation(%d)", int(e))
+	}
+}
+
 // Case is one catalogued scenario.
 type Case struct {
 	Scenario run.Scenario
 	Labels   []string
-	// Seeds are the root seeds run by default (one spec each); the
-	// HIGHWATER_SEED environment variable replaces them with one.
+	// Expect is what the runs must show; Anomalies the anomaly types of
+	// which ExpectAnomaly needs one.
+	Expect    Expectation
+	Anomalies []string
+	// Seeds are the root seeds run by default: one spec each for
+	// ExpectValid and ExpectRecord, one spec trying them in turn for
+	// ExpectAnomaly. The HIGHWATER_SEED environment variable replaces them
+	// with one.
 	Seeds []int64
-	// Timeout bounds one run end to end (cluster start to verdict).
+	// Timeout bounds one run end to end (cluster start to verdict); an
+	// ExpectAnomaly spec gets it once per seed.
 	Timeout time.Duration
 	// NeedsRoot marks scenarios that need network namespaces.
 	NeedsRoot bool
@@ -64,6 +105,8 @@ var Catalogue = []Case{
 	nightlyKafka("nightly-kafka-az", []string{"az-loss", "az-cut", "partition-ring", "partition-bridge", "restart"}),
 }
 
+func init() { Catalogue = append(Catalogue, acceptance()...) }
+
 // nightlyKafka is a 5-minute 3-node Apache Kafka run with its safe
 // settings (RF 3, min ISR 2, acks=all, idempotence, unclean election off)
 // under the given faults, over several seeds.
@@ -77,7 +120,7 @@ func nightlyKafka(name string, faults []string) Case {
 			MeanQuiet: 10 * time.Second,
 			MeanFault: 15 * time.Second,
 		},
-		Labels:    []string{LabelNightly},
+		Labels:    []string{LabelNightly, LabelKafka},
 		Seeds:     []int64{101, 102, 103},
 		Timeout:   15 * time.Minute,
 		NeedsRoot: true,
