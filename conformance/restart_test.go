@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -132,4 +133,62 @@ func offsetCommitErr(resp *kmsg.OffsetCommitResponse) error {
 		}
 	}
 	return nil
+}
+
+// TestConsumerKeepsFetchingAcrossRestart: a consumer connected before the
+// broker restarts goes on reading after it. Its fetch session (KIP-227)
+// died with the old process, so its first request names a session id the
+// broker does not know: with epoch 0 that asks for a new session, with
+// epoch -1 for a sessionless fetch, and Kafka serves both (an unknown id
+// with a positive epoch is FETCH_SESSION_ID_NOT_FOUND). franz-go retries
+// the old id with epoch 0 and then -1, so a broker refusing those leaves
+// the consumer stuck for good. Only the crash is tried: a graceful restart
+// loses the sessions the same way and costs the Kafka pass half a minute
+// more.
+func TestConsumerKeepsFetchingAcrossRestart(t *testing.T) {
+	for _, how := range []string{"kill"} {
+		t.Run(how, func(t *testing.T) {
+			tg := newOwnTarget(t, nil)
+			ctx := testCtx(t, 2*time.Minute)
+			topic := tg.createTopic(ctx, 1, nil)
+			prod := tg.client(kgo.DefaultProduceTopic(topic))
+			produce := func(from, to int) {
+				t.Helper()
+				for i := from; i < to; i++ {
+					if err := prod.ProduceSync(ctx, &kgo.Record{Value: fmt.Appendf(nil, "v%d", i)}).FirstErr(); err != nil {
+						t.Fatalf("produce %d: %v", i, err)
+					}
+				}
+			}
+			cons := tg.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+				kgo.FetchMaxWait(200*time.Millisecond))
+			got := 0
+			consume := func(want int, what string) {
+				t.Helper()
+				cctx, cancel := context.WithTimeout(ctx, 45*time.Second)
+				defer cancel()
+				for got < want {
+					fs := cons.PollFetches(cctx)
+					if cctx.Err() != nil {
+						t.Fatalf("%s: consumed %d of %d records", what, got, want)
+					}
+					fs.EachRecord(func(r *kgo.Record) {
+						if string(r.Value) != fmt.Sprintf("v%d", got) || r.Offset != int64(got) {
+							t.Fatalf("offset %d: %q, want v%d at offset %d", r.Offset, r.Value, got, got)
+						}
+						got++
+					})
+				}
+			}
+			// Several fetches, so the consumer runs an incremental session.
+			for i := range 5 {
+				produce(i*4, i*4+4)
+				consume(i*4+4, "before the restart")
+			}
+			tg.Kill()
+			tg.Restart()
+			produce(20, 30)
+			consume(30, "after the restart (the consumer was connected before it)")
+		})
+	}
 }
