@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +41,36 @@ func suite(t *testing.T, f *fixture) {
 	t.Run("KillAllRestart", func(t *testing.T) { killAllRestart(t, f) })
 	t.Run("SigtermLeaderOnlyRetriable", func(t *testing.T) { sigtermLeader(t, f) })
 	t.Run("ClientRackFetchesFromOwnRack", func(t *testing.T) { clientRack(t, f) })
+	t.Run("FailoverMeasured", func(t *testing.T) { failoverMeasured(t, f) })
+}
+
+// failoverMeasured runs what `highwater failover` runs, with two kills:
+// the gaps are bounded by the session timeout plus an election, and the
+// partition checks out afterwards.
+func failoverMeasured(t *testing.T, f *fixture) {
+	ctx := f.sub(t, 4*time.Minute)
+	res, err := Failover(ctx, f.c, FailoverConfig{Topic: f.topicName(t), Kills: 2, Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("gaps %v (median %v, max %v); %d sent, %d acknowledged, %d failed", res.Gaps(), res.Median(), res.Max(), res.Sent, res.Acked, res.Failed)
+	if res.CheckErr != nil {
+		t.Errorf("partition check:\n%v", res.CheckErr)
+	}
+	if res.Failed > 0 {
+		t.Errorf("%d records failed", res.Failed)
+	}
+	if bound := 3*testSessionTimeout + 10*time.Second; res.Max() > bound {
+		t.Errorf("max gap %v above %v", res.Max(), bound)
+	}
+}
+
+// testLog writes Failover's progress lines to the test log.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(b []byte) (int, error) {
+	l.t.Log(strings.TrimRight(string(b), "\n"))
+	return len(b), nil
 }
 
 // finish stops prod and a watcher, reads the partition back and checks
@@ -49,6 +81,11 @@ func finish(t *testing.T, ctx context.Context, f *fixture, topic string, prod *P
 	acks, errs, sent := prod.Stop(ctx)
 	var seen []Read
 	if w != nil {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if err := w.CatchUp(cctx, f.c, topic, 0); err != nil {
+			t.Errorf("the concurrent consumer did not catch up within 30 s of the faults healing: %v", err)
+		}
+		cancel()
 		var werrs []error
 		seen, werrs = w.Stop()
 		if len(werrs) > 0 {
@@ -86,6 +123,9 @@ func startProducer(t *testing.T, ctx context.Context, f *fixture, topic string) 
 
 func startWatcher(t *testing.T, ctx context.Context, f *fixture, topic string, opts ...kgo.Opt) *Watcher {
 	t.Helper()
+	if os.Getenv("HIGHWATER_CLUSTERTEST_CLIENT_LOG") != "" { // debugging a stuck consumer
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, func() string { return "watcher " })))
+	}
 	w, err := StartWatcher(ctx, f.c, topic, 0, opts...)
 	if err != nil {
 		t.Fatal(err)

@@ -138,12 +138,17 @@ func (f *fixture) startAll(t *testing.T, ctx context.Context) {
 	}
 }
 
+// topicName is a fresh topic name derived from the test's.
+func (f *fixture) topicName(t *testing.T) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-")) + "-" + hex.EncodeToString(b[:])
+}
+
 // topic creates a fresh RF-3 topic named after the test.
 func (f *fixture) topic(t *testing.T, ctx context.Context, partitions int32) string {
 	t.Helper()
-	var b [3]byte
-	_, _ = rand.Read(b[:])
-	name := strings.ToLower(regexp.MustCompile(`[^a-zA-Z0-9]+`).ReplaceAllString(t.Name(), "-")) + "-" + hex.EncodeToString(b[:])
+	name := f.topicName(t)
 	if err := CreateTopic(ctx, f.c, f.cl, name, partitions, 3, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -210,6 +210,30 @@ func endOffset(ctx context.Context, cl *kgo.Client, topic string, p int32) (int6
 	return o, nil
 }
 
+// CatchUp waits until w has read partition p of topic up to its current
+// end offset: a consumer keeps up through the faults once they are healed.
+func (w *Watcher) CatchUp(ctx context.Context, c cluster.Cluster, topic string, p int32) error {
+	cl, err := NewClient(c)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var end int64
+	if err := Until(ctx, fmt.Sprintf("end offset of %s-%d", topic, p), func(ctx context.Context) error {
+		end, err = endOffset(ctx, cl, topic, p)
+		return err
+	}); err != nil {
+		return err
+	}
+	return Until(ctx, fmt.Sprintf("consumer of %s-%d at the end offset %d", topic, p, end), func(context.Context) error {
+		next := w.next()
+		if next < end {
+			return fmt.Errorf("consumed up to offset %d", next)
+		}
+		return nil
+	})
+}
+
 // Check verifies a partition read back after acks were given: every
 // acknowledged record is at its acknowledged offset with its value, values
 // appear in send order with no duplicates, and every record a concurrent

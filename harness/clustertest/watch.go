@@ -62,6 +62,17 @@ func (w *Watcher) run(ctx context.Context) {
 	}
 }
 
+// next is one past the highest offset read so far.
+func (w *Watcher) next() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := int64(0)
+	for _, r := range w.seen {
+		n = max(n, r.Offset+1)
+	}
+	return n
+}
+
 // Seen returns a copy of what was read so far.
 func (w *Watcher) Seen() []Read {
 	w.mu.Lock()
