@@ -263,6 +263,10 @@ func (l *Log) readTxnCheckpoint() (offset int64, open map[int64]int64, ok bool) 
 	if err != nil {
 		return 0, nil, false
 	}
+	return parseTxnCheckpoint(data)
+}
+
+func parseTxnCheckpoint(data []byte) (offset int64, open map[int64]int64, ok bool) {
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	if len(lines) < 3 || lines[0] != "0" {
 		return 0, nil, false
@@ -274,8 +278,13 @@ func (l *Log) readTxnCheckpoint() (offset int64, open map[int64]int64, ok bool) 
 	}
 	open = make(map[int64]int64, count)
 	for _, line := range lines[3:] {
-		var id, first int64
-		if n, err := fmt.Sscanf(line, "%d %d", &id, &first); n != 2 || err != nil || id < 0 || first < 0 || first >= offset {
+		idText, firstText, found := strings.Cut(line, " ")
+		id, err1 := strconv.ParseInt(idText, 10, 64)
+		first, err2 := strconv.ParseInt(firstText, 10, 64)
+		if !found || err1 != nil || err2 != nil || id < 0 || first < 0 || first >= offset {
+			return 0, nil, false
+		}
+		if _, dup := open[id]; dup {
 			return 0, nil, false
 		}
 		open[id] = first
