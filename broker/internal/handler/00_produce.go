@@ -28,9 +28,14 @@ package handler
 // WriteTxnMarkers appends its COMMIT or ABORT marker. A non-transactional
 // batch from a producer whose transaction is open here gets
 // INVALID_TXN_STATE, as in Kafka.
-// Not implemented: KIP-890 part 1 verification (Kafka 4 asks the
-// coordinator whether the partition was added to the transaction before
-// accepting the first transactional batch; this broker accepts it).
+// KIP-890 part 1: with Config.VerifyTxnPartition set, a transactional
+// batch that would open its producer's transaction in the partition is
+// first verified with the transaction coordinator (was the partition added
+// to that producer's ongoing transaction?), and refused with
+// INVALID_TXN_STATE (or the hook's error) if not; without the hook it is
+// accepted.
+// Not implemented: Kafka's verification guard against a marker landing
+// between the verification and the append.
 //
 // Cluster mode (cluster.go): only the partition's leader in the metadata
 // image appends (NOT_LEADER_OR_FOLLOWER elsewhere; v10+ answers carry
@@ -83,6 +88,9 @@ func (s *Server) produce(ctx context.Context, _ *Conn, req *kmsg.ProduceRequest)
 			p, err := s.leaderPartition(t, ok, rp.Partition, req.Version >= 13, -1)
 			if err == nil {
 				err = s.checkAcks(req, t)
+			}
+			if err == nil {
+				err = s.verifyTxnPartition(ctx, req, p, rp.Records)
 			}
 			var wait <-chan error
 			if err == nil && s.cfg.Replication != nil {
@@ -159,6 +167,36 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 		return nil
 	}
 	return kerrWithMessage(kerr.InvalidRequiredAcks, "acks must be -1, 0 or 1, got %d", req.Acks)
+}
+
+// verifyTxnPartition applies Config.VerifyTxnPartition to a transactional
+// batch whose producer has no open transaction in p yet. Malformed data is
+// left to the append path's validation.
+func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceRequest, p *topics.Partition, data []byte) error {
+	verify := s.cfg.VerifyTxnPartition
+	if verify == nil {
+		return nil
+	}
+	h, err := records.ReadHeader(data)
+	if err != nil || !h.Transactional() || h.Control() || h.ProducerID < 0 {
+		return nil
+	}
+	if _, open := p.Log.OpenTxnFirstOffset(h.ProducerID); open {
+		return nil
+	}
+	var txnID string
+	if req.TransactionID != nil {
+		txnID = *req.TransactionID
+	}
+	if err := verify(ctx, txnID, h.ProducerID, h.ProducerEpoch, p.Topic.Name, p.Index); err != nil {
+		var ke *kerr.Error
+		if errors.As(err, &ke) {
+			return err
+		}
+		return kerrWithMessage(kerr.InvalidTxnState, "partition %s-%d is not in the transaction of producer %d epoch %d: %v",
+			p.Topic.Name, p.Index, h.ProducerID, h.ProducerEpoch, err)
+	}
+	return nil
 }
 
 // producerError maps the idempotence checks' sentinels to Kafka codes.

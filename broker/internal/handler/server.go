@@ -54,6 +54,12 @@ type Config struct {
 	// PreferredReadReplica, when set, picks the replica a consumer in
 	// clientRack should fetch from (KIP-392), -1 for none (fetch here).
 	PreferredReadReplica func(topic string, partition int32, clientRack string) int32
+	// VerifyTxnPartition, when set, is asked before a transactional batch
+	// would open its producer's transaction in a partition (KIP-890 part
+	// 1): nil means the coordinator holds the partition in that producer's
+	// ongoing transaction; an error refuses the batch (a *kerr.Error is
+	// answered as is, anything else as INVALID_TXN_STATE).
+	VerifyTxnPartition func(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error
 }
 
 // Server answers requests. It is safe for concurrent use by many connections.

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -145,5 +146,65 @@ func TestPreferredReadReplica(t *testing.T) {
 	}
 	if len(asked) != 2 {
 		t.Fatalf("hook asked for racks %q, want only the two v11+ fetches with a rack", asked)
+	}
+}
+
+// KIP-890 part 1: the first transactional batch of a producer's
+// transaction in a partition is verified with the coordinator hook; later
+// batches of the same open transaction are not asked about again.
+func TestVerifyTxnPartition(t *testing.T) {
+	var asked []int64
+	s, cat := newTopicServer(t, Config{VerifyTxnPartition: func(_ context.Context, txnID string, pid int64, epoch int16, topic string, partition int32) error {
+		asked = append(asked, pid)
+		switch {
+		case txnID != "tx" || topic != "t" || partition != 0:
+			return kerr.InvalidRequest
+		case pid == 1:
+			return errors.New("not added to the transaction")
+		case pid == 2:
+			return kerr.ConcurrentTransactions
+		}
+		return nil
+	}})
+	tp, _ := cat.Get("t")
+	produce := func(pid int64, seq int32) int16 {
+		opts := records.DefaultBuildOptions()
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = pid, 0, seq, true
+		batch, err := records.Build(opts, records.CodecNone, []records.Record{{Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		txnID := "tx"
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 12, 1, 1000, &txnID
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := s.Dispatch(context.Background(), &Conn{}, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(1, 0); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("unverified partition: %v, want INVALID_TXN_STATE", kerr.ErrorForCode(code))
+	}
+	if code := produce(2, 0); code != kerr.ConcurrentTransactions.Code {
+		t.Fatalf("hook's own error: %v, want CONCURRENT_TRANSACTIONS", kerr.ErrorForCode(code))
+	}
+	if code := produce(3, 0); code != 0 {
+		t.Fatalf("verified partition: %v", kerr.ErrorForCode(code))
+	}
+	if code := produce(3, 1); code != 0 {
+		t.Fatalf("second batch of the open transaction: %v", kerr.ErrorForCode(code))
+	}
+	if end := tp.Partition(0).Log.EndOffset(); end != 2 {
+		t.Fatalf("log end %d, want only producer 3's two batches", end)
+	}
+	if len(asked) != 3 {
+		t.Fatalf("hook asked for producers %v, want 1, 2, 3 once each", asked)
 	}
 }

@@ -302,6 +302,15 @@ func (l *Log) FirstUnstableOffset() int64 {
 	return max(l.txns.firstUnstable(l.endOffset), l.startOffset)
 }
 
+// OpenTxnFirstOffset is the first offset of the producer's open
+// transaction; ok is false when it has none open here.
+func (l *Log) OpenTxnFirstOffset(producerID int64) (first int64, ok bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	first, ok = l.txns.open[producerID]
+	return first, ok
+}
+
 // OpenTxns returns the open transactions: producer id to the first offset
 // of its transaction.
 func (l *Log) OpenTxns() map[int64]int64 {
