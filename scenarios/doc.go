@@ -1,9 +1,19 @@
 // Package scenarios is the scenario catalogue: chaos runs as plain Go
-// values (Catalogue), each a run.Scenario with labels and a default seed.
-// The ginkgo suite in this directory turns every entry into a spec with a
-// thin Describe/Entry layer; `go test ./scenarios` runs the `smoke` label
-// only, and `go test ./scenarios --ginkgo.label-filter=nightly` the long
-// runs (see README in scenarios_test.go's package comment).
+// values (Catalogue), each a run.Scenario with labels, seeds and what the
+// runs must show (Case.Expect: valid; an expected anomaly found by one of
+// a bounded list of seeds, tried in turn; or a verdict that is only
+// recorded). The ginkgo suite in this directory turns every entry into
+// specs with a thin Describe/It layer.
+//
+// Labels: `smoke` (short, one run per fault family; what
+// `go test ./scenarios` runs when no label filter is given), `nightly`
+// (long, many-seed runs: `go test ./scenarios -timeout 0
+// --ginkgo.label-filter=nightly`), `kafka` (needs java and the Kafka
+// jars of conformance/fetch.sh; some need root for network namespaces).
+// The nightly set holds issue 6's acceptance pairs (acceptance.go): the
+// same safe settings (RF 3, min ISR 2, acks=all, idempotence, no unclean
+// election) and unsafe settings (min ISR 1, unclean election) against
+// Apache Kafka and the 3-node reference cluster.
 //
 // Environment:
 //
@@ -12,6 +22,9 @@
 //	                    (default: built from ./cmd/highwater once per suite)
 //	HIGHWATER_RUNS_DIR  keep run directories here (default: a temporary
 //	                    directory, removed when every run was valid)
+//
+// Goroutines: the catalogue is immutable data built at init; runs happen
+// in the suite's spec goroutines through harness/run.
 //
 // This is library code: it never imports testing, ginkgo or gomega.
 package scenarios
