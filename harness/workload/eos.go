@@ -14,9 +14,10 @@ import (
 )
 
 // EOSWorkload is the consume-transform-produce workload: the input topic
-// (Config.Topic) is pre-filled with unique values by recorded plain sends;
-// in EnsureTopic, before the workload phase; Config.Producers workers, each a franz-go GroupTransactSession with its
-// own transactional id in one group, poll the input with read_committed
+// (Config.Topic) is pre-filled with unique values by recorded plain sends
+// in EnsureTopic, before the workload phase; Config.Producers workers, each
+// a franz-go GroupTransactSession with its own transactional id in one
+// group, poll the input with read_committed
 // and write one output per input to the output topic (Topic+"-out"), the
 // record key naming the input, with the consumed offsets committed in the
 // same transaction. Each transaction is one txn op: the input it read, the
@@ -29,6 +30,9 @@ type EOSWorkload struct {
 	Inputs int
 	// MaxPerTxn bounds how many inputs one transaction transforms.
 	MaxPerTxn int
+	// sessions are the workers' sessions, started by EnsureTopic so the
+	// group has formed before the workload phase (and its faults) begins.
+	sessions []*kgo.GroupTransactSession
 }
 
 // NewEOS returns the eos workload; inputs ≤ 0 sizes the input to the
@@ -70,7 +74,53 @@ func (e *EOSWorkload) EnsureTopic(ctx context.Context) error {
 	}
 	// Filled before the workload phase (and its faults) so the phase's
 	// time goes to transforming; the sends are recorded all the same.
-	return e.fill(ctx)
+	if err := e.fill(ctx); err != nil {
+		return err
+	}
+	return e.startSessions(ctx)
+}
+
+// startSessions starts every worker's session and waits, bounded, until
+// the group is stable with all of them: joining takes seconds (Kafka's
+// initial rebalance delay), which would otherwise open the workload phase
+// with a stall. A group that does not settle in time is left to settle
+// under the workload.
+func (e *EOSWorkload) startSessions(ctx context.Context) error {
+	for i := range e.cfg.Producers {
+		s, err := e.newSession(fmt.Sprintf("highwater-eos-%d", i))
+		if err != nil {
+			e.closeSessions()
+			return err
+		}
+		e.sessions = append(e.sessions, s)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cfg.seeds()...))
+	if err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		gs, err := adm.DescribeGroups(wctx, e.cfg.Group)
+		if g, ok := gs[e.cfg.Group]; err == nil && ok && g.State == "Stable" && len(g.Members) == e.cfg.Producers {
+			return nil
+		}
+		if !sleepCtx(wctx, retryPause) {
+			e.cfg.logger().Warn("group not stable before the workload", "group", e.cfg.Group, "err", err)
+			return nil
+		}
+	}
+}
+
+func (e *EOSWorkload) closeSessions() {
+	for _, s := range e.sessions {
+		if s != nil {
+			s.Close()
+		}
+	}
+	e.sessions = nil
 }
 
 // Run runs the workers until the duration ends (EnsureTopic filled the
@@ -78,9 +128,15 @@ func (e *EOSWorkload) EnsureTopic(ctx context.Context) error {
 func (e *EOSWorkload) Run(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Duration)
 	defer cancel()
+	sessions := e.sessions
+	e.sessions = nil
 	var wg sync.WaitGroup
 	for i := range e.cfg.Producers {
-		wg.Go(func() { e.work(ctx, i) })
+		var s *kgo.GroupTransactSession
+		if i < len(sessions) {
+			s = sessions[i]
+		}
+		wg.Go(func() { e.work(ctx, i, s) })
 	}
 	wg.Wait()
 	return e.recordError()
@@ -148,16 +204,19 @@ func (e *EOSWorkload) newSession(tid string) (*kgo.GroupTransactSession, error) 
 	return s, nil
 }
 
-// work is worker i's loop: paced transactions; after an info a new
-// session (same transactional id, new process id) replaces the old one.
-func (e *EOSWorkload) work(ctx context.Context, i int) {
+// work is worker i's loop over session s (started when nil): paced
+// transactions; after an info a new session (same transactional id, new
+// process id) replaces the old one.
+func (e *EOSWorkload) work(ctx context.Context, i int, s *kgo.GroupTransactSession) {
 	tid := fmt.Sprintf("highwater-eos-%d", i)
 	log := e.cfg.logger().With("client", tid)
 	pace := newPacer(max(e.cfg.SendRatePerSec/float64(e.MaxPerTxn), 1) / float64(e.cfg.Producers))
-	s, err := e.newSession(tid)
-	if err != nil {
-		log.Error("start session", "err", err)
-		return
+	var err error
+	if s == nil {
+		if s, err = e.newSession(tid); err != nil {
+			log.Error("start session", "err", err)
+			return
+		}
 	}
 	process := e.newProcess()
 	n := 0
