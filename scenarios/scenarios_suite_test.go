@@ -12,13 +12,14 @@ import (
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
-// TestScenarios runs the catalogue. Without a label filter only smoke
-// runs: nightly entries take many minutes each.
+// TestScenarios runs the catalogue. Without a label filter smoke and
+// planted (the checker self-test, planted_test.go) run: nightly entries
+// take many minutes each.
 func TestScenarios(t *testing.T) {
 	RegisterFailHandler(Fail)
 	suite, reporter := GinkgoConfiguration()
 	if suite.LabelFilter == "" {
-		suite.LabelFilter = LabelSmoke
+		suite.LabelFilter = LabelSmoke + " || " + LabelPlanted
 	}
 	RunSpecs(t, "Scenarios", suite, reporter)
 }

@@ -1,0 +1,177 @@
+package scenarios
+
+// The checker self-test (issue 6, KAFKA.md "planted bugs"): for every bug
+// the reference broker can plant (highwater.planted.bug, see
+// broker/internal/faults and BUGS.md), a short chaos run against the
+// 3-node reference cluster with the bug on and the fault that exposes it
+// must come back INVALID with the anomaly the bug causes; the same runs
+// without a bug must come back VALID. Label `planted`; the default
+// `go test ./scenarios` runs it with smoke.
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/highwater-io/highwater/checker"
+	"github.com/highwater-io/highwater/harness/run"
+)
+
+// LabelPlanted marks the planted-bug self-test.
+const LabelPlanted = "planted"
+
+// plantedCase is one self-test run.
+type plantedCase struct {
+	// Bug is the planted bug (highwater.planted.bug); "" is a control run
+	// that must be valid.
+	Bug      string
+	Scenario run.Scenario
+	// Expect lists anomaly types of which at least one must be reported.
+	Expect []string
+	Seed   int64
+}
+
+// plantedTimeout bounds one run end to end.
+const plantedTimeout = 3 * time.Minute
+
+// Fault schedules of the self-test. leaderKills kills the leader of a
+// workload partition every 2 s (restarted after 1 s), six times, so
+// leadership moves around and restarted replicas rejoin as followers;
+// killAll kills every node at once (a power cut), twice.
+const (
+	leaderKills = "at 2s for 1s kill leader:highwater-queue/0; at 4s for 1s kill leader:highwater-queue/1; " +
+		"at 6s for 1s kill leader:highwater-queue/0; at 8s for 1s kill leader:highwater-queue/2; " +
+		"at 10s for 1s kill leader:highwater-queue/0; at 12s for 1s kill leader:highwater-queue/1"
+	killAll = "at 4s for 2s kill all; at 11s for 2s kill all"
+)
+
+// plantedScenario is the short run every case uses: 3 reference nodes
+// with fast failure detection (3 s sessions), RF 3, min ISR 2, 3
+// partitions, 16 producers sending 200 records/s for 20 s, no group
+// consumers (the bugs are in the data plane), set applied last.
+func plantedScenario(name, schedule string, set map[string]string) run.Scenario {
+	w := queue(200, 20*time.Second, 3, 2)
+	w.Partitions = 3
+	w.Producers = 16
+	w.GroupConsumers = 0
+	props := map[string]string{"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
+	maps.Copy(props, set)
+	return run.Scenario{
+		Name:            name,
+		Cluster:         run.ClusterConfig{Impl: run.ImplReference, Nodes: 3, Set: props},
+		Workload:        w,
+		Schedule:        schedule,
+		RecoveryTimeout: 45 * time.Second,
+		DrainTimeout:    45 * time.Second,
+		CheckTimeout:    60 * time.Second,
+	}
+}
+
+// planted lists the self-test. Replication cases run with a 100 ms slow
+// replication link (highwater.fault.replica.fetch.delay.ms: a leader
+// always holds ~100 ms of records its followers lack, the window a leader
+// kill exposes) and a 2 s replica.lag.time.max.ms; storage cases with the
+// page cache and an fsync per message (without a bug, a power cut then
+// loses nothing acknowledged). Each kind has its control run.
+func planted() []plantedCase {
+	slowLink := map[string]string{"highwater.fault.replica.fetch.delay.ms": "100", "replica.lag.time.max.ms": "2000"}
+	durable := map[string]string{"highwater.fault.page.cache": "true", "log.flush.interval.messages": "1"}
+	withBug := func(bug string, set map[string]string) map[string]string {
+		m := map[string]string{"highwater.planted.bug": bug}
+		maps.Copy(m, set)
+		return m
+	}
+	replication := func(bug string, expect ...string) plantedCase {
+		return plantedCase{Bug: bug, Scenario: plantedScenario("planted-"+bug, leaderKills, withBug(bug, slowLink)), Expect: expect, Seed: 1}
+	}
+	return []plantedCase{
+		{Scenario: plantedScenario("planted-control-leader-kills", leaderKills, slowLink), Seed: 1},
+		{Scenario: plantedScenario("planted-control-power-cut", killAll, durable), Seed: 1},
+		replication("ack-before-replication", checker.LostWrite, checker.Unseen, checker.InconsistentOffsets, checker.NotLinearizable),
+		replication("hw-beyond-isr", checker.InconsistentOffsets, checker.NotLinearizable, checker.LostWrite),
+		replication("skip-truncation", checker.InconsistentOffsets, checker.NotLinearizable, checker.LostWrite),
+		replication("unclean-election", checker.LostWrite, checker.Unseen, checker.InconsistentOffsets, checker.NotLinearizable),
+		replication("stale-read", checker.NotLinearizable),
+		{
+			Bug:      "lose-fsync",
+			Scenario: plantedScenario("planted-lose-fsync", killAll, withBug("lose-fsync", durable)),
+			Expect:   []string{checker.LostWrite, checker.Unseen, checker.InconsistentOffsets},
+			Seed:     1,
+		},
+	}
+}
+
+var _ = Describe("planted bugs", Label(LabelPlanted), func() {
+	for _, pc := range planted() {
+		what := "is valid without a planted bug"
+		if pc.Bug != "" {
+			what = fmt.Sprintf("finds %s with %s planted", strings.Join(pc.Expect, " or "), pc.Bug)
+		}
+		Describe(pc.Scenario.Name, func() {
+			seed := pc.Seed
+			if s, ok := seedOverride(); ok {
+				seed = s
+			}
+			It(fmt.Sprintf("%s (seed %d)", what, seed), SpecTimeout(plantedTimeout), func(ctx SpecContext) {
+				runPlanted(ctx, pc, seed)
+			})
+		})
+	}
+})
+
+// plantedReplay is the go test command that repeats pc with seed.
+func plantedReplay(pc plantedCase, seed int64) string {
+	return fmt.Sprintf("HIGHWATER_SEED=%d go test ./scenarios -timeout 0 -v --ginkgo.focus='%s'", seed, pc.Scenario.Name)
+}
+
+func runPlanted(ctx context.Context, pc plantedCase, seed int64) {
+	runsDir := os.Getenv("HIGHWATER_RUNS_DIR")
+	keep := runsDir != ""
+	if !keep {
+		d, err := os.MkdirTemp("", "highwater-planted-")
+		Expect(err).NotTo(HaveOccurred())
+		runsDir = d
+	}
+	sc := pc.Scenario
+	sc.Cluster.Binary = binary
+	started := time.Now()
+	res, err := run.Run(ctx, sc, run.Options{
+		RunsDir: runsDir, Seed: seed, Out: GinkgoWriter,
+		Replay: func(seed int64, _ []string) string { return plantedReplay(pc, seed) },
+	})
+	Expect(err).NotTo(HaveOccurred(), "run directory %s", res.Dir)
+	found := map[string]int{}
+	for _, r := range res.Summary.Results {
+		for typ, n := range r.Counts {
+			found[typ] += n
+		}
+	}
+	AddReportEntry("summary", res.Text)
+	GinkgoWriter.Printf("%s: verdict %s, anomalies %v, %s\n", sc.Name, res.Verdict, found, time.Since(started).Round(time.Second))
+	fail := func(why string) {
+		Fail(fmt.Sprintf("%s\n%s\nrun directory kept: %s\nreplay: %s", why, res.Text, res.Dir, plantedReplay(pc, seed)))
+	}
+	if pc.Bug == "" {
+		if res.Verdict != checker.Valid {
+			fail(fmt.Sprintf("control run without a planted bug: verdict %s", strings.ToUpper(res.Verdict.String())))
+		}
+		Expect(res.Figures.SendsOK).To(BeNumerically(">", 0), "no acknowledged sends")
+	} else {
+		if res.Verdict != checker.Invalid {
+			fail(fmt.Sprintf("%s planted but the verdict is %s", pc.Bug, strings.ToUpper(res.Verdict.String())))
+		}
+		if !slices.ContainsFunc(pc.Expect, func(t string) bool { return found[t] > 0 }) {
+			fail(fmt.Sprintf("%s planted: INVALID, but with %v instead of any of %v", pc.Bug, found, pc.Expect))
+		}
+	}
+	if !keep {
+		_ = os.RemoveAll(runsDir)
+	}
+}
