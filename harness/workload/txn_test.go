@@ -138,3 +138,39 @@ func TestEOSKfake(t *testing.T) {
 		t.Logf("%s stats %v", r.Checker, r.Stats)
 	}
 }
+
+// mislabel is a Recorder that records every poll as read_committed: the
+// read_uncommitted consumer's aborted records then look like aborted
+// records returned to a read_committed consumer (the planted bug of issue
+// 8), which the checker must catch.
+type mislabel struct{ *history.Writer }
+
+func (m mislabel) relabel(value any) any {
+	if p, ok := value.(*history.Poll); ok && p != nil {
+		q := *p
+		q.Isolation = history.ReadCommitted
+		return &q
+	}
+	return value
+}
+
+func (m mislabel) Invoke(process int, f history.F, value any) (history.Event, error) {
+	return m.Writer.Invoke(process, f, m.relabel(value))
+}
+
+func (m mislabel) Ok(process int, value any) (history.Event, error) {
+	return m.Writer.Ok(process, m.relabel(value))
+}
+
+// TestTxnKfakePlantedAbortedRead: with aborted records shown to "read
+// committed" consumers the run is invalid with G1a.
+func TestTxnKfakePlantedAbortedRead(t *testing.T) {
+	s, _ := runKfake(t, "txn", func(cfg Config, hw *history.Writer) (runner, error) {
+		o := DefaultTxnOptions()
+		o.AbortProbability = 0.5
+		return NewTxn(cfg, mislabel{hw}, o)
+	})
+	if s.Valid != checker.Invalid || s.Results[0].Counts[checker.AbortedRead] == 0 {
+		t.Fatalf("planted aborted reads: %s %v", s.Valid, s.Results[0].Counts)
+	}
+}
