@@ -5,8 +5,11 @@
 // recorded). The ginkgo suite in this directory turns every entry into
 // specs with a thin Describe/It layer.
 //
-// Labels: `smoke` (short, one run per fault family; what
-// `go test ./scenarios` runs when no label filter is given), `nightly`
+// Labels: `smoke` (short, one run per fault family) and `planted` (the
+// checker self-test in planted_test.go: one short run per planted broker
+// bug that must be INVALID with the anomaly the bug causes, and control
+// runs that must be VALID) are what `go test ./scenarios` runs when no
+// label filter is given; `nightly`
 // (long, many-seed runs: `go test ./scenarios -timeout 0
 // --ginkgo.label-filter=nightly`), `kafka` (needs java and the Kafka
 // jars of conformance/fetch.sh; some need root for network namespaces).
