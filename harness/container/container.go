@@ -1,0 +1,477 @@
+package container
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mcontainer "github.com/moby/moby/api/types/container"
+	mnetwork "github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+)
+
+// DefaultRacks are cycled over the nodes when Config.Racks is empty.
+var DefaultRacks = []string{"az-a", "az-b", "az-c"}
+
+// LabelKey is the label set on every container and network a Cluster
+// creates; its value is Cluster.RunID, so `podman ps -a --filter
+// label=io.highwater.cluster=<id>` finds what one cluster left behind.
+const LabelKey = "io.highwater.cluster"
+
+// Listener ports inside every container (each container has its own
+// address, so every node uses the same ports).
+const (
+	clientPort     = 9092
+	controllerPort = 9093
+	metricsPort    = 9094
+	clientPortSpec = "9092/tcp"
+	// dataDir is log.dirs inside the image; the node's host directory is
+	// bind-mounted there so Restart keeps the data.
+	dataDir = "/data"
+)
+
+const (
+	defaultNodes        = 3
+	defaultReadyTimeout = 2 * time.Minute
+	// defaultSessionTimeout is the broker's broker.session.timeout.ms
+	// default; controlled shutdown may wait that long without a quorum.
+	defaultSessionTimeout = 9 * time.Second
+	pollInterval          = 200 * time.Millisecond
+	// cleanupTimeout bounds Close's engine calls when its ctx is done.
+	cleanupTimeout = time.Minute
+	// subnetTries is how many random subnets New tries before giving up
+	// (another network may hold one).
+	subnetTries = 5
+)
+
+// ErrNotReady means the cluster (or a restarted node) did not become ready
+// within Config.ReadyTimeout.
+var ErrNotReady = errors.New("container: not ready")
+
+// Config describes a reference cluster in containers.
+type Config struct {
+	// Nodes is the node count; 0 means 3. Every node runs combined mode
+	// (process.roles=broker,controller), even a single one.
+	Nodes int
+	// Dir holds each node's data (Dir/node-<id>/data, bind-mounted at
+	// /data), its saved container log (Dir/node-<id>/server.log) and the
+	// temporary image build context. Required.
+	Dir string
+	// Image runs an existing image (its entrypoint `highwater broker`)
+	// instead of building one; Close leaves it alone.
+	Image string
+	// Build says how to make the image when Image is empty: a static
+	// binary (built from ./cmd/highwater when Build.Binary is empty) and
+	// deploy/container/Dockerfile. WorkDir defaults to Dir.
+	Build BuildContext
+	// BuildLog, when set, receives the image build's output.
+	BuildLog io.Writer
+	// Racks are assigned round-robin (broker.rack); DefaultRacks when empty.
+	Racks []string
+	// Set overrides any broker property on every node (after the driver's
+	// defaults); NodeSet on single nodes, by id, after Set.
+	Set     map[string]string
+	NodeSet map[int32]map[string]string
+	// Subnet is the cluster network's IPv4 /24 (node i is .10+i); zero
+	// picks a random one in 10.232.0.0/16.
+	Subnet netip.Prefix
+	// ReadyTimeout bounds New's image build plus cluster start, and each
+	// Start/Restart; 2 minutes when zero.
+	ReadyTimeout time.Duration
+	// StopTimeout is the SIGTERM grace of Stop/Restart before the engine
+	// sends SIGKILL; broker.session.timeout.ms (9 s default) + 5 s when
+	// zero.
+	StopTimeout time.Duration
+}
+
+// node is one broker container.
+type node struct {
+	id       int32
+	rack     string
+	ip       netip.Addr
+	hostname string
+	dir      string // host directory: data/ and server.log
+	logPath  string
+	ctr      testcontainers.Container
+	direct   *kgo.Client // seeded with this node only
+	// mu serialises container operations on this node.
+	mu sync.Mutex
+}
+
+func (n *node) addr(port int) string { return net.JoinHostPort(n.ip.String(), strconv.Itoa(port)) }
+
+// Cluster is a reference cluster of Nodes broker containers on their own
+// bridge network.
+type Cluster struct {
+	cfg      Config
+	runID    string
+	nodes    []*node // index id-1
+	api      *testcontainers.DockerClient
+	image    string
+	ownImage bool
+	network  *testcontainers.DockerNetwork
+	admin    *kgo.Client
+	cuts     cutState
+
+	closeMu sync.Mutex
+	closed  bool
+}
+
+var (
+	_ cluster.Cluster         = (*Cluster)(nil)
+	_ cluster.NetworkProvider = (*Cluster)(nil)
+)
+
+// New builds the image (unless Config.Image names one), creates the
+// network and one container per node, and waits until a node's Metadata
+// lists every node as a live broker and names a controller. On failure
+// everything it made is removed again.
+func New(ctx context.Context, cfg Config) (*Cluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckEngine(ctx); err != nil {
+		return nil, err
+	}
+	c := &Cluster{cfg: cfg, runID: newRunID()}
+	if c.api, err = testcontainers.NewDockerClientWithOpts(ctx); err != nil {
+		return nil, fmt.Errorf("%w at %s: %w; %s", ErrNoEngine, EngineHost(), err, SetupHint)
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	defer cancel()
+	if err := c.setup(rctx); err != nil {
+		_ = c.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) setup(ctx context.Context) error {
+	if err := c.prepareImage(ctx); err != nil {
+		return err
+	}
+	subnet, err := c.createNetwork(ctx)
+	if err != nil {
+		return err
+	}
+	gw := subnet.Addr()
+	var addrs []string
+	for i := range c.cfg.Nodes {
+		n := &node{id: int32(i + 1), rack: c.cfg.Racks[i%len(c.cfg.Racks)],
+			hostname: fmt.Sprintf("node-%d", i+1),
+			dir:      filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", i+1))}
+		n.ip = netip.AddrFrom4(withLast(gw.As4(), byte(10+i+1)))
+		n.logPath = filepath.Join(n.dir, "server.log")
+		if err := os.MkdirAll(filepath.Join(n.dir, "data"), 0o755); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientPort))); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		addrs = append(addrs, n.addr(clientPort))
+		c.nodes = append(c.nodes, n)
+	}
+	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	c.cuts.init(c)
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = c.createNode(ctx, n); errs[i] != nil {
+				errs[i] = fmt.Errorf("node %d: %w", n.id, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.poll(ctx, "cluster", c.clusterReady)
+}
+
+func withLast(a [4]byte, last byte) [4]byte { a[3] = last; return a }
+
+func newRunID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.Nodes == 0 {
+		cfg.Nodes = defaultNodes
+	}
+	if cfg.Nodes < 0 || cfg.Nodes > 200 {
+		return cfg, fmt.Errorf("container: %d nodes (1..200)", cfg.Nodes)
+	}
+	if cfg.Dir == "" {
+		return cfg, errors.New("container: Dir is required")
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return cfg, fmt.Errorf("container: %w", err)
+	}
+	cfg.Dir = dir
+	if cfg.Build.WorkDir == "" {
+		cfg.Build.WorkDir = dir
+	}
+	if len(cfg.Racks) == 0 {
+		cfg.Racks = DefaultRacks
+	}
+	for id := range cfg.NodeSet {
+		if id < 1 || int(id) > cfg.Nodes {
+			return cfg, fmt.Errorf("container: NodeSet names node %d (nodes are 1..%d)", id, cfg.Nodes)
+		}
+	}
+	if cfg.Subnet.IsValid() && (!cfg.Subnet.Addr().Is4() || cfg.Subnet.Bits() != 24) {
+		return cfg, fmt.Errorf("container: subnet %s is not an IPv4 /24", cfg.Subnet)
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = defaultReadyTimeout
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = defaultSessionTimeout + 5*time.Second
+		if ms, err := strconv.Atoi(strings.TrimSpace(cfg.Set["broker.session.timeout.ms"])); err == nil && ms > 0 {
+			cfg.StopTimeout = time.Duration(ms)*time.Millisecond + 5*time.Second
+		}
+	}
+	return cfg, nil
+}
+
+// prepareImage builds the broker image once for all nodes.
+func (c *Cluster) prepareImage(ctx context.Context) error {
+	if c.cfg.Image != "" {
+		c.image = c.cfg.Image
+		return nil
+	}
+	if err := os.MkdirAll(c.cfg.Build.WorkDir, 0o755); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	dir, err := PrepareBuildContext(ctx, c.cfg.Build)
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	repo, tag := "highwater-cluster", c.runID
+	if err := buildImage(ctx, dir, repo, tag, c.cfg.BuildLog); err != nil {
+		return err
+	}
+	c.image, c.ownImage = repo+":"+tag, true
+	return nil
+}
+
+// createNetwork makes the cluster's bridge network with a fixed /24 so
+// every node's address is known before its container starts (its
+// advertised listener names it).
+func (c *Cluster) createNetwork(ctx context.Context) (netip.Prefix, error) {
+	var errs []error
+	for try := range subnetTries {
+		subnet := c.cfg.Subnet
+		if !subnet.IsValid() {
+			subnet = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 232, byte(mrand.IntN(256)), 0}), 24)
+		} else if try > 0 {
+			break
+		}
+		gw := netip.AddrFrom4(withLast(subnet.Addr().As4(), 1))
+		nw, err := tcnetwork.New(ctx,
+			tcnetwork.WithLabels(map[string]string{LabelKey: c.runID}),
+			tcnetwork.WithIPAM(&mnetwork.IPAM{Driver: "default",
+				Config: []mnetwork.IPAMConfig{{Subnet: subnet, Gateway: gw}}}))
+		if err == nil {
+			c.network = nw
+			return subnet, nil
+		}
+		errs = append(errs, fmt.Errorf("subnet %s: %w", subnet, err))
+	}
+	return netip.Prefix{}, fmt.Errorf("container: create network: %w", errors.Join(errs...))
+}
+
+// createNode creates and starts n's container.
+func (c *Cluster) createNode(ctx context.Context, n *node) error {
+	netName := c.network.Name
+	req := testcontainers.ContainerRequest{
+		Image:  c.image,
+		Name:   fmt.Sprintf("highwater-%s-node-%d", c.runID, n.id),
+		Cmd:    command(c.properties(n)),
+		Labels: map[string]string{LabelKey: c.runID, LabelKey + ".node": strconv.Itoa(int(n.id))},
+		// testcontainers publishes every exposed port (the image's
+		// EXPOSE when none is named) on every host address unless bound:
+		// the client port goes to a random port of 127.0.0.1 only. The
+		// harness reaches each node at its own address instead.
+		ExposedPorts:   []string{clientPortSpec},
+		Networks:       []string{netName},
+		NetworkAliases: map[string][]string{netName: {n.hostname}},
+		ConfigModifier: func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname },
+		HostConfigModifier: func(hc *mcontainer.HostConfig) {
+			hc.Binds = []string{filepath.Join(n.dir, "data") + ":" + dataDir}
+			hc.PortBindings = mnetwork.PortMap{
+				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}},
+			}
+		},
+		EndpointSettingsModifier: func(m map[string]*mnetwork.EndpointSettings) {
+			es := m[netName]
+			if es == nil {
+				es = &mnetwork.EndpointSettings{}
+				m[netName] = es
+			}
+			es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
+		},
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: req, Started: true, Logger: tclog.NewNoopLogger()})
+	if ctr != nil {
+		n.ctr = ctr
+	}
+	if err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	return nil
+}
+
+// properties are node n's broker properties: defaults, then Set, then
+// NodeSet[n.id].
+func (c *Cluster) properties(n *node) map[string]string {
+	var voters []string
+	for _, o := range c.nodes {
+		voters = append(voters, fmt.Sprintf("%d@%s", o.id, o.addr(controllerPort)))
+	}
+	p := map[string]string{
+		"node.id":                    strconv.Itoa(int(n.id)),
+		"broker.rack":                n.rack,
+		"log.dirs":                   dataDir,
+		"process.roles":              "broker,controller",
+		"controller.quorum.voters":   strings.Join(voters, ","),
+		"controller.listener.names":  "CONTROLLER",
+		"listeners":                  fmt.Sprintf("PLAINTEXT://0.0.0.0:%d,CONTROLLER://0.0.0.0:%d", clientPort, controllerPort),
+		"advertised.listeners":       "PLAINTEXT://" + n.addr(clientPort),
+		"default.replication.factor": strconv.Itoa(min(3, len(c.nodes))),
+		"min.insync.replicas":        strconv.Itoa(min(2, len(c.nodes))),
+		"highwater.metrics.listener": fmt.Sprintf("0.0.0.0:%d", metricsPort),
+		"highwater.fault.endpoints":  "true",
+	}
+	for k, v := range c.cfg.Set {
+		p[k] = v
+	}
+	for k, v := range c.cfg.NodeSet[n.id] {
+		p[k] = v
+	}
+	return p
+}
+
+// command is the broker's argument list after the image's entrypoint
+// (`highwater broker`), in key order.
+func command(props map[string]string) []string {
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, "--override", k+"="+props[k])
+	}
+	return args
+}
+
+// poll runs ready until it succeeds or ctx ends.
+func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Context) error) error {
+	for {
+		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
+		last := ready(qctx)
+		cancel()
+		if last == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %s within %v: %v (container logs: %s)",
+				ErrNotReady, what, c.cfg.ReadyTimeout, last, c.tails())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// tails is the last lines of every node's container log, for errors.
+func (c *Cluster) tails() string {
+	var b strings.Builder
+	for _, n := range c.nodes {
+		if n.ctr == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "\n--- node %d ---\n%s", n.id, lastLines(c.containerLogs(n), 10))
+	}
+	return b.String()
+}
+
+func lastLines(s string, k int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > k {
+		lines = lines[len(lines)-k:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// clusterReady: some node's Metadata lists every node and names a
+// controller.
+func (c *Cluster) clusterReady(ctx context.Context) error {
+	var last error
+	for _, n := range c.nodes {
+		if last = nodeSees(ctx, n, allIDs(c.nodes)); last == nil {
+			return nil
+		}
+	}
+	return last
+}
+
+// nodeSees asks n for Metadata and wants every id in want listed as a
+// live broker and a controller named.
+func nodeSees(ctx context.Context, n *node, want []int32) error {
+	resp, err := metadata(ctx, n)
+	if err != nil {
+		return fmt.Errorf("node %d: %w", n.id, err)
+	}
+	live := map[int32]bool{}
+	for _, b := range resp.Brokers {
+		live[b.NodeID] = true
+	}
+	for _, id := range want {
+		if !live[id] {
+			return fmt.Errorf("node %d's metadata lists %d live brokers, not node %d", n.id, len(resp.Brokers), id)
+		}
+	}
+	if resp.ControllerID < 0 {
+		return fmt.Errorf("node %d's metadata names no controller", n.id)
+	}
+	return nil
+}
+
+func allIDs(nodes []*node) []int32 {
+	out := make([]int32, len(nodes))
+	for i, n := range nodes {
+		out[i] = n.id
+	}
+	return out
+}

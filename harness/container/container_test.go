@@ -1,0 +1,419 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+)
+
+// podmanSocket is where scripts/podman-setup.sh serves the Docker API.
+const podmanSocket = "/run/podman/podman.sock"
+
+// requireEngine skips (or, with HIGHWATER_REQUIRE_CONTAINERS=1, fails) when
+// no container engine answers. With DOCKER_HOST unset it tries the podman
+// socket scripts/podman-setup.sh serves, with Ryuk off (it needs a
+// registry).
+func requireEngine(t *testing.T) {
+	t.Helper()
+	if os.Getenv("DOCKER_HOST") == "" {
+		if _, err := os.Stat(podmanSocket); err == nil {
+			t.Setenv("DOCKER_HOST", "unix://"+podmanSocket)
+			if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
+				t.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+			}
+		}
+	}
+	if err := CheckEngine(context.Background()); err != nil {
+		if os.Getenv("HIGHWATER_REQUIRE_CONTAINERS") == "1" {
+			t.Fatalf("HIGHWATER_REQUIRE_CONTAINERS=1: %v", err)
+		}
+		t.Skipf("no container engine, skipping (HIGHWATER_REQUIRE_CONTAINERS=1 makes this a failure): %v", err)
+	}
+}
+
+func TestCheckEngineFailsFast(t *testing.T) {
+	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/absent.sock")
+	start := time.Now()
+	err := CheckEngine(context.Background())
+	if !errors.Is(err, ErrNoEngine) || !strings.Contains(err.Error(), "scripts/podman-setup.sh") {
+		t.Fatalf("CheckEngine = %v, want ErrNoEngine naming scripts/podman-setup.sh", err)
+	}
+	if d := time.Since(start); d > engineProbeTimeout+time.Second {
+		t.Errorf("took %v", d)
+	}
+	if _, err := New(context.Background(), Config{Dir: t.TempDir()}); !errors.Is(err, ErrNoEngine) {
+		t.Errorf("New = %v, want ErrNoEngine", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		err  string
+	}{
+		{"no dir", Config{}, "Dir is required"},
+		{"negative nodes", Config{Dir: "x", Nodes: -1}, "-1 nodes"},
+		{"nodeset out of range", Config{Dir: "x", NodeSet: map[int32]map[string]string{4: nil}}, "node 4"},
+		{"ipv6 subnet", Config{Dir: "x", Subnet: netip.MustParsePrefix("fd00::/64")}, "not an IPv4 /24"},
+		{"ok", Config{Dir: "x"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.cfg.withDefaults()
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got.Nodes != 3 || len(got.Racks) != 3 || got.StopTimeout != 14*time.Second || got.Build.WorkDir != got.Dir {
+				t.Fatalf("withDefaults = %+v, %v", got, err)
+			}
+		})
+	}
+}
+
+// TestProperties: combined mode over the nodes' own addresses, Set then
+// NodeSet override.
+func TestProperties(t *testing.T) {
+	c := &Cluster{cfg: Config{Set: map[string]string{"min.insync.replicas": "1", "x": "set"},
+		NodeSet: map[int32]map[string]string{2: {"x": "node"}}}}
+	for i := range 3 {
+		c.nodes = append(c.nodes, &node{id: int32(i + 1), rack: DefaultRacks[i], ip: netip.AddrFrom4([4]byte{10, 232, 9, byte(11 + i)})})
+	}
+	p := c.properties(c.nodes[1])
+	want := map[string]string{
+		"node.id":                    "2",
+		"broker.rack":                "az-b",
+		"process.roles":              "broker,controller",
+		"controller.quorum.voters":   "1@10.232.9.11:9093,2@10.232.9.12:9093,3@10.232.9.13:9093",
+		"listeners":                  "PLAINTEXT://0.0.0.0:9092,CONTROLLER://0.0.0.0:9093",
+		"advertised.listeners":       "PLAINTEXT://10.232.9.12:9092",
+		"controller.listener.names":  "CONTROLLER",
+		"default.replication.factor": "3",
+		"min.insync.replicas":        "1",
+		"log.dirs":                   "/data",
+		"x":                          "node",
+	}
+	for k, v := range want {
+		if p[k] != v {
+			t.Errorf("%s = %q, want %q", k, p[k], v)
+		}
+	}
+	args := command(map[string]string{"b": "2", "a": "1"})
+	if got := strings.Join(args, " "); got != "--override a=1 --override b=2" {
+		t.Errorf("command = %q", got)
+	}
+}
+
+// TestRuleset: a node's table drops its cut peers' addresses both ways and
+// the lossy share.
+func TestRuleset(t *testing.T) {
+	c := &Cluster{}
+	for i := range 3 {
+		c.nodes = append(c.nodes, &node{id: int32(i + 1), ip: netip.AddrFrom4([4]byte{10, 232, 9, byte(11 + i)})})
+	}
+	c.cuts.init(c)
+	c.cuts.cut[pair(3, 1)] = true
+	c.cuts.cut[pair(2, 3)] = true
+	c.cuts.loss[3] = 20
+	rs := c.cuts.ruleset(c.nodes[2])
+	for _, want := range []string{
+		"delete table inet highwater_faults",
+		"type filter hook input priority -10",
+		"ip saddr { 10.232.9.11, 10.232.9.12 } drop",
+		"ip daddr { 10.232.9.11, 10.232.9.12 } drop",
+		"numgen random mod 100 < 20 drop",
+	} {
+		if !strings.Contains(rs, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, rs)
+		}
+	}
+	rs = c.cuts.ruleset(c.nodes[0])
+	if !strings.Contains(rs, "ip saddr { 10.232.9.13 } drop") || strings.Contains(rs, "numgen") {
+		t.Errorf("node 1 ruleset:\n%s", rs)
+	}
+	if _, err := c.node(4); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Errorf("node(4) = %v", err)
+	}
+}
+
+const sessionTimeout = 3 * time.Second
+
+// TestContainerCluster drives a 3-node container cluster: RF-3 acks=all
+// produce, SIGKILL of the partition leader's container, a new leader,
+// restart with the same data, ISR back to 3, every record read back, then
+// a network cut isolating the leader (when root), pause/resume, and Close
+// leaving no container or network with the cluster's label.
+func TestContainerCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds an image and starts containers")
+	}
+	requireEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	began := time.Now()
+	c, err := New(ctx, Config{Dir: t.TempDir(), Set: map[string]string{
+		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
+		"broker.heartbeat.interval.ms": "500",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := c.RunID()
+	defer func() {
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkGone(t, runID)
+		t.Logf("whole test %v", time.Since(began))
+	}()
+	t.Logf("3 nodes ready in %v at %s", time.Since(began), c.Bootstrap())
+	checkNodes(t, c)
+
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	defer adm.Close()
+	const topic = "t"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(ctx, t, c, topic, 100, "a")
+
+	tp0 := cluster.TopicPartition{Topic: topic}
+	old := leaderOf(ctx, t, c, tp0)
+	killed := time.Now()
+	if err := c.Kill(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	newLeader := waitNewLeader(ctx, t, c, tp0, old)
+	t.Logf("node %d killed; node %d leads after %v", old, newLeader, time.Since(killed))
+	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	if b, err := os.ReadFile(c.Logs(old)); err != nil || len(b) == 0 {
+		t.Errorf("log of killed node %d: %d bytes, %v", old, len(b), err)
+	}
+
+	if err := c.Start(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatalf("node %d not back in the ISR: %v", old, err)
+	}
+	consumeExpect(ctx, t, c, topic, want)
+
+	if nw, err := cluster.NetworkOf(c); err != nil {
+		t.Logf("network cut not tried: %v", err)
+	} else {
+		checkIsolation(ctx, t, c, nw, adm, tp0)
+	}
+
+	victim := int32(1)
+	if ctrl, err := c.ActiveController(ctx); err == nil && ctrl == victim {
+		victim = 2
+	}
+	if err := c.Pause(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if ctrl, err := c.ActiveController(ctx); err != nil || ctrl == victim {
+		t.Errorf("ActiveController with node %d paused = %d, %v", victim, ctrl, err)
+	}
+	if err := c.Resume(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, 7); !errors.Is(err, cluster.ErrUnknownNode) {
+		t.Errorf("Kill(7) = %v", err)
+	}
+}
+
+// checkIsolation cuts the partition leader off from both peers: a new
+// leader is elected among them, the harness still reaches everyone; after
+// HealAll the ISR is whole again.
+func checkIsolation(ctx context.Context, t *testing.T, c *Cluster, nw cluster.Network, adm *kadm.Client, tp cluster.TopicPartition) {
+	t.Helper()
+	old := leaderOf(ctx, t, c, tp)
+	cut := time.Now()
+	if err := cluster.Isolate(ctx, c, nw, old); err != nil {
+		t.Fatal(err)
+	}
+	newLeader := waitNewLeader(ctx, t, c, tp, old)
+	t.Logf("node %d isolated; node %d leads after %v", old, newLeader, time.Since(cut))
+	if err := nw.HealAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 45*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, tp.Topic, 3) }); err != nil {
+		t.Fatalf("after heal: %v", err)
+	}
+}
+
+func leaderOf(ctx context.Context, t *testing.T, c *Cluster, tp cluster.TopicPartition) int32 {
+	t.Helper()
+	leaders, err := c.Leaders(ctx)
+	if err != nil || leaders[tp] < 1 {
+		t.Fatalf("Leaders = %v, %v", leaders, err)
+	}
+	return leaders[tp]
+}
+
+func waitNewLeader(ctx context.Context, t *testing.T, c *Cluster, tp cluster.TopicPartition, old int32) int32 {
+	t.Helper()
+	var got int32
+	err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
+		l, err := c.Leaders(ctx)
+		if err != nil {
+			return err
+		}
+		if l[tp] == old || l[tp] < 1 {
+			return fmt.Errorf("leader of %v is %d", tp, l[tp])
+		}
+		got = l[tp]
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("no new leader after losing node %d: %v", old, err)
+	}
+	return got
+}
+
+// checkGone lists containers and networks carrying the cluster's label.
+func checkGone(t *testing.T, runID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	api, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Errorf("engine: %v", err)
+		return
+	}
+	defer api.Close()
+	f := make(client.Filters).Add("label", LabelKey+"="+runID)
+	cs, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		t.Errorf("list containers: %v", err)
+	} else if len(cs.Items) != 0 {
+		t.Errorf("%d containers labelled %s=%s after Close", len(cs.Items), LabelKey, runID)
+	}
+	ns, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		t.Errorf("list networks: %v", err)
+	} else if len(ns.Items) != 0 {
+		t.Errorf("%d networks labelled %s=%s after Close", len(ns.Items), LabelKey, runID)
+	}
+}
+
+func checkNodes(t *testing.T, c *Cluster) {
+	t.Helper()
+	nodes := c.Nodes()
+	if len(nodes) != 3 {
+		t.Fatalf("Nodes = %+v", nodes)
+	}
+	for i, n := range nodes {
+		if n.ID != int32(i+1) || n.Rack != DefaultRacks[i] || n.Addr == "" || n.ControllerAddr == "" {
+			t.Errorf("node %d = %+v", i, n)
+		}
+		if c.Logs(n.ID) == "" || c.MetricsURL(n.ID) == "" || c.ContainerName(n.ID) == "" {
+			t.Errorf("node %d: logs %q metrics %q container %q", n.ID, c.Logs(n.ID), c.MetricsURL(n.ID), c.ContainerName(n.ID))
+		}
+	}
+}
+
+func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// produce writes n acks=all records to partition 0 and returns their values.
+func produce(ctx context.Context, t *testing.T, c *Cluster, topic string, n int, prefix string) []string {
+	t.Helper()
+	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.DefaultProduceTopic(topic),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var vals []string
+	var recs []*kgo.Record
+	for i := range n {
+		v := fmt.Sprintf("%s-%d", prefix, i)
+		vals = append(vals, v)
+		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(v)})
+	}
+	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
+		t.Fatalf("produce %s: %v", prefix, err)
+	}
+	return vals
+}
+
+func consumeExpect(ctx context.Context, t *testing.T, c *Cluster, topic string, want []string) {
+	t.Helper()
+	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		topic: {0: kgo.NewOffset().AtStart()}}))
+	defer cl.Close()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var got []string
+	for len(got) < len(want) {
+		fs := cl.PollFetches(cctx)
+		if cctx.Err() != nil {
+			t.Fatalf("read %d of %d records", len(got), len(want))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, not the %d produced in order", len(got), len(want))
+	}
+}
+
+func isrIs(ctx context.Context, adm *kadm.Client, topic string, n int) error {
+	tds, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return err
+	}
+	td, ok := tds[topic]
+	if !ok || td.Err != nil {
+		return fmt.Errorf("topic %s: %v", topic, td.Err)
+	}
+	for _, p := range td.Partitions {
+		if len(p.ISR) != n {
+			return fmt.Errorf("%s-%d ISR %v", topic, p.Partition, p.ISR)
+		}
+	}
+	return nil
+}
+
+// waitFor polls f until it succeeds or within passes.
+func waitFor(ctx context.Context, within time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	for {
+		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
+		err := f(qctx)
+		qcancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %v: %w", within, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
