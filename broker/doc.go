@@ -60,7 +60,11 @@
 // leader.imbalance.per.broker.percentage come from the configuration;
 // replica.selector.class may name Kafka's RackAwareReplicaSelector, and
 // then consumers that send client.rack read from an in-sync replica in
-// their rack (KIP-392, preferredReadReplica).
+// their rack (KIP-392, preferredReadReplica). The partition gauges of
+// /metrics follow the image (clusterTopology): leaders, under-replicated
+// and under-min-ISR partitions on their leader, offline partitions and the
+// active controller on the active controller; ISR shrinks and expansions
+// a leader committed are counted.
 // Current limits: a kill loses up to 100 ms of checkpoint progress (a
 // restarted leader relearns it as followers fetch); follower fetches have
 // no fetch sessions and are not delayed by MinBytes beyond "some
