@@ -170,6 +170,8 @@ func (b *Broker) open() error {
 		Cluster:        cluster,
 		Replication:    replication,
 		OnTxnMarker:    b.onTxnMarker,
+		// KIP-890 part 1: the produce path asks the coordinator (txn.go).
+		VerifyTxnPartition: b.verifyTxnPartition,
 		// KIP-392 follower fetching (cluster.go).
 		PreferredReadReplica: b.preferredReadReplica,
 	})

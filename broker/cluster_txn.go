@@ -460,10 +460,19 @@ func addMarkerPartition(req *kmsg.WriteTxnMarkersRequest, mk kmsg.WriteTxnMarker
 	m.Topics = append(m.Topics, kmsg.WriteTxnMarkersRequestMarkerTopic{Topic: topic, Partitions: []int32{p}})
 }
 
-// send delivers a marker request to another node through a client seeded
-// with that node's current endpoint (replaced when the image moves it: a
-// restarted node may listen elsewhere).
+// send delivers a marker request to another node.
 func (t *clusterTxn) send(ctx context.Context, img metadata.Image, node int32, req *kmsg.WriteTxnMarkersRequest) (*kmsg.WriteTxnMarkersResponse, error) {
+	r, err := t.request(ctx, img, node, req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*kmsg.WriteTxnMarkersResponse), nil
+}
+
+// request sends req to another node through a client seeded with that
+// node's current endpoint (replaced when the image moves it: a restarted
+// node may listen elsewhere).
+func (t *clusterTxn) request(ctx context.Context, img metadata.Image, node int32, req kmsg.Request) (kmsg.Response, error) {
 	host, port, ok := plaintextEndpoint(img, node)
 	if !ok {
 		return nil, fmt.Errorf("broker: node %d has no PLAINTEXT endpoint", node)
@@ -486,11 +495,7 @@ func (t *clusterTxn) send(ctx context.Context, img metadata.Image, node int32, r
 		t.clients[node] = nc
 	}
 	t.mu.Unlock()
-	r, err := nc.cl.SeedBrokers()[0].Request(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return r.(*kmsg.WriteTxnMarkersResponse), nil
+	return nc.cl.SeedBrokers()[0].Request(ctx, req)
 }
 
 type nodeClient struct {
@@ -627,3 +632,43 @@ func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffset
 }
 
 var _ handler.TxnOffsetCommitter = (*clusterGroups)(nil)
+
+// verify answers KIP-890 part 1 verification: locally when this node
+// coordinates id, else with AddPartitionsToTxn v4 verifyOnly sent to the
+// coordinator.
+func (t *clusterTxn) verify(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) error {
+	if svc := t.serviceFor(id); svc != nil {
+		return svc.VerifyPartition(id, pid, epoch, tp)
+	}
+	node, _, _, err := t.TxnCoordinator(ctx, id)
+	if err != nil {
+		return err
+	}
+	if node == t.c.nodeID {
+		return kerr.CoordinatorLoadInProgress // led here by the image, not loaded yet
+	}
+	req := kmsg.NewPtrAddPartitionsToTxnRequest()
+	req.Version = 4
+	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
+		VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}}}
+	rctx, cancel := context.WithTimeout(ctx, txnMarkerTimeout)
+	defer cancel()
+	r, err := t.request(rctx, t.c.Image(), node, req)
+	if err != nil {
+		return err
+	}
+	resp := r.(*kmsg.AddPartitionsToTxnResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return err
+	}
+	for _, rt := range resp.Transactions {
+		for _, t := range rt.Topics {
+			for _, p := range t.Partitions {
+				if t.Topic == tp.Topic && p.Partition == tp.Partition {
+					return kerr.ErrorForCode(p.ErrorCode)
+				}
+			}
+		}
+	}
+	return kerr.InvalidTxnState
+}

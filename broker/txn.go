@@ -315,3 +315,37 @@ func (b *Broker) openTransactions(ids handler.ProducerIDs) (handler.ProducerIDs,
 	b.txns = lt.Service
 	return lt, nil
 }
+
+// verifyTxnPartition is the handler's VerifyTxnPartition (KIP-890 part 1):
+// the produce path asks the coordinator whether a transactional batch's
+// partition is in its producer's ongoing transaction. The answer is mapped
+// as Kafka's partition leaders map it for the producer: fenced is
+// INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer (moving,
+// loading, unreachable) is NOT_ENOUGH_REPLICAS, which producers retry.
+func (b *Broker) verifyTxnPartition(ctx context.Context, id string, pid int64, epoch int16, topic string, partition int32) error {
+	var err error
+	switch {
+	case b.clusterTxn != nil:
+		err = b.clusterTxn.verify(ctx, id, pid, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+	case b.txns != nil:
+		err = b.txns.VerifyPartition(id, pid, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+	default:
+		return nil
+	}
+	return verifyAnswer(err)
+}
+
+func verifyAnswer(err error) error {
+	var ke *kerr.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kerr.ProducerFenced):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, kerr.InvalidTxnState), errors.Is(err, kerr.InvalidProducerEpoch),
+		errors.Is(err, kerr.InvalidProducerIDMapping):
+		errors.As(err, &ke)
+		return ke
+	}
+	return kerr.NotEnoughReplicas
+}

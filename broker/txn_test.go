@@ -12,7 +12,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"go.uber.org/goleak"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
 )
 
 // seedList splits a comma-separated list of broker addresses (the
@@ -354,6 +358,63 @@ func TestTxnTimeoutAbortsStalledTransaction(t *testing.T) {
 	err := stalled.EndTransaction(ctx, kgo.TryCommit)
 	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("the timed-out producer's commit got %v, want fenced", err)
+	}
+}
+
+// KIP-890 part 1: a transactional batch for a partition its producer never
+// added to the transaction is refused (INVALID_TXN_STATE) after asking the
+// coordinator; once added (AddPartitionsToTxn) the same batch is accepted;
+// a fenced epoch is INVALID_PRODUCER_EPOCH.
+func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, stop := startTxnBroker(t, t.TempDir())
+	defer stop()
+	createTopic(ctx, t, addr, "verify", 1)
+	// Produce v12 and below name topics by name.
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(kversion.V3_9_0()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	id := "tx-v"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 10000
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ir.ErrorCode))
+	}
+	produce := func(epoch int16) error {
+		opts := records.DefaultBuildOptions()
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = ir.ProducerID, epoch, 0, true
+		opts.FirstTimestamp = time.Now().UnixMilli()
+		batch, err := records.Build(opts, records.CodecNone, []records.Record{{Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
+		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "verify", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
+	}
+	if err := produce(ir.ProducerEpoch); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("batch for a partition not in the transaction: %v, want INVALID_TXN_STATE", err)
+	}
+	if err := produce(ir.ProducerEpoch + 1); !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("batch with an unknown epoch: %v", err)
+	}
+	add := kmsg.NewPtrAddPartitionsToTxnRequest()
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch = id, ir.ProducerID, ir.ProducerEpoch
+	add.Topics = []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "verify", Partitions: []int32{0}}}
+	if ar, err := add.RequestWith(ctx, cl); err != nil || ar.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("AddPartitionsToTxn: %v %+v", err, ar)
+	}
+	if err := produce(ir.ProducerEpoch); err != nil {
+		t.Fatalf("batch for an added partition: %v", err)
 	}
 }
 

@@ -278,3 +278,17 @@ func (s *Service) ListTransactions(_ context.Context, req *kmsg.ListTransactions
 	resp.TransactionStates = s.List(s.cfg.Now(), f, len(req.StateFilters) > 0 && f.States == nil)
 	return resp
 }
+
+// VerifyPartition answers a partition leader's KIP-890 part 1 question:
+// does the producer's ongoing transaction hold tp? nil if so; otherwise
+// INVALID_TXN_STATE, or the producer's error (PRODUCER_FENCED,
+// INVALID_PRODUCER_ID_MAPPING).
+func (s *Service) VerifyPartition(id string, pid int64, epoch int16, tp TopicPartition) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res, err := s.c.VerifyPartitions(id, pid, epoch, []TopicPartition{tp})
+	if err != nil {
+		return err
+	}
+	return res[tp]
+}
