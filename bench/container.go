@@ -2,16 +2,11 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,23 +17,25 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
 
+	hcontainer "github.com/highwater-io/highwater/harness/container"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
 // ErrNoEngine means no container engine answers the Docker API where
 // testcontainers-go will look (DOCKER_HOST, else /var/run/docker.sock).
-var ErrNoEngine = errors.New("bench: no container engine answers")
+// It is harness/container's sentinel: both check the engine the same way.
+var ErrNoEngine = hcontainer.ErrNoEngine
 
 // SetupHint is what to do when ErrNoEngine comes back on a Linux host.
-const SetupHint = "run scripts/podman-setup.sh as root, then export the DOCKER_HOST, " +
-	"TESTCONTAINERS_RYUK_DISABLED=true and TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1 it prints"
+const SetupHint = hcontainer.SetupHint
 
 const (
 	// containerPort is the broker's listener inside the container.
 	containerPort = "9092/tcp"
 	// containerDataDir is log.dirs inside the image (created by its rootfs/).
 	containerDataDir = "/data"
-	// engineProbeTimeout bounds the fail-fast engine check.
+	// engineProbeTimeout bounds the fail-fast engine check
+	// (harness/container's CheckEngine).
 	engineProbeTimeout = 3 * time.Second
 	// defaultContainerStart bounds image build, container start and
 	// readiness; the build is a few seconds with a warm layer cache.
@@ -175,70 +172,15 @@ func publishOn(hostPort int) func(*container.HostConfig) {
 	}
 }
 
-// prepare fills a fresh build context: Dockerfile, the static binary and
-// rootfs/ with the directories scratch lacks.
+// prepare fills a fresh build context (Dockerfile, the static binary,
+// rootfs/) the way harness/container's cluster driver does.
 func (t *ContainerTarget) prepare(ctx context.Context) (string, error) {
-	dir, err := os.MkdirTemp(t.WorkDir, "bench-container-")
+	dir, err := hcontainer.PrepareBuildContext(ctx, hcontainer.BuildContext{
+		Binary: t.Binary, Dockerfile: t.Dockerfile, WorkDir: t.WorkDir})
 	if err != nil {
-		return "", fmt.Errorf("bench: container build context: %w", err)
-	}
-	fail := func(err error) (string, error) {
-		_ = os.RemoveAll(dir)
-		return "", err
-	}
-	for _, d := range []string{"rootfs/data", "rootfs/tmp"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return fail(fmt.Errorf("bench: container build context: %w", err))
-		}
-	}
-	dockerfile := t.Dockerfile
-	if dockerfile == "" {
-		root, err := brokerproc.ModuleRoot(ctx)
-		if err != nil {
-			return fail(fmt.Errorf("bench: find deploy/container/Dockerfile (run inside the module): %w", err))
-		}
-		dockerfile = filepath.Join(root, "deploy", "container", "Dockerfile")
-	}
-	if err := copyFile(dockerfile, filepath.Join(dir, "Dockerfile"), 0o644); err != nil {
-		return fail(err)
-	}
-	bin := filepath.Join(dir, "highwater")
-	if t.Binary != "" {
-		err = copyFile(t.Binary, bin, 0o755)
-	} else {
-		err = buildStatic(ctx, bin)
-	}
-	if err != nil {
-		return fail(err)
+		return "", fmt.Errorf("bench: %w", err)
 	}
 	return dir, nil
-}
-
-// buildStatic compiles ./cmd/highwater without cgo, so it runs in an image
-// with no libc.
-func buildStatic(ctx context.Context, out string) error {
-	root, err := brokerproc.ModuleRoot(ctx)
-	if err != nil {
-		return fmt.Errorf("bench: build highwater for the container (run inside the module or set Binary): %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/highwater")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("bench: static build of highwater: %w\n%s", err, b)
-	}
-	return nil
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	b, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("bench: container build context: %w", err)
-	}
-	if err := os.WriteFile(dst, b, mode); err != nil {
-		return fmt.Errorf("bench: container build context: %w", err)
-	}
-	return nil
 }
 
 // waitReady polls addr with ApiVersions until it answers: the engine's
@@ -298,51 +240,7 @@ func (ci *containerInstance) Stop() error {
 
 // CheckEngine fails fast, with ErrNoEngine and SetupHint, when the Docker
 // API testcontainers-go would use does not answer a ping.
-func CheckEngine(ctx context.Context) error {
-	host := engineHost()
-	u, err := url.Parse(host)
-	if err != nil {
-		return fmt.Errorf("%w: DOCKER_HOST %q: %w; %s", ErrNoEngine, host, err, SetupHint)
-	}
-	tr := &http.Transport{}
-	base := "http://engine"
-	switch u.Scheme {
-	case "unix":
-		path := u.Path
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}
-	case "tcp", "http":
-		base = "http://" + u.Host
-	default:
-		// https and ssh engines need credentials this check does not
-		// handle; let testcontainers-go try.
-		return nil
-	}
-	defer tr.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, engineProbeTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_ping", nil)
-	if err != nil {
-		return fmt.Errorf("%w at %s: %w; %s", ErrNoEngine, host, err, SetupHint)
-	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return fmt.Errorf("%w at %s: %w; %s", ErrNoEngine, host, err, SetupHint)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%w at %s: /_ping answered %s; %s", ErrNoEngine, host, resp.Status, SetupHint)
-	}
-	return nil
-}
+func CheckEngine(ctx context.Context) error { return hcontainer.CheckEngine(ctx) }
 
-// engineHost is where testcontainers-go's Docker client connects when
-// DOCKER_HOST is set, else the Docker default socket.
-func engineHost() string {
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		return h
-	}
-	return "unix:///var/run/docker.sock"
-}
+// engineHost is where testcontainers-go's Docker client connects.
+func engineHost() string { return hcontainer.EngineHost() }
