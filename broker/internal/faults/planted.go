@@ -37,10 +37,21 @@ const (
 	// follower serves them instead of NOT_LEADER_OR_FOLLOWER, and a leader
 	// points consumers at a follower (preferred read replica).
 	StaleRead Bug = "stale-read"
+	// TxnMarkerPartial makes the transaction coordinator commit a
+	// transaction in its first partition only: the others get an abort
+	// marker, so their committed records are never readable.
+	TxnMarkerPartial Bug = "txn-marker-partial"
+	// TxnAbortedRead makes read_committed fetches omit the aborted
+	// transactions list, so consumers return aborted records.
+	TxnAbortedRead Bug = "txn-aborted-read"
+	// TxnZombieWrite makes a partition accept a transactional batch from a
+	// fenced producer (an epoch below the partition's).
+	TxnZombieWrite Bug = "txn-zombie-write"
 )
 
 // All lists every planted bug.
-var All = []Bug{AckBeforeReplication, HWBeyondISR, SkipTruncation, UncleanElection, LoseFsync, StaleRead}
+var All = []Bug{AckBeforeReplication, HWBeyondISR, SkipTruncation, UncleanElection, LoseFsync, StaleRead,
+	TxnMarkerPartial, TxnAbortedRead, TxnZombieWrite}
 
 // ErrUnknownBug wraps a name that is not a planted bug.
 var ErrUnknownBug = errors.New("faults: unknown planted bug")

@@ -48,6 +48,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
@@ -282,6 +283,9 @@ func (s *Server) readPartition(req *kmsg.FetchRequest, it fetchItem, budget int,
 		rp.RecordBatches = data
 		if req.IsolationLevel == readCommitted {
 			rp.AbortedTransactions = abortedIn(p, it.part.fetchOffset, data)
+			if faults.Planted(faults.TxnAbortedRead) { // planted bug (faults/planted.go)
+				rp.AbortedTransactions = nil
+			}
 		}
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/faults"
 )
 
 // Store makes __transaction_state records durable; the broker implements
@@ -234,6 +236,9 @@ func (s *Service) complete(m Metadata) bool {
 // this coordinator or producer epoch is stale).
 func (s *Service) sendUntilAcknowledged(ctx context.Context, m Metadata, parts map[TopicPartition]struct{}) bool {
 	remaining := Metadata{Partitions: parts}.Clone().Partitions
+	if m.State == PrepareCommit && faults.Planted(faults.TxnMarkerPartial) && !s.abortAllButFirst(ctx, m, remaining) {
+		return false // planted bug (faults/planted.go)
+	}
 	for len(remaining) > 0 {
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		req.Version = 1
