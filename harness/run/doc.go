@@ -1,5 +1,7 @@
-// Package run drives one Jepsen-style run end to end: start a cluster, run
-// the queue workload and a nemesis schedule concurrently, heal everything,
+// Package run drives one Jepsen-style run end to end: start a cluster
+// (the reference cluster, Apache Kafka, or franz-go's in-process kfake), run
+// a workload (queue, txn or eos; the history's header names it and the
+// checkers follow it) and a nemesis schedule concurrently, heal everything,
 // wait (bounded) for the cluster to converge, drain, check the history, and
 // leave a run directory that `highwater check` can re-judge.
 //
