@@ -322,9 +322,13 @@ func (b *Broker) openTransactions(ids handler.ProducerIDs) (handler.ProducerIDs,
 // as Kafka's partition leaders map it for the producer: fenced is
 // INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer (moving,
 // loading, unreachable) is NOT_ENOUGH_REPLICAS, which producers retry.
+// A request without a transactional id is not verified, as Kafka's
+// ReplicaManager verifies only requests that carry one.
 func (b *Broker) verifyTxnPartition(ctx context.Context, id string, pid int64, epoch int16, topic string, partition int32) error {
 	var err error
 	switch {
+	case id == "":
+		return nil
 	case b.clusterTxn != nil:
 		err = b.clusterTxn.verify(ctx, id, pid, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
 	case b.txns != nil:
