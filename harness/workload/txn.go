@@ -37,6 +37,9 @@ type TxnOptions struct {
 	// CommittedConsumers and UncommittedConsumers are consumers reading
 	// every partition with read_committed and read_uncommitted.
 	CommittedConsumers, UncommittedConsumers int
+	// Zombies is how many zombie loops run besides the producers: rounds
+	// in which a fenced producer writes on (txn_zombie.go).
+	Zombies int
 }
 
 // DefaultTxnOptions are small transactions, one in five aborted.
@@ -54,7 +57,7 @@ func (o TxnOptions) Validate() error {
 		return fmt.Errorf("%w: abort probability %v", ErrBadConfig, o.AbortProbability)
 	case o.TxnTimeout < time.Second:
 		return fmt.Errorf("%w: transaction timeout %v (Kafka's minimum is 1s)", ErrBadConfig, o.TxnTimeout)
-	case o.CommittedConsumers < 0 || o.UncommittedConsumers < 0:
+	case o.CommittedConsumers < 0 || o.UncommittedConsumers < 0 || o.Zombies < 0:
 		return fmt.Errorf("%w: negative consumer count", ErrBadConfig)
 	}
 	return nil
@@ -118,6 +121,9 @@ func (t *TxnWorkload) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i := range t.cfg.Producers {
 		wg.Go(func() { t.produceTxns(ctx, i) })
+	}
+	for i := range t.opts.Zombies {
+		wg.Go(func() { t.zombies(ctx, i) })
 	}
 	for i := range t.opts.CommittedConsumers {
 		wg.Go(func() { t.consumeIso(ctx, fmt.Sprintf("rc-consumer-%d", i), history.ReadCommitted, t.cfg.Topic) })
