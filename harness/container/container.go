@@ -36,13 +36,20 @@ var DefaultRacks = []string{"az-a", "az-b", "az-c"}
 // label=io.highwater.cluster=<id>` finds what one cluster left behind.
 const LabelKey = "io.highwater.cluster"
 
-// Listener ports inside every container (each container has its own
-// address, so every node uses the same ports).
+// Listener ports inside every container on the bridge network (each
+// container has its own address, so every node uses the same ports), and
+// their indexes in node.ports.
 const (
 	clientPort     = 9092
 	controllerPort = 9093
 	metricsPort    = 9094
 	clientPortSpec = "9092/tcp"
+
+	clientIdx, controllerIdx, metricsIdx = 0, 1, 2
+
+	// loopback is where host-network listeners bind and where the client
+	// port is published on the bridge network.
+	loopback = "127.0.0.1"
 	// dataDir is log.dirs inside the image; the node's host directory is
 	// bind-mounted there so Restart keeps the data.
 	dataDir = "/data"
@@ -93,6 +100,16 @@ type Config struct {
 	// Subnet is the cluster network's IPv4 /24 (node i is .10+i); zero
 	// picks a random one in 10.232.0.0/16.
 	Subnet netip.Prefix
+	// HostNetwork runs every container in the host's network namespace
+	// (--network host), each node on its own 127.0.0.1 ports (from
+	// BasePort, else picked free): for engines whose bridge addresses the
+	// harness cannot reach (rootless engines, a VM-backed Docker). Network
+	// and lossy links are unavailable then: there is no per-node
+	// namespace to cut in.
+	HostNetwork bool
+	// BasePort fixes node i's host-network ports: client BasePort+3(i-1),
+	// controller one above, metrics two above.
+	BasePort int
 	// ReadyTimeout bounds New's image build plus cluster start, and each
 	// Start/Restart; 2 minutes when zero.
 	ReadyTimeout time.Duration
@@ -106,7 +123,10 @@ type Config struct {
 type node struct {
 	id       int32
 	rack     string
-	ip       netip.Addr
+	ip       netip.Addr // on the cluster network; zero in host-network mode
+	host     string     // the address the harness and peers use
+	bind     string     // the listeners' bind address
+	ports    [3]int     // client, controller, metrics
 	hostname string
 	dir      string // host directory: data/ and server.log
 	logPath  string
@@ -116,7 +136,12 @@ type node struct {
 	mu sync.Mutex
 }
 
-func (n *node) addr(port int) string { return net.JoinHostPort(n.ip.String(), strconv.Itoa(port)) }
+// listener is "host:port" of n's listener on port index i (client,
+// controller, metrics) as bound inside the container.
+func (n *node) listener(i int) string { return net.JoinHostPort(n.bind, strconv.Itoa(n.ports[i])) }
+
+// addr is n's address for port index i as the harness and peers reach it.
+func (n *node) addr(i int) string { return net.JoinHostPort(n.host, strconv.Itoa(n.ports[i])) }
 
 // Cluster is a reference cluster of Nodes broker containers on their own
 // bridge network.
@@ -130,6 +155,7 @@ type Cluster struct {
 	network  *testcontainers.DockerNetwork
 	admin    *kgo.Client
 	cuts     cutState
+	clocks   clockState
 
 	closeMu sync.Mutex
 	closed  bool
@@ -169,26 +195,20 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if err := c.prepareImage(ctx); err != nil {
 		return err
 	}
-	subnet, err := c.createNetwork(ctx)
-	if err != nil {
+	if err := c.placeNodes(ctx); err != nil {
 		return err
 	}
-	gw := subnet.Addr()
 	var addrs []string
-	for i := range c.cfg.Nodes {
-		n := &node{id: int32(i + 1), rack: c.cfg.Racks[i%len(c.cfg.Racks)],
-			hostname: fmt.Sprintf("node-%d", i+1),
-			dir:      filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", i+1))}
-		n.ip = netip.AddrFrom4(withLast(gw.As4(), byte(10+i+1)))
+	var err error
+	for _, n := range c.nodes {
 		n.logPath = filepath.Join(n.dir, "server.log")
 		if err := os.MkdirAll(filepath.Join(n.dir, "data"), 0o755); err != nil {
 			return fmt.Errorf("container: %w", err)
 		}
-		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientPort))); err != nil {
+		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
 			return fmt.Errorf("container: %w", err)
 		}
-		addrs = append(addrs, n.addr(clientPort))
-		c.nodes = append(c.nodes, n)
+		addrs = append(addrs, n.addr(clientIdx))
 	}
 	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
 		return fmt.Errorf("container: %w", err)
@@ -209,7 +229,70 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return c.poll(ctx, "cluster", c.clusterReady)
+	if err := c.poll(ctx, "cluster", c.clusterReady); err != nil {
+		return err
+	}
+	c.clocks.probe(ctx, c)
+	return nil
+}
+
+// placeNodes gives every node its addresses: on the bridge network its own
+// address (.10+id of a fresh /24) and the fixed ports; in host-network
+// mode 127.0.0.1 and three ports per node from Config.BasePort or picked
+// free up front (kept across restarts).
+func (c *Cluster) placeNodes(ctx context.Context) error {
+	var ports []int
+	var subnet netip.Prefix
+	var err error
+	if c.cfg.HostNetwork {
+		if ports, err = pickPorts(c.cfg.BasePort, 3*c.cfg.Nodes); err != nil {
+			return err
+		}
+	} else if subnet, err = c.createNetwork(ctx); err != nil {
+		return err
+	}
+	for i := range c.cfg.Nodes {
+		n := &node{id: int32(i + 1), rack: c.cfg.Racks[i%len(c.cfg.Racks)],
+			hostname: fmt.Sprintf("node-%d", i+1),
+			dir:      filepath.Join(c.cfg.Dir, fmt.Sprintf("node-%d", i+1))}
+		if c.cfg.HostNetwork {
+			n.host, n.bind = loopback, loopback
+			copy(n.ports[:], ports[3*i:])
+		} else {
+			n.ip = netip.AddrFrom4(withLast(subnet.Addr().As4(), byte(10+i+1)))
+			n.host, n.bind = n.ip.String(), "0.0.0.0"
+			n.ports = [3]int{clientPort, controllerPort, metricsPort}
+		}
+		c.nodes = append(c.nodes, n)
+	}
+	return nil
+}
+
+// pickPorts returns n ports on 127.0.0.1: base, base+1, ... when base is
+// set, else free ports held open together so none is handed out twice.
+func pickPorts(base, n int) ([]int, error) {
+	out := make([]int, n)
+	if base > 0 {
+		for i := range out {
+			out[i] = base + i
+		}
+		return out, nil
+	}
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for i := range out {
+		ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("container: pick free port: %w", err)
+		}
+		lns = append(lns, ln)
+		out[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return out, nil
 }
 
 func withLast(a [4]byte, last byte) [4]byte { a[3] = last; return a }
@@ -248,6 +331,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	}
 	if cfg.Subnet.IsValid() && (!cfg.Subnet.Addr().Is4() || cfg.Subnet.Bits() != 24) {
 		return cfg, fmt.Errorf("container: subnet %s is not an IPv4 /24", cfg.Subnet)
+	}
+	if cfg.BasePort < 0 || cfg.BasePort+3*cfg.Nodes > 65536 {
+		return cfg, fmt.Errorf("container: base port %d does not leave room for %d nodes", cfg.BasePort, cfg.Nodes)
 	}
 	if cfg.ReadyTimeout <= 0 {
 		cfg.ReadyTimeout = defaultReadyTimeout
@@ -311,7 +397,6 @@ func (c *Cluster) createNetwork(ctx context.Context) (netip.Prefix, error) {
 
 // createNode creates and starts n's container.
 func (c *Cluster) createNode(ctx context.Context, n *node) error {
-	netName := c.network.Name
 	req := testcontainers.ContainerRequest{
 		Image:  c.image,
 		Name:   fmt.Sprintf("highwater-%s-node-%d", c.runID, n.id),
@@ -322,23 +407,33 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 		// the client port goes to a random port of 127.0.0.1 only. The
 		// harness reaches each node at its own address instead.
 		ExposedPorts:   []string{clientPortSpec},
-		Networks:       []string{netName},
-		NetworkAliases: map[string][]string{netName: {n.hostname}},
 		ConfigModifier: func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname },
 		HostConfigModifier: func(hc *mcontainer.HostConfig) {
 			hc.Binds = []string{filepath.Join(n.dir, "data") + ":" + dataDir}
 			hc.PortBindings = mnetwork.PortMap{
-				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr("127.0.0.1"), HostPort: "0"}},
+				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr(loopback), HostPort: "0"}},
 			}
 		},
-		EndpointSettingsModifier: func(m map[string]*mnetwork.EndpointSettings) {
+	}
+	if c.cfg.HostNetwork {
+		req.ExposedPorts = nil
+		req.ConfigModifier = nil
+		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
+			hc.Binds = []string{filepath.Join(n.dir, "data") + ":" + dataDir}
+			hc.NetworkMode = "host"
+		}
+	} else {
+		netName := c.network.Name
+		req.Networks = []string{netName}
+		req.NetworkAliases = map[string][]string{netName: {n.hostname}}
+		req.EndpointSettingsModifier = func(m map[string]*mnetwork.EndpointSettings) {
 			es := m[netName]
 			if es == nil {
 				es = &mnetwork.EndpointSettings{}
 				m[netName] = es
 			}
 			es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
-		},
+		}
 	}
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: req, Started: true, Logger: tclog.NewNoopLogger()})
@@ -356,7 +451,7 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 func (c *Cluster) properties(n *node) map[string]string {
 	var voters []string
 	for _, o := range c.nodes {
-		voters = append(voters, fmt.Sprintf("%d@%s", o.id, o.addr(controllerPort)))
+		voters = append(voters, fmt.Sprintf("%d@%s", o.id, o.addr(controllerIdx)))
 	}
 	p := map[string]string{
 		"node.id":                    strconv.Itoa(int(n.id)),
@@ -365,11 +460,11 @@ func (c *Cluster) properties(n *node) map[string]string {
 		"process.roles":              "broker,controller",
 		"controller.quorum.voters":   strings.Join(voters, ","),
 		"controller.listener.names":  "CONTROLLER",
-		"listeners":                  fmt.Sprintf("PLAINTEXT://0.0.0.0:%d,CONTROLLER://0.0.0.0:%d", clientPort, controllerPort),
-		"advertised.listeners":       "PLAINTEXT://" + n.addr(clientPort),
+		"listeners":                  "PLAINTEXT://" + n.listener(clientIdx) + ",CONTROLLER://" + n.listener(controllerIdx),
+		"advertised.listeners":       "PLAINTEXT://" + n.addr(clientIdx),
 		"default.replication.factor": strconv.Itoa(min(3, len(c.nodes))),
 		"min.insync.replicas":        strconv.Itoa(min(2, len(c.nodes))),
-		"highwater.metrics.listener": fmt.Sprintf("0.0.0.0:%d", metricsPort),
+		"highwater.metrics.listener": n.listener(metricsIdx),
 		"highwater.fault.endpoints":  "true",
 	}
 	for k, v := range c.cfg.Set {
@@ -407,8 +502,12 @@ func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Cont
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %s within %v: %v (container logs: %s)",
-				ErrNotReady, what, c.cfg.ReadyTimeout, last, c.tails())
+			hint := ""
+			if !c.cfg.HostNetwork {
+				hint = " (if the harness cannot reach the containers' own addresses, as with a rootless or VM-backed engine, use HostNetwork)"
+			}
+			return fmt.Errorf("%w: %s within %v: %v%s; container logs: %s",
+				ErrNotReady, what, c.cfg.ReadyTimeout, last, hint, c.tails())
 		case <-time.After(pollInterval):
 		}
 	}

@@ -70,6 +70,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"negative nodes", Config{Dir: "x", Nodes: -1}, "-1 nodes"},
 		{"nodeset out of range", Config{Dir: "x", NodeSet: map[int32]map[string]string{4: nil}}, "node 4"},
 		{"ipv6 subnet", Config{Dir: "x", Subnet: netip.MustParsePrefix("fd00::/64")}, "not an IPv4 /24"},
+		{"base port too high", Config{Dir: "x", BasePort: 65530}, "base port"},
 		{"ok", Config{Dir: "x"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -93,7 +94,9 @@ func TestProperties(t *testing.T) {
 	c := &Cluster{cfg: Config{Set: map[string]string{"min.insync.replicas": "1", "x": "set"},
 		NodeSet: map[int32]map[string]string{2: {"x": "node"}}}}
 	for i := range 3 {
-		c.nodes = append(c.nodes, &node{id: int32(i + 1), rack: DefaultRacks[i], ip: netip.AddrFrom4([4]byte{10, 232, 9, byte(11 + i)})})
+		ip := netip.AddrFrom4([4]byte{10, 232, 9, byte(11 + i)})
+		c.nodes = append(c.nodes, &node{id: int32(i + 1), rack: DefaultRacks[i], ip: ip, host: ip.String(),
+			bind: "0.0.0.0", ports: [3]int{clientPort, controllerPort, metricsPort}})
 	}
 	p := c.properties(c.nodes[1])
 	want := map[string]string{
@@ -107,12 +110,22 @@ func TestProperties(t *testing.T) {
 		"default.replication.factor": "3",
 		"min.insync.replicas":        "1",
 		"log.dirs":                   "/data",
+		"highwater.metrics.listener": "0.0.0.0:9094",
 		"x":                          "node",
 	}
 	for k, v := range want {
 		if p[k] != v {
 			t.Errorf("%s = %q, want %q", k, p[k], v)
 		}
+	}
+	// Host-network mode: loopback listeners on each node's own ports.
+	hn := &node{id: 1, host: loopback, bind: loopback, ports: [3]int{41000, 41001, 41002}}
+	h := &Cluster{nodes: []*node{hn}}
+	p = h.properties(hn)
+	if p["listeners"] != "PLAINTEXT://127.0.0.1:41000,CONTROLLER://127.0.0.1:41001" ||
+		p["advertised.listeners"] != "PLAINTEXT://127.0.0.1:41000" || p["controller.quorum.voters"] != "1@127.0.0.1:41001" ||
+		p["highwater.metrics.listener"] != "127.0.0.1:41002" || p["min.insync.replicas"] != "1" {
+		t.Errorf("host-network properties: %v", p)
 	}
 	args := command(map[string]string{"b": "2", "a": "1"})
 	if got := strings.Join(args, " "); got != "--override a=1 --override b=2" {
@@ -235,6 +248,29 @@ func TestContainerCluster(t *testing.T) {
 	}
 	if err := c.Resume(ctx, victim); err != nil {
 		t.Fatal(err)
+	}
+	// Graceful stop, then Restart of the stopped node with its data.
+	if err := c.Stop(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restart(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, produce(ctx, t, c, topic, 10, "c")...)
+	consumeExpect(ctx, t, c, topic, want)
+
+	if err := c.ClocksAvailable(); err != nil {
+		t.Errorf("ClocksAvailable = %v", err)
+	} else if err := c.SkewClock(ctx, victim, 5*time.Second); err != nil {
+		t.Errorf("SkewClock: %v", err)
+	} else if err := c.ResetClock(ctx, victim); err != nil {
+		t.Errorf("ResetClock: %v", err)
+	}
+	if err := c.LinksAvailable(cluster.LinkSlow); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("LinksAvailable(slow) = %v", err)
+	}
+	if err := c.UnsyncedLossAvailable(); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("UnsyncedLossAvailable without the page cache = %v", err)
 	}
 	if err := c.Kill(ctx, 7); !errors.Is(err, cluster.ErrUnknownNode) {
 		t.Errorf("Kill(7) = %v", err)

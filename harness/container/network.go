@@ -42,6 +42,9 @@ func (s *cutState) init(c *Cluster) {
 	s.cut = map[[2]int32]bool{}
 	s.loss = map[int32]int{}
 	s.availE = nftAvailable()
+	if c.cfg.HostNetwork {
+		s.availE = fmt.Errorf("%w: network partitions and lossy links: with HostNetwork every container shares the host's network namespace, so there is no per-node namespace to cut in (fix: the default bridge network, as root)", cluster.ErrUnavailable)
+	}
 }
 
 // nftAvailable says whether this process can enter container network

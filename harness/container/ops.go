@@ -33,7 +33,7 @@ func (c *Cluster) RunID() string { return c.runID }
 func (c *Cluster) Nodes() []cluster.Node {
 	out := make([]cluster.Node, len(c.nodes))
 	for i, n := range c.nodes {
-		out[i] = cluster.Node{ID: n.id, Rack: n.rack, Addr: n.addr(clientPort), ControllerAddr: n.addr(controllerPort)}
+		out[i] = cluster.Node{ID: n.id, Rack: n.rack, Addr: n.addr(clientIdx), ControllerAddr: n.addr(controllerIdx)}
 	}
 	return out
 }
@@ -42,7 +42,7 @@ func (c *Cluster) Nodes() []cluster.Node {
 func (c *Cluster) Bootstrap() string {
 	addrs := make([]string, len(c.nodes))
 	for i, n := range c.nodes {
-		addrs[i] = n.addr(clientPort)
+		addrs[i] = n.addr(clientIdx)
 	}
 	return strings.Join(addrs, ",")
 }
@@ -53,7 +53,7 @@ func (c *Cluster) MetricsURL(id int32) string {
 	if err != nil {
 		return ""
 	}
-	return "http://" + n.addr(metricsPort) + "/metrics"
+	return "http://" + n.addr(metricsIdx) + "/metrics"
 }
 
 // ContainerName is node id's container name ("" for an unknown id).
