@@ -196,14 +196,3 @@ func WaitLeader(ctx context.Context, c cluster.Cluster, cl *kgo.Client, topic st
 	})
 	return got, err
 }
-
-// Heal starts every node that is not running and waits until topic's
-// partitions are led with their full ISR again.
-func Heal(ctx context.Context, c cluster.Cluster, cl *kgo.Client, topic string, partitions int32) error {
-	for _, id := range nodeIDs(c) {
-		if err := c.Start(ctx, id); err != nil {
-			return fmt.Errorf("clustertest: start node %d: %w", id, err)
-		}
-	}
-	return WaitFullISR(ctx, c, cl, topic, partitions)
-}
