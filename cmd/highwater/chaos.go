@@ -40,6 +40,7 @@ type chaosFlags struct {
 	rf, minISR  int
 	runsDir     string
 	netns       bool
+	proxy       bool
 	set         []string
 	meanQuiet   time.Duration
 	meanFault   time.Duration
@@ -117,7 +118,8 @@ error.`,
 	fl.IntVar(&f.rf, "replication-factor", 0, "topic replication factor (default min(3, nodes))")
 	fl.IntVar(&f.minISR, "min-insync-replicas", 0, "topic min.insync.replicas (default min(2, nodes))")
 	fl.StringVar(&f.runsDir, "runs-dir", "runs", "root of run directories")
-	fl.BoolVar(&f.netns, "netns", false, "run each Kafka node in its own network namespace (root): enables partition faults")
+	fl.BoolVar(&f.netns, "netns", false, "run each node (kafka, reference) in its own network namespace (root): enables partition faults, and lossy for reference")
+	fl.BoolVar(&f.proxy, "proxy", false, "reference only: client and controller links through TCP proxies (unprivileged): enables partition, slow and lossy faults")
 	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
 	fl.DurationVar(&f.meanQuiet, "mean-quiet", 5*time.Second, "mean quiet period between faults")
 	fl.DurationVar(&f.meanFault, "mean-fault", 5*time.Second, "mean fault duration")
@@ -168,7 +170,7 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 	sc := run.Scenario{
 		Name:            f.scenario,
 		Kind:            f.workload,
-		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Set: set},
+		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Proxy: f.proxy, Set: set},
 		Workload:        w,
 		Schedule:        f.schedule,
 		MeanQuiet:       f.meanQuiet,

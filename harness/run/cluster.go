@@ -26,6 +26,7 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 	case ImplReference:
 		return reference.New(ctx, reference.Config{
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, Binary: c.Binary, ReadyTimeout: c.ReadyTimeout,
+			NetNS: c.NetNS, Proxy: c.Proxy,
 		})
 	default:
 		return nil, fmt.Errorf("%w: cluster impl %q", ErrBadScenario, c.Impl)

@@ -116,7 +116,9 @@ func TestScenarioValidateAndReplay(t *testing.T) {
 	for _, bad := range []Scenario{
 		{Name: "a/b"},
 		{Name: "x", Cluster: ClusterConfig{Impl: "redpanda"}},
-		{Name: "x", Cluster: ClusterConfig{Impl: ImplReference, NetNS: true}},
+		{Name: "x", Cluster: ClusterConfig{Impl: ImplKfake, NetNS: true}},
+		{Name: "x", Cluster: ClusterConfig{Impl: ImplKafka, Proxy: true}},
+		{Name: "x", Cluster: ClusterConfig{Impl: ImplReference, NetNS: true, Proxy: true}},
 	} {
 		if err := bad.Defaults().Validate(); !errors.Is(err, ErrBadScenario) {
 			t.Errorf("Validate(%+v) = %v, want ErrBadScenario", bad, err)

@@ -40,9 +40,13 @@ const FaultsAll = "all"
 type ClusterConfig struct {
 	Impl  string // ImplReference | ImplKafka | ImplKfake
 	Nodes int    // 0: 3 (the reference cluster, Kafka), 1 for kfake
-	// NetNS puts each Kafka node in its own network namespace (root), so
-	// partition faults can cut links.
+	// NetNS puts each node (Kafka, reference) in its own network
+	// namespace (root), so partition faults can cut links.
 	NetNS bool
+	// Proxy puts the reference cluster's client and controller links
+	// behind harness/proxy (unprivileged): partition, slow and lossy
+	// faults without root.
+	Proxy bool
 	// Set passes broker properties to every node.
 	Set map[string]string
 	// Binary is the highwater executable for the reference broker; empty
@@ -66,6 +70,9 @@ func (c ClusterConfig) String() string {
 	s := fmt.Sprintf("%s, %d node(s)", c.Impl, c.nodes())
 	if c.NetNS {
 		s += ", network namespaces"
+	}
+	if c.Proxy {
+		s += ", proxied links"
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Set)) {
 		s += fmt.Sprintf(", %s=%s", k, c.Set[k])
@@ -160,8 +167,10 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("%w: cluster impl %q: want reference, kafka or kfake", ErrBadScenario, s.Cluster.Impl)
 	case s.Kind != WorkloadQueue && s.Kind != WorkloadTxn && s.Kind != WorkloadEOS:
 		return fmt.Errorf("%w: workload %q: want queue, txn or eos", ErrBadScenario, s.Kind)
-	case s.Cluster.NetNS && s.Cluster.Impl != ImplKafka:
-		return fmt.Errorf("%w: network namespaces are available for kafka only", ErrBadScenario)
+	case s.Cluster.NetNS && s.Cluster.Impl == ImplKfake:
+		return fmt.Errorf("%w: network namespaces are available for kafka and reference only", ErrBadScenario)
+	case s.Cluster.Proxy && (s.Cluster.Impl != ImplReference || s.Cluster.NetNS):
+		return fmt.Errorf("%w: proxied links are available for the reference cluster without network namespaces only", ErrBadScenario)
 	case s.FaultTail < 0 || s.FaultTail >= s.Workload.Duration:
 		return fmt.Errorf("%w: fault tail %v with a %v workload", ErrBadScenario, s.FaultTail, s.Workload.Duration)
 	}
@@ -216,6 +225,9 @@ func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 	}
 	if s.Cluster.NetNS {
 		args = append(args, "--netns")
+	}
+	if s.Cluster.Proxy {
+		args = append(args, "--proxy")
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Cluster.Set)) {
 		args = append(args, "--set", k+"="+s.Cluster.Set[k])
