@@ -249,6 +249,16 @@ func TestContainerCluster(t *testing.T) {
 	if err := c.Resume(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
+	// SIGKILL reaches a frozen container; Start brings it back.
+	if err := c.Pause(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Kill(ctx, victim); err != nil {
+		t.Fatalf("Kill of paused node %d: %v", victim, err)
+	}
+	if err := c.Start(ctx, victim); err != nil {
+		t.Fatal(err)
+	}
 	// Graceful stop, then Restart of the stopped node with its data.
 	if err := c.Stop(ctx, victim); err != nil {
 		t.Fatal(err)
@@ -452,4 +462,67 @@ func waitFor(ctx context.Context, within time.Duration, f func(context.Context) 
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// TestHostNetworkCluster runs the fallback mode (every container in the
+// host's network namespace on its own loopback ports): start, acks=all
+// produce, leader kill, failover, restart, ISR 3. Opt-in
+// (HIGHWATER_CONTAINER_HOSTNET=1) to keep the default run short.
+func TestHostNetworkCluster(t *testing.T) {
+	if os.Getenv("HIGHWATER_CONTAINER_HOSTNET") != "1" {
+		t.Skip("set HIGHWATER_CONTAINER_HOSTNET=1 to run the host-network mode")
+	}
+	requireEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	began := time.Now()
+	c, err := New(ctx, Config{Dir: t.TempDir(), HostNetwork: true, Set: map[string]string{
+		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
+		"broker.heartbeat.interval.ms": "500",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runID := c.RunID()
+	defer func() {
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkGone(t, runID)
+		t.Logf("whole test %v", time.Since(began))
+	}()
+	t.Logf("3 nodes ready in %v at %s", time.Since(began), c.Bootstrap())
+	checkNodes(t, c)
+	for _, n := range c.Nodes() {
+		if !strings.HasPrefix(n.Addr, "127.0.0.1:") {
+			t.Errorf("node %d at %s, want loopback", n.ID, n.Addr)
+		}
+	}
+	if _, err := cluster.NetworkOf(c); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("NetworkOf = %v, want ErrUnavailable", err)
+	}
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	defer adm.Close()
+	const topic = "t"
+	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatal(err)
+	}
+	want := produce(ctx, t, c, topic, 50, "a")
+	tp0 := cluster.TopicPartition{Topic: topic}
+	old := leaderOf(ctx, t, c, tp0)
+	if err := c.Kill(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	waitNewLeader(ctx, t, c, tp0, old)
+	want = append(want, produce(ctx, t, c, topic, 10, "b")...)
+	if err := c.Restart(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+		t.Fatalf("node %d not back in the ISR: %v", old, err)
+	}
+	consumeExpect(ctx, t, c, topic, want)
 }
