@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -70,7 +69,7 @@ in cluster mode yet (FindCoordinator answers COORDINATOR_NOT_AVAILABLE).`,
 	fl.IntVar(&f.basePort, "base-port", 0, "first client port; kafka node i: base+2(i-1), controller one above; reference node i: base+3(i-1), controller +1, metrics +2; 0 picks free ports")
 	fl.StringVar(&f.dir, "dir", "", "cluster directory (data and logs); default a new temporary directory, kept on exit")
 	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
-	fl.BoolVar(&f.netns, "netns", false, "run each node in its own network namespace (root; kafka only)")
+	fl.BoolVar(&f.netns, "netns", false, "run each node in its own network namespace (root): the harness can then cut real traffic between nodes")
 	fl.DurationVar(&f.readyTimeout, "ready-timeout", kafka.DefaultReadyTimeout, "how long to wait for the cluster to become ready")
 	return cmd
 }
@@ -142,12 +141,17 @@ func startCluster(ctx context.Context, f clusterFlags, dir string, set map[strin
 			Set: set, NetNS: f.netns, ReadyTimeout: f.readyTimeout,
 		})
 	case "reference":
-		if f.netns {
-			return nil, errors.New("--netns: not available for the reference broker yet (use --impl kafka)")
+		// A cluster for people, not the nemesis: no fault endpoints on the
+		// metrics listener unless asked for with --set.
+		if _, ok := set["highwater.fault.endpoints"]; !ok {
+			if set == nil {
+				set = map[string]string{}
+			}
+			set["highwater.fault.endpoints"] = "false"
 		}
 		return reference.New(ctx, reference.Config{
 			Nodes: f.nodes, Dir: dir, BasePort: f.basePort, Racks: f.racks, Set: set,
-			ReadyTimeout: f.readyTimeout,
+			ReadyTimeout: f.readyTimeout, NetNS: f.netns,
 		})
 	default:
 		return nil, fmt.Errorf("--impl %q: want reference or kafka", f.impl)
