@@ -57,9 +57,13 @@ var buildOnce struct {
 	dir string
 }
 
-// referenceBinary builds ./cmd/highwater once per package run.
+// referenceBinary builds ./cmd/highwater once per package run, unless
+// HIGHWATER_BROKER_BINARY names a binary to use (as in conformance/).
 func referenceBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("HIGHWATER_BROKER_BINARY"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		buildOnce.dir, buildOnce.err = os.MkdirTemp("", "clustertest-bin-")
 		if buildOnce.err != nil {
