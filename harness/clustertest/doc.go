@@ -23,6 +23,14 @@
 //     each kill and the first after it; Throughput measures produce MB/s
 //     through bench.Produce.
 //
+// Tests: TestReferenceCluster runs the suite against the reference cluster
+// (./cmd/highwater built once, or HIGHWATER_BROKER_BINARY); TestKafkaCluster
+// against Apache Kafka when HIGHWATER_REQUIRE_KAFKA (CI),
+// HIGHWATER_KAFKA_CLUSTER or HIGHWATER_TARGET=kafka is set (the last runs
+// only the Kafka pass: make test-kafka). Both implementations get
+// broker.session.timeout.ms 6 s. HIGHWATER_CLUSTERTEST_CLIENT_LOG=1 logs the
+// concurrent consumers' franz-go debug output.
+//
 // Goroutines: Producer and Watcher each run one goroutine (plus the
 // franz-go client's) from their start until Stop; everything else runs on
 // the caller's goroutine. Nothing here keeps processes running: callers
