@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -249,7 +250,16 @@ func TestContainerCluster(t *testing.T) {
 	if err := c.Resume(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	// SIGKILL reaches a frozen container; Start brings it back.
+	// SIGKILL reaches a frozen container; Start brings it back, and a cut
+	// to one peer (the victim still reaches a quorum through the third)
+	// is written again into the new run's network namespace.
+	nw, nwErr := cluster.NetworkOf(c)
+	peer := victim%3 + 1
+	if nwErr == nil {
+		if err := nw.Cut(ctx, victim, peer); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := c.Pause(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +268,17 @@ func TestContainerCluster(t *testing.T) {
 	}
 	if err := c.Start(ctx, victim); err != nil {
 		t.Fatal(err)
+	}
+	if nwErr == nil {
+		if rs := listTable(ctx, t, c, victim); !strings.Contains(rs, c.nodes[peer-1].ip.String()) {
+			t.Errorf("node %d's restarted namespace lacks the cut to node %d:\n%s", victim, peer, rs)
+		}
+		if err := nw.HealAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rs := listTable(ctx, t, c, victim); strings.Contains(rs, "drop") {
+			t.Errorf("node %d still drops after HealAll:\n%s", victim, rs)
+		}
 	}
 	// Graceful stop, then Restart of the stopped node with its data.
 	if err := c.Stop(ctx, victim); err != nil {
@@ -299,12 +320,33 @@ func checkIsolation(ctx context.Context, t *testing.T, c *Cluster, nw cluster.Ne
 	}
 	newLeader := waitNewLeader(ctx, t, c, tp, old)
 	t.Logf("node %d isolated; node %d leads after %v", old, newLeader, time.Since(cut))
+	// The harness still reaches the isolated node: only peers are cut.
+	mctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
+	_, err := metadata(mctx, c.nodes[old-1])
+	cancel()
+	if err != nil {
+		t.Errorf("isolated node %d does not answer the harness: %v", old, err)
+	}
 	if err := nw.HealAll(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if err := waitFor(ctx, 45*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, tp.Topic, 3) }); err != nil {
 		t.Fatalf("after heal: %v", err)
 	}
+}
+
+// listTable lists the driver's nftables table in node id's namespace.
+func listTable(ctx context.Context, t *testing.T, c *Cluster, id int32) string {
+	t.Helper()
+	_, pid, err := c.state(ctx, c.nodes[id-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.CommandContext(ctx, "nsenter", "-t", strconv.Itoa(pid), "-n", "nft", "list", "table", "inet", nftTable).CombinedOutput()
+	if err != nil {
+		t.Fatalf("list node %d's table: %v: %s", id, err, out)
+	}
+	return string(out)
 }
 
 func leaderOf(ctx context.Context, t *testing.T, c *Cluster, tp cluster.TopicPartition) int32 {
