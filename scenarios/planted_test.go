@@ -41,8 +41,9 @@ type plantedCase struct {
 	Seeds []int64
 }
 
-// plantedTimeout bounds one run end to end.
-const plantedTimeout = 3 * time.Minute
+// plantedTimeout bounds one run end to end; a run that does not finish in
+// time counts as a miss (the next seed is tried).
+const plantedTimeout = 150 * time.Second
 
 // Fault schedules of the self-test. leaderKills kills the leader of a
 // workload partition every 2 s (restarted after 1 s), six times, so
@@ -53,6 +54,12 @@ const (
 		"at 6s for 1s kill leader:highwater-queue/0; at 8s for 1s kill leader:highwater-queue/2; " +
 		"at 10s for 1s kill leader:highwater-queue/0; at 12s for 1s kill leader:highwater-queue/1"
 	killAll = "at 4s for 2s kill all; at 11s for 2s kill all"
+	// p0LeaderKills kills partition 0's leader three times, 5 s apart, so
+	// that traffic resumes between kills (each lands on a leader with an
+	// unreplicated tail) and leadership of partition 0 visits the replicas
+	// left with diverged tails.
+	p0LeaderKills = "at 2s for 1s kill leader:highwater-queue/0; at 7s for 1s kill leader:highwater-queue/0; " +
+		"at 12s for 1s kill leader:highwater-queue/0"
 )
 
 // plantedScenario is the short run every case uses: 3 reference nodes
@@ -99,7 +106,7 @@ func planted() []plantedCase {
 		{Scenario: plantedScenario("planted-control-power-cut", killAll, durable), Seeds: []int64{1}},
 		replication("ack-before-replication", checker.LostWrite, checker.Unseen, checker.InconsistentOffsets, checker.NotLinearizable),
 		replication("hw-beyond-isr", checker.InconsistentOffsets, checker.NotLinearizable, checker.LostWrite),
-		replication("skip-truncation", checker.InconsistentOffsets, checker.NotLinearizable, checker.LostWrite),
+		skipTruncation(withBug),
 		replication("unclean-election", checker.LostWrite, checker.Unseen, checker.InconsistentOffsets, checker.NotLinearizable),
 		// A drain that trusts a stale end stops short: unseen.
 		replication("stale-read", checker.NotLinearizable, checker.Unseen),
@@ -110,6 +117,21 @@ func planted() []plantedCase {
 			Seeds:    []int64{1, 2},
 		},
 	}
+}
+
+// skipTruncation is the skip-truncation case. A diverged tail shows only
+// once its replica leads and is read, and the tail holds the records
+// pending when its leader died, so it runs with more producers (more
+// pending records), a slower link (250 ms) and repeated kills of one
+// partition's leader. The broker's own acked-on-isr assertion sometimes
+// trips on the diverged leader and stalls the partition (BUGS.md); such a
+// run ends unknown or times out and the next seed is tried.
+func skipTruncation(withBug func(string, map[string]string) map[string]string) plantedCase {
+	sc := plantedScenario("planted-skip-truncation", p0LeaderKills, withBug("skip-truncation",
+		map[string]string{"highwater.fault.replica.fetch.delay.ms": "250", "replica.lag.time.max.ms": "2000"}))
+	sc.Workload.Producers = 32
+	return plantedCase{Bug: "skip-truncation", Scenario: sc, Seeds: []int64{1, 2},
+		Expect: []string{checker.InconsistentOffsets, checker.Duplicate, checker.NotLinearizable, checker.LostWrite}}
 }
 
 var _ = Describe("planted bugs", Label(LabelPlanted), func() {
@@ -126,7 +148,7 @@ var _ = Describe("planted bugs", Label(LabelPlanted), func() {
 			if pc.Bug == "" {
 				seeds = seeds[:1]
 			}
-			It(fmt.Sprintf("%s (seeds %v)", what, seeds), SpecTimeout(time.Duration(len(seeds))*plantedTimeout), func(ctx SpecContext) {
+			It(fmt.Sprintf("%s (seeds %v)", what, seeds), SpecTimeout(time.Duration(len(seeds))*plantedTimeout+time.Minute), func(ctx SpecContext) {
 				for i, seed := range seeds {
 					if runPlanted(ctx, pc, seed, i == len(seeds)-1) {
 						return
@@ -156,10 +178,19 @@ func runPlanted(ctx context.Context, pc plantedCase, seed int64, last bool) bool
 	sc := pc.Scenario
 	sc.Cluster.Binary = binary
 	started := time.Now()
-	res, err := run.Run(ctx, sc, run.Options{
+	runCtx, cancel := context.WithTimeout(ctx, plantedTimeout)
+	defer cancel()
+	res, err := run.Run(runCtx, sc, run.Options{
 		RunsDir: runsDir, Seed: seed, Out: GinkgoWriter,
 		Replay: func(seed int64, _ []string) string { return plantedReplay(pc, seed) },
 	})
+	if err != nil && pc.Bug != "" && !last && ctx.Err() == nil {
+		GinkgoWriter.Printf("seed %d: %v; trying the next seed\n", seed, err)
+		if !keep {
+			_ = os.RemoveAll(runsDir)
+		}
+		return false
+	}
 	Expect(err).NotTo(HaveOccurred(), "run directory %s", res.Dir)
 	found := map[string]int{}
 	for _, r := range res.Summary.Results {
