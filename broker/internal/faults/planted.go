@@ -18,24 +18,28 @@ const (
 	// leader appended, before the ISR has the records (and ignoring
 	// min.insync.replicas).
 	AckBeforeReplication Bug = "ack-before-replication"
-	// HWBeyondISR advances a leader's published high watermark to its log
-	// end, ignoring the followers: consumers read, and acks=all
-	// completes, past what the ISR holds.
+	// HWBeyondISR advances a leader's published high watermark (what
+	// consumer fetches and ListOffsets answer) to its log end, ignoring the
+	// followers: consumers read records only the leader holds. acks=all
+	// completions still wait for the real high watermark.
 	HWBeyondISR Bug = "hw-beyond-isr"
 	// SkipTruncation makes a follower ignore the truncations the
 	// leader-epoch protocol asks for, keeping a diverged tail after a
 	// leader change.
 	SkipTruncation Bug = "skip-truncation"
 	// UncleanElection makes the controller prefer a live replica outside
-	// the ISR when it elects a leader.
+	// the ISR whenever a partition needs a new leader (counting it into the
+	// ISR), and elect the preferred replica on rebalance even out of the
+	// ISR.
 	UncleanElection Bug = "unclean-election"
 	// LoseFsync makes fsync of segment files claim success while the data
 	// stays in the page cache (needs highwater.fault.page.cache), so kill
 	// -9 loses it even with log.flush.interval.messages=1.
 	LoseFsync Bug = "lose-fsync"
-	// StaleRead answers consumer fetches from a follower's log: a
-	// follower serves them instead of NOT_LEADER_OR_FOLLOWER, and a leader
-	// points consumers at a follower (preferred read replica).
+	// StaleRead answers consumer fetches and ListOffsets with the high
+	// watermark of one second earlier, what a lagging follower serving
+	// reads would know: a read that starts after an acknowledgement may
+	// not see the record, and a drain trusting that end stops short.
 	StaleRead Bug = "stale-read"
 	// TxnMarkerPartial makes the transaction coordinator commit a
 	// transaction in its first partition only: the others get an abort
