@@ -292,6 +292,7 @@ func (s *replicatedGroupStore) Append(kvs []group.KV) error {
 	if err != nil {
 		return fmt.Errorf("%s-%d: %w", offsetsTopic, s.tp.Index, err)
 	}
+	s.repl.c.catalog.Notify() // followers parked in a fetch copy it now, not at their max wait
 	if ch == nil {
 		return nil
 	}

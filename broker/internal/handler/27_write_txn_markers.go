@@ -130,6 +130,9 @@ func (s *Server) writeMarker(ctx context.Context, m kmsg.WriteTxnMarkersRequestM
 	if err != nil || wait == nil {
 		return replicaErr(err)
 	}
+	// Followers parked in a fetch copy the marker now rather than at their
+	// max wait: the high watermark this waits for depends on them.
+	s.cfg.Topics.Notify()
 	timer := time.NewTimer(markerReplicationTimeout + time.Second)
 	defer timer.Stop()
 	select {
