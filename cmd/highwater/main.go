@@ -26,6 +26,7 @@ func main() {
 	root.AddCommand(clusterCommand())
 	root.AddCommand(chaosCommand())
 	root.AddCommand(failoverCommand())
+	root.AddCommand(txnBenchCommand())
 	if err := root.Execute(); err != nil {
 		var exit exitError
 		if errors.As(err, &exit) {
