@@ -72,8 +72,11 @@ func (s *Server) initProducerID(ctx context.Context, c *Conn, req *kmsg.InitProd
 	}
 	id, err := s.cfg.ProducerIDs.NextProducerID()
 	if err != nil {
-		s.log.Error("allocating a producer id", "err", err)
-		resp.ErrorCode = kerr.UnknownServerError.Code
+		// No id block yet (not registered, or the controller is out of
+		// reach): Kafka answers COORDINATOR_LOAD_IN_PROGRESS here, which
+		// clients retry, rather than a fatal error.
+		s.log.Warn("allocating a producer id", "err", err)
+		resp.ErrorCode = kerr.CoordinatorLoadInProgress.Code
 		return resp, nil
 	}
 	resp.ProducerID, resp.ProducerEpoch = id, 0
