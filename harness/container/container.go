@@ -361,7 +361,7 @@ func (c *Cluster) prepareImage(ctx context.Context) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	repo, tag := "highwater-cluster", c.runID
+	repo, tag := imageRepo, c.runID
 	if err := buildImage(ctx, dir, repo, tag, c.cfg.BuildLog); err != nil {
 		return err
 	}
@@ -392,7 +392,7 @@ func (c *Cluster) createNetwork(ctx context.Context) (netip.Prefix, error) {
 		}
 		errs = append(errs, fmt.Errorf("subnet %s: %w", subnet, err))
 	}
-	return netip.Prefix{}, fmt.Errorf("container: create network: %w", errors.Join(errs...))
+	return netip.Prefix{}, fmt.Errorf("container: create network: %w%s", errors.Join(errs...), ryukHint())
 }
 
 // createNode creates and starts n's container.
@@ -441,9 +441,18 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 		n.ctr = ctr
 	}
 	if err != nil {
-		return fmt.Errorf("start container: %w", err)
+		return fmt.Errorf("start container: %w%s", err, ryukHint())
 	}
 	return nil
+}
+
+// ryukHint names the fix for testcontainers' reaper, whose image needs a
+// registry, when it is not turned off.
+func ryukHint() string {
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") != "" {
+		return ""
+	}
+	return " (without a reachable registry set TESTCONTAINERS_RYUK_DISABLED=true; Close and RemoveLeftovers clean up instead)"
 }
 
 // properties are node n's broker properties: defaults, then Set, then

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -567,4 +568,23 @@ func TestHostNetworkCluster(t *testing.T) {
 		t.Fatalf("node %d not back in the ISR: %v", old, err)
 	}
 	consumeExpect(ctx, t, c, topic, want)
+}
+
+// TestRemoveLeftovers: a labelled network of a cluster never closed is
+// found and removed by its run id.
+func TestRemoveLeftovers(t *testing.T) {
+	requireEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	runID := newRunID()
+	nw, err := tcnetwork.New(ctx, tcnetwork.WithLabels(map[string]string{LabelKey: runID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := RemoveLeftovers(ctx, runID)
+	if err != nil || n != 0 {
+		t.Fatalf("RemoveLeftovers = %d, %v", n, err)
+	}
+	checkGone(t, runID)
+	_ = nw.Remove(ctx) // already gone; nothing else to undo
 }

@@ -25,6 +25,12 @@
 //     from the host) and peers reach over the bridge. The client port is
 //     also published on a random port of 127.0.0.1 only (testcontainers
 //     publishes exposed ports; unbound they would face every address).
+//   - Config.HostNetwork is the fallback for engines whose bridge the
+//     harness cannot reach (rootless, VM-backed): every container runs in
+//     the host's network namespace, each node on its own 127.0.0.1 ports
+//     (client, controller, metrics; Config.BasePort or picked free up
+//     front), advertised as such; Network and lossy links are unavailable
+//     there (ErrUnavailable with the reason).
 //   - Data survives Stop/Kill/Restart: each node's Dir/node-<id>/data is
 //     bind-mounted at /data and the container is stopped and started, not
 //     recreated. Stop is the engine's stop (SIGTERM, SIGKILL after
@@ -43,11 +49,17 @@
 //     container that starts (a new run has a new namespace), after its
 //     start and before Start returns. Links: lossy is real packet loss in
 //     the node's namespace (clients' traffic included); slow is
-//     unavailable (nftables cannot delay). UnsyncedLoss: available when
-//     Set has highwater.fault.page.cache=true.
+//     unavailable (nftables cannot delay). Clocks: the broker's
+//     /fault/clock seam on each node's metrics listener (probed once after
+//     New). UnsyncedLoss: available when Set has
+//     highwater.fault.page.cache=true. A node that is cut off from a
+//     quorum cannot finish Start/Restart (it never registers): heal first.
 //   - Close kills and removes every container (saving logs), the network
 //     and the image it built; everything it creates carries the label
-//     LabelKey=RunID. Node data under Dir stays.
+//     LabelKey=RunID. Node data under Dir stays. Without Ryuk (no
+//     registry: TESTCONTAINERS_RYUK_DISABLED=true) nothing reaps a killed
+//     harness's containers; RemoveLeftovers(ctx, runID) does, by label
+//     (every cluster's when runID is empty).
 //
 // Goroutines: New and Close fan out one short-lived goroutine per node,
 // queries one per node; none outlives its call. Methods are safe for

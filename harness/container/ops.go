@@ -413,3 +413,60 @@ func (c *Cluster) remove(ctx context.Context, n *node) error {
 	}
 	return errors.Join(errs...)
 }
+
+// imageRepo is the repository of the images New builds (tag: RunID).
+const imageRepo = "highwater-cluster"
+
+// RemoveLeftovers removes what a cluster that was never closed (the
+// harness was killed) left behind: containers and networks labelled
+// LabelKey=runID and the image highwater-cluster:runID; with runID empty,
+// those of every cluster. Node data directories are left alone. It
+// returns how many containers it removed.
+func RemoveLeftovers(ctx context.Context, runID string) (int, error) {
+	api, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w at %s: %w; %s", ErrNoEngine, EngineHost(), err, SetupHint)
+	}
+	defer api.Close()
+	label := LabelKey
+	if runID != "" {
+		label += "=" + runID
+	}
+	f := make(client.Filters).Add("label", label)
+	var errs []error
+	cs, err := api.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, fmt.Errorf("container: list containers: %w", err)
+	}
+	removed := 0
+	for _, ct := range cs.Items {
+		if _, err := api.ContainerRemove(ctx, ct.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+			errs = append(errs, fmt.Errorf("container: remove container %s: %w", ct.ID, err))
+			continue
+		}
+		removed++
+	}
+	ns, err := api.NetworkList(ctx, client.NetworkListOptions{Filters: f})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("container: list networks: %w", err))
+	} else {
+		for _, n := range ns.Items {
+			if _, err := api.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+				errs = append(errs, fmt.Errorf("container: remove network %s: %w", n.Name, err))
+			}
+		}
+	}
+	ref := imageRepo
+	if runID != "" {
+		ref += ":" + runID
+	}
+	is, err := api.ImageList(ctx, client.ImageListOptions{Filters: make(client.Filters).Add("reference", ref)})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("container: list images: %w", err))
+	} else {
+		for _, im := range is.Items {
+			errs = append(errs, removeImage(ctx, api, im.ID))
+		}
+	}
+	return removed, errors.Join(errs...)
+}
