@@ -588,3 +588,21 @@ func TestRemoveLeftovers(t *testing.T) {
 	checkGone(t, runID)
 	_ = nw.Remove(ctx) // already gone; nothing else to undo
 }
+
+// TestCheckStatic: a dynamically linked executable is refused up front,
+// a file that is not ELF too.
+func TestCheckStatic(t *testing.T) {
+	if err := CheckStatic("/bin/sh"); !errors.Is(err, ErrNotStatic) {
+		t.Errorf("CheckStatic(/bin/sh) = %v, want ErrNotStatic", err)
+	}
+	txt := t.TempDir() + "/x"
+	if err := os.WriteFile(txt, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckStatic(txt); !errors.Is(err, ErrNotStatic) {
+		t.Errorf("CheckStatic(script) = %v", err)
+	}
+	if _, err := PrepareBuildContext(context.Background(), BuildContext{Binary: "/bin/sh", WorkDir: t.TempDir()}); !errors.Is(err, ErrNotStatic) {
+		t.Errorf("PrepareBuildContext(/bin/sh) = %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package container
 
 import (
 	"context"
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -76,6 +78,9 @@ func PrepareBuildContext(ctx context.Context, b BuildContext) (string, error) {
 	}
 	bin := filepath.Join(dir, "highwater")
 	if b.Binary != "" {
+		if err := CheckStatic(b.Binary); err != nil {
+			return fail(err)
+		}
 		err = copyFile(b.Binary, bin, 0o755)
 	} else {
 		err = buildStatic(ctx, bin)
@@ -98,6 +103,36 @@ func buildStatic(ctx context.Context, out string) error {
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("container: static build of highwater: %w\n%s", err, b)
+	}
+	return nil
+}
+
+// ErrNotStatic means a binary cannot run in the FROM scratch image.
+var ErrNotStatic = errors.New("container: not a static Linux executable for this architecture")
+
+// elfMachines maps GOARCH to the ELF machine the image's binary must be.
+var elfMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "386": elf.EM_386,
+	"arm": elf.EM_ARM, "riscv64": elf.EM_RISCV, "ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390,
+}
+
+// CheckStatic says whether path can run in the FROM scratch image: a
+// Linux ELF for this machine's architecture with no program interpreter
+// (no libc to load). A CLI built with CGO_ENABLED=0 can pass its own
+// executable as BuildContext.Binary when this is nil.
+func CheckStatic(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrNotStatic, path, err)
+	}
+	defer f.Close()
+	if want, ok := elfMachines[runtime.GOARCH]; ok && f.Machine != want {
+		return fmt.Errorf("%w: %s is for %v, this host is %s", ErrNotStatic, path, f.Machine, runtime.GOARCH)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%w: %s is dynamically linked (build it with CGO_ENABLED=0)", ErrNotStatic, path)
+		}
 	}
 	return nil
 }

@@ -240,9 +240,21 @@ func (c *Cluster) kill(ctx context.Context, n *node) error {
 }
 
 // Pause freezes node id's container (the engine's cgroup freezer): its
-// connections stay open and nothing is answered.
+// connections stay open and nothing is answered. A paused node is left
+// as it is; a node that is not running is an error wrapping
+// cluster.ErrNotRunning.
 func (c *Cluster) Pause(ctx context.Context, id int32) error {
 	return c.do(id, func(n *node) error {
+		st, _, err := c.state(ctx, n)
+		if err != nil {
+			return err
+		}
+		switch {
+		case st.paused:
+			return nil
+		case !st.running:
+			return fmt.Errorf("pause: %w", cluster.ErrNotRunning)
+		}
 		if _, err := c.api.ContainerPause(ctx, n.ctr.GetContainerID(), client.ContainerPauseOptions{}); err != nil {
 			return fmt.Errorf("pause container: %w", err)
 		}
@@ -250,9 +262,16 @@ func (c *Cluster) Pause(ctx context.Context, id int32) error {
 	})
 }
 
-// Resume thaws a paused node.
+// Resume thaws a paused node; on any other node it does nothing.
 func (c *Cluster) Resume(ctx context.Context, id int32) error {
 	return c.do(id, func(n *node) error {
+		st, _, err := c.state(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !st.paused {
+			return nil
+		}
 		if _, err := c.api.ContainerUnpause(ctx, n.ctr.GetContainerID(), client.ContainerUnpauseOptions{}); err != nil {
 			return fmt.Errorf("resume container: %w", err)
 		}
