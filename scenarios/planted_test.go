@@ -54,12 +54,12 @@ const (
 		"at 6s for 1s kill leader:highwater-queue/0; at 8s for 1s kill leader:highwater-queue/2; " +
 		"at 10s for 1s kill leader:highwater-queue/0; at 12s for 1s kill leader:highwater-queue/1"
 	killAll = "at 4s for 2s kill all; at 11s for 2s kill all"
-	// p0LeaderKills kills partition 0's leader three times, 5 s apart, so
+	// p0LeaderKills kills partition 0's leader four times, 4 s apart, so
 	// that traffic resumes between kills (each lands on a leader with an
 	// unreplicated tail) and leadership of partition 0 visits the replicas
 	// left with diverged tails.
-	p0LeaderKills = "at 2s for 1s kill leader:highwater-queue/0; at 7s for 1s kill leader:highwater-queue/0; " +
-		"at 12s for 1s kill leader:highwater-queue/0"
+	p0LeaderKills = "at 2s for 1s kill leader:highwater-queue/0; at 6s for 1s kill leader:highwater-queue/0; " +
+		"at 10s for 1s kill leader:highwater-queue/0; at 14s for 1s kill leader:highwater-queue/0"
 )
 
 // plantedScenario is the short run every case uses: 3 reference nodes
@@ -120,17 +120,20 @@ func planted() []plantedCase {
 }
 
 // skipTruncation is the skip-truncation case. A diverged tail shows only
-// once its replica leads and is read, and the tail holds the records
-// pending when its leader died, so it runs with more producers (more
-// pending records), a slower link (250 ms) and repeated kills of one
-// partition's leader. The broker's own acked-on-isr assertion sometimes
+// once its replica leads and the diverged offsets are read (the readers
+// read near the end, the drain reads the final leader), and the tail holds
+// the records pending when its leader died, so it runs with more producers
+// (more pending records), a slower link (250 ms) and repeated kills of one
+// partition's leader. Even so about half the runs stay valid although the
+// replicas' logs differ on disk, hence three seeds; a check that compares
+// every replica's log after the run would make this certain. The broker's own acked-on-isr assertion sometimes
 // trips on the diverged leader and stalls the partition (BUGS.md); such a
 // run ends unknown or times out and the next seed is tried.
 func skipTruncation(withBug func(string, map[string]string) map[string]string) plantedCase {
 	sc := plantedScenario("planted-skip-truncation", p0LeaderKills, withBug("skip-truncation",
 		map[string]string{"highwater.fault.replica.fetch.delay.ms": "250", "replica.lag.time.max.ms": "2000"}))
 	sc.Workload.Producers = 32
-	return plantedCase{Bug: "skip-truncation", Scenario: sc, Seeds: []int64{1, 2},
+	return plantedCase{Bug: "skip-truncation", Scenario: sc, Seeds: []int64{1, 2, 3},
 		Expect: []string{checker.InconsistentOffsets, checker.Duplicate, checker.NotLinearizable, checker.LostWrite}}
 }
 
