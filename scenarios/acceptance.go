@@ -64,8 +64,10 @@ func acceptance() []Case {
 
 	refSafe := settingsCase("nightly-reference-safe-smoke-faults", run.ImplReference, safeSet, 2, smokeFaults)
 	// The reference cluster runs the same unsafe settings; its verdict is
-	// the finding (recorded, not asserted): see /work/notes/issue6-runs.md.
-	refUnsafe := settingsCase("nightly-reference-unsafe-partitions-az", run.ImplReference, unsafeSet, 1, unsafeFaults)
+	// the finding (recorded, not asserted). Only az-loss of the pair: a
+	// run.Scenario cannot start the reference cluster in Proxy or NetNS
+	// mode yet, so partition-leader is unavailable and would fail the run.
+	refUnsafe := settingsCase("nightly-reference-unsafe-az", run.ImplReference, unsafeSet, 1, []string{"az-loss"})
 	refUnsafe.Expect = ExpectRecord
 	refUnsafe.Seeds = []int64{201}
 	return []Case{kafkaSafe, kafkaUnsafe, refSafe, refUnsafe}
