@@ -35,7 +35,7 @@ func gunzipHistory(t *testing.T, name, dir string) string {
 	return path
 }
 
-// TestRealHighWatermarkLagAfterFailover re-checks two real histories where,
+// TestRealHighWatermarkLagAfterFailover re-checks three real histories where,
 // after a leader was killed, the new leader's consumer Fetch answered a high
 // watermark one below an offset the old leader had acknowledged, until it
 // committed a record of its own epoch:
@@ -46,6 +46,12 @@ func gunzipHistory(t *testing.T, name, dir string) string {
 //   - the reference cluster, same settings (BUGS.md #11): highwater chaos
 //     --impl reference --nodes 3 --duration 60s --faults
 //     kill,pause,restart,stop --seed 42
+//   - the reference cluster during a 17 s rolling restart (window 6,
+//     49.29–66.67 s), whose leader change came 9 s into the window: fetch
+//     op#7763 at 58.37 s reported hw 569 after offset 569 was acknowledged
+//     (BUGS.md #11): highwater chaos --impl reference --nodes 3 --seed 11
+//     --duration 1m0s --rate 200 --partitions 4 --faults
+//     kill,pause,restart,stop
 //
 // Nothing was lost. By default that is valid with a
 // stale-high-watermark-after-failover finding; with StrictHighWatermark it
@@ -56,6 +62,7 @@ func TestRealHighWatermarkLagAfterFailover(t *testing.T) {
 	}{
 		{"kafka-hw-lag-after-failover.jsonl.gz", "highwater-queue-2", "hw=86"},
 		{"reference-hw-lag-after-kill.jsonl.gz", "highwater-queue-1", "hw=288"},
+		{"reference-hw-lag-rolling-restart.jsonl.gz", "highwater-queue-2", "hw=569"},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			dir := t.TempDir()

@@ -238,7 +238,7 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	var evidence map[history.TopicPartition]*hwEvidence
 	if !c.StrictHighWatermark && !c.IgnoreHighWatermark {
 		evidence = hwEvidenceOf(ops)
-		excuseStaleReads(h, ops, evidence, cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSlack, DefaultStaleHWSlack))
+		excuseStaleReads(h, ops, evidence, cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSpan, DefaultStaleHWSpan))
 	}
 	model := c.model(ctx)
 	obs := observe(h)

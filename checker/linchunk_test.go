@@ -51,7 +51,7 @@ func TestReductionsPreserveVerdict(t *testing.T) {
 		c := &Linearizability{slotTarget: rapid.IntRange(1, 4).Draw(t, "slot-target")}
 		// A fault window somewhere relaxes the reads around it (stalehw.go):
 		// chunking must stay exact with lagging reads too.
-		c.StaleHWGrace, c.StaleHWSlack = time.Nanosecond, time.Nanosecond
+		c.StaleHWGrace, c.StaleHWSpan = time.Nanosecond, time.Nanosecond
 		if end := h.EndTime(); end > 0 && rapid.Bool().Draw(t, "fault") {
 			from := rapid.Int64Range(0, end).Draw(t, "fault-start")
 			to := rapid.Int64Range(from, end).Draw(t, "fault-stop")
@@ -61,7 +61,7 @@ func TestReductionsPreserveVerdict(t *testing.T) {
 		model := c.model(context.Background())
 		relaxed := func() []porcupine.Operation {
 			ops := linOperations(h)
-			excuseStaleReads(h, ops, hwEvidenceOf(ops), c.StaleHWGrace, c.StaleHWSlack)
+			excuseStaleReads(h, ops, hwEvidenceOf(ops), c.StaleHWGrace, c.StaleHWSpan)
 			return ops
 		}
 		plain := porcupine.CheckOperations(model, relaxed())

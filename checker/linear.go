@@ -45,10 +45,13 @@ type Linearizability struct {
 	// not-linearizable instead of a stale-high-watermark-after-failover
 	// finding.
 	StrictHighWatermark bool
-	// StaleHWGrace and StaleHWSlack bound which reads may report a lagging
-	// high watermark; zero means DefaultStaleHWGrace, DefaultStaleHWSlack.
+	// StaleHWGrace and StaleHWSpan bound which reads may report a lagging
+	// high watermark (stalehw.go): how long after a fault window, and how
+	// far apart (and before the window) the acknowledgements a lagging
+	// read missed may lie. Zero means DefaultStaleHWGrace,
+	// DefaultStaleHWSpan.
 	StaleHWGrace time.Duration
-	StaleHWSlack time.Duration
+	StaleHWSpan  time.Duration
 
 	slotTarget int // tests: chunk size aimed for when cutting by offsets
 }

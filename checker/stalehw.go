@@ -23,14 +23,15 @@ const StaleHighWatermark = "stale-high-watermark-after-failover"
 // times out), so the grace is generous.
 const DefaultStaleHWGrace = 10 * time.Second
 
-// DefaultStaleHWSlack is how far before a fault window a high watermark
-// must have been known for a read excused by that window not to go below
-// it (Linearizability.StaleHWSlack). A follower learns the leader's high
-// watermark with every fetch response, and Kafka followers fetch at least
-// every replica.fetch.wait.max.ms (500 ms): whatever was acknowledged a
-// second before the fault, every in-sync follower (so every electable new
-// leader) knows is committed.
-const DefaultStaleHWSlack = time.Second
+// DefaultStaleHWSpan bounds how far apart the acknowledgements a lagging
+// read did not see may lie, and how long before its fault window began
+// the first of them may have come (Linearizability.StaleHWSpan). A
+// follower learns the leader's high watermark from every fetch response,
+// and Kafka followers fetch at least every replica.fetch.wait.max.ms
+// (500 ms): a new leader can have missed only what the old leader
+// acknowledged in its last fetch round before it lost leadership. 1.5 s is
+// that round with slack for scheduling on a loaded machine.
+const DefaultStaleHWSpan = 1500 * time.Millisecond
 
 // hwEvidence is what one partition's completed operations prove about its
 // high watermark: after times[i], it was at least floor[i] (a prefix
@@ -89,48 +90,117 @@ func hwEvidenceOf(ops []porcupine.Operation) map[history.TopicPartition]*hwEvide
 	return res
 }
 
-// excuseStaleReads marks the reads that may report a lagging high
-// watermark (linInput.relaxed): those overlapping a fault window or the
-// grace after it whose high watermark lies between what was proven slack
-// before the window began and what was proven slack after it began. The
-// lag Kafka allows is a high watermark frozen at what the old leader had
-// told its followers (or, for an isolated old leader, its own) when the
-// fault struck: not lower than what was committed before, not higher than
-// what was committed by then. A broker whose answers trail the acks by a
-// constant lag all along (KAFKA.md's planted stale read) reports values
-// past that band once writes resume, and stays strict. Everything else
-// stays strict.
-func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, slack time.Duration) {
-	type window struct{ start, end int64 }
-	ws := make([]window, 0, len(h.Faults))
+// provenAt is when an operation first proved the high watermark above o:
+// the return of the earliest acknowledgement of an offset ≥ o or read
+// reporting a high watermark > o (ok false when none did).
+func (e *hwEvidence) provenAt(o int64) (int64, bool) {
+	if e == nil {
+		return 0, false
+	}
+	i := sort.Search(len(e.floor), func(i int) bool { return e.floor[i] > o })
+	if i == len(e.floor) {
+		return 0, false
+	}
+	return e.times[i], true
+}
+
+// staleWindow is a fault window stretched by the grace after it (ns).
+type staleWindow struct{ start, end int64 }
+
+func staleWindows(h *history.History, grace time.Duration) []staleWindow {
+	ws := make([]staleWindow, 0, len(h.Faults))
 	for _, w := range h.Faults {
 		end := w.StopTime
 		if end < 0 {
 			end = h.EndTime()
 		}
-		ws = append(ws, window{w.StartTime, end + int64(grace)})
+		ws = append(ws, staleWindow{w.StartTime, end + int64(grace)})
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].start < ws[j].start })
+	return ws
+}
+
+// staleEpisode is a run of lagging reads of one partition that one leader
+// change explains: it opens with the first lagging read after a fresh one
+// and lasts until the next fresh read or the end of its window.
+type staleEpisode struct {
+	window      staleWindow
+	firstReturn int64 // the leader changed before the first lagging read returned
+}
+
+// excuseStaleReads marks the reads that may report a lagging high
+// watermark (linInput.relaxed), anchored at the leader change the history
+// shows: the first read of a partition reporting a high watermark below
+// an offset already proven committed (the history records no leader
+// epochs). A lagging read is excused when
+//
+//   - it overlaps a fault window or the grace after it;
+//   - the offsets it did not see, [its high watermark, the highest proven
+//     committed before it was invoked), were all proven committed within
+//     span of each other, and the first of them at most span before the
+//     window began: the old leader's last acknowledgements before it
+//     stopped or lost leadership, which the new leader had not yet heard
+//     of from a fetch response; and
+//   - nothing new was proven committed after the first lagging read of its
+//     episode returned: a new leader acknowledges nothing until it has
+//     caught up, so lag that grows along with the acknowledgements
+//     (KAFKA.md's planted stale read, a constant lag) is no leader change.
+//
+// A lagging read that fails this stays strict and opens no episode. The
+// model still requires an excused read's high watermark to be at most
+// the log's length and its records to be in the log below that high
+// watermark, so lost or moved records are judged as before.
+func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, span time.Duration) {
+	ws := staleWindows(h, grace)
+	if len(ws) == 0 {
+		return
+	}
+	reads := map[history.TopicPartition][]porcupine.Operation{}
 	for _, op := range ops {
 		in, out := op.Input.(*linInput), op.Output.(*linOutput)
-		if in.kind == linSend || out.hw < 0 {
-			continue
+		if in.kind != linSend && out.hw >= 0 {
+			reads[in.tp] = append(reads[in.tp], op)
 		}
-		for _, w := range ws {
-			if w.start > op.Return {
-				break
-			}
-			if op.Call > w.end {
+	}
+	for tp, rs := range reads {
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Call < rs[j].Call })
+		var ep *staleEpisode
+		for _, op := range rs {
+			in, out := op.Input.(*linInput), op.Output.(*linOutput)
+			known, _, ok := ev[tp].at(op.Call)
+			if !ok || out.hw >= known {
+				ep = nil // a fresh read: the leader has caught up
 				continue
 			}
-			floor, _, _ := ev[in.tp].at(w.start - int64(slack))
-			ceiling, _, _ := ev[in.tp].at(w.start + int64(slack))
-			if floor <= out.hw && out.hw <= ceiling {
-				in.relaxed = true
-				break
+			if ep != nil && op.Call > ep.window.end {
+				ep = nil
+			}
+			first, _ := ev[tp].provenAt(out.hw)
+			last, _ := ev[tp].provenAt(known - 1)
+			if ep != nil {
+				in.relaxed = last <= ep.firstReturn && lagExcused(ep.window, first, last, span)
+				continue
+			}
+			for _, w := range ws {
+				if w.start > op.Return {
+					break
+				}
+				if op.Call <= w.end && lagExcused(w, first, last, span) {
+					in.relaxed = true
+					ep = &staleEpisode{window: w, firstReturn: op.Return}
+					break
+				}
 			}
 		}
 	}
+}
+
+// lagExcused: the offsets a read missed were first proven committed
+// between first and last; they must be the last acknowledgements before
+// the old leader stopped, at or after the window began: within span of
+// each other and not earlier than span before the window.
+func lagExcused(w staleWindow, first, last int64, span time.Duration) bool {
+	return last-first <= int64(span) && first >= max(last, w.start)-int64(span)
 }
 
 // staleFindings lists, per partition and fault window, the excused reads

@@ -9,6 +9,15 @@ import (
 
 func itoa(p int32) string { return strconv.Itoa(int(p)) }
 
+// seq is records v0..v(n-1) at offsets 0..n-1.
+func seq(n int) []rec {
+	out := make([]rec, n)
+	for i := range out {
+		out[i] = rec{int64(i), "v" + strconv.Itoa(i)}
+	}
+	return out
+}
+
 func findingOf(s Summary, typ string) *Anomaly {
 	for _, r := range s.Results {
 		for i := range r.Findings {
@@ -97,6 +106,49 @@ func TestStaleHighWatermarkJudgement(t *testing.T) {
 				all = append(all, rec{int64(i), "v" + strconv.Itoa(i)})
 			}
 			b.drain(all...)
+		}, valid: Invalid, strict: Invalid, mentions: "list-offsets → hw="},
+		{name: "leader change late in a long window", build: func(b *hb) {
+			// A rolling restart: writes go on for 9 s into the window,
+			// then the new leader has not heard of the last two
+			// acknowledgements (BUGS.md #11, seed 11).
+			b.faultStart(1, "restart", "rolling restart n1 n3 n2")
+			for i := range 46 {
+				b.clock += 200 * time.Millisecond
+				b.sendOK(1, "v"+strconv.Itoa(i), int64(i))
+			}
+			b.clock += 3 * time.Second
+			b.fetch(20, 44, 44)
+			b.fetch(20, 44, 44)
+			b.clock += time.Second
+			b.fetch(20, 44, 46, rec{44, "v44"}, rec{45, "v45"})
+			b.faultStop(1, "restart")
+			b.drain(seq(46)...)
+		}, valid: Valid, strict: Invalid, finding: true},
+		{name: "stale read in a long window missing acks spread over seconds", build: func(b *hb) {
+			// Planted: the lag covers 3 s of acknowledgements, more than
+			// one replica fetch round; no leader change explains it.
+			b.faultStart(1, "restart", "rolling restart n1 n3 n2")
+			for i := range 50 {
+				b.clock += 200 * time.Millisecond
+				b.sendOK(1, "v"+strconv.Itoa(i), int64(i))
+			}
+			b.fetch(20, 35, 35)
+			b.faultStop(1, "restart")
+			b.drain(seq(50)...)
+		}, valid: Invalid, strict: Invalid, mentions: "fetch(35) → [] hw=35"},
+		{name: "lag growing with the acks after a leader change", build: func(b *hb) {
+			// Each read alone could follow a fresh leader change, but a
+			// new leader acknowledges nothing before it catches up.
+			b.faultStart(1, "kill", "kill -9 n1")
+			for i := range 20 {
+				b.clock += 200 * time.Millisecond
+				b.sendOK(1, "v"+strconv.Itoa(i), int64(i))
+				if i >= 10 {
+					b.listOffsets(20, int64(i-1))
+				}
+			}
+			b.faultStop(1, "kill")
+			b.drain(seq(20)...)
 		}, valid: Invalid, strict: Invalid, mentions: "list-offsets → hw="},
 		{name: "acknowledged write lost during a fault", build: func(b *hb) {
 			b.sendOK(1, "a", 0)
