@@ -95,23 +95,42 @@
 // a leader kill (BUGS.md #8), and so does the reference cluster (#11);
 // nothing acknowledged is lost.
 //
-// So by default a fetch or list-offsets whose interval overlaps a fault
-// window, or the StaleHWGrace (10 s) after it, is relaxed: its high
-// watermark may be below the log's length (never above it), an empty fetch
-// only needs its offset at or past the high watermark it reported, and
-// every record it returns must be below that high watermark and in the log
-// at its offset (serving past the high watermark stays a violation). The
-// excuse is a band: the high watermark reported must not be below what
-// operations that returned StaleHWSlack (1 s) before the window began
-// proved committed (every in-sync follower, hence every electable leader,
-// had heard of those), so a new leader answering 0 stays a violation; and
-// not above what was proven committed StaleHWSlack after the window began,
-// because the lag Kafka allows is a high watermark frozen at what the old
-// leader had told its followers (or, isolated, its own) when the fault
-// struck. Answers that trail the acks by a constant lag while writes go on
-// (KAFKA.md's planted stale read) leave the band and stay violations. A
-// leader change long after a fault began (a preferred-leader rebalance once
-// the killed node is back) is judged strictly.
+// So by default a lagging read — a fetch or list-offsets reporting a high
+// watermark below an offset that operations returned before it was
+// invoked had proven committed — may be excused. The history records no
+// leader epochs, so the leader change is anchored at the first lagging
+// read of a partition after a fresh one; that read and the lagging reads
+// after it (until the next fresh read or the end of its window) form an
+// episode. A lagging read is excused only when
+//
+//   - it overlaps a fault window or the StaleHWGrace (10 s) after it;
+//   - the offsets it missed, [its high watermark, the highest proven
+//     committed), were all proven committed within StaleHWSpan (1.5 s: a
+//     replica fetch round of 500 ms plus slack) of each other and none
+//     earlier than StaleHWSpan before the window began — the old leader's
+//     last acknowledgements before it stopped or lost leadership, which
+//     the new leader had not heard of yet. A long window (a 17 s rolling
+//     restart) may change leaders late: what counts is how the missed
+//     acknowledgements cluster, not when the window began. A new leader
+//     answering 0, or a lag covering seconds of acknowledgements, stays a
+//     violation;
+//   - nothing was proven committed after the episode's first lagging read
+//     returned: a new leader acknowledges nothing before it has caught
+//     up, so answers trailing the acks by a constant lag while writes go
+//     on (KAFKA.md's planted stale read) are no leader change and stay
+//     violations.
+//
+// An excused read is still checked against the log: its high watermark
+// must not exceed the log's length, an empty fetch only needs its offset
+// at or past the high watermark it reported, and every record it returns
+// must be below that high watermark and in the log at its offset (serving
+// past the high watermark stays a violation). A lagging read that is not
+// excused is checked strictly and opens no episode. Known limits of the
+// anchor: a second leader change after the first new leader caught up and
+// acknowledged writes, with no fresh read of the partition in between, and
+// a deposed leader still answering with its frozen high watermark while
+// the new one acknowledges writes, are judged not linearizable.
+//
 // Reads outside fault windows and their grace stay strict. Each episode of
 // lagging reads on a partition is reported as a non-fatal finding,
 // stale-high-watermark-after-failover, in Result.Findings, with its span,
