@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -91,5 +92,32 @@ func TestNetNSPartition(t *testing.T) {
 		t.Fatalf("ISR did not recover after heal: %v", err)
 	}
 	t.Logf("ISR back to 3 %v after heal", time.Since(began).Round(time.Millisecond))
+
+	// Lossy links: 20% of one node's packets dropped; TCP retransmits, so
+	// acks=all writes still complete, only slower.
+	if err := c.LossyLinks(ctx, victim, 20); err != nil {
+		t.Fatalf("LossyLinks: %v", err)
+	}
+	began = time.Now()
+	acked = append(acked, produceN(ctx, t, cl, 0, 30)...)
+	t.Logf("30 acks=all records with 20%% loss on node %d in %v", victim, time.Since(began).Round(time.Millisecond))
+	if err := c.RestoreLinks(ctx, victim); err != nil {
+		t.Fatalf("RestoreLinks: %v", err)
+	}
 	consumeExpect(ctx, t, c.Bootstrap(), acked)
+}
+
+// Links without namespaces, and slow links ever, are unavailable and say
+// why.
+func TestLinksUnavailable(t *testing.T) {
+	c := &Cluster{}
+	for _, kind := range []string{cluster.LinkSlow, cluster.LinkLossy} {
+		err := c.LinksAvailable(kind)
+		if !errors.Is(err, cluster.ErrUnavailable) || !strings.Contains(err.Error(), kind) {
+			t.Errorf("%s: %v, want ErrUnavailable naming it", kind, err)
+		}
+	}
+	if err := c.LossyLinks(context.Background(), 1, 10); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("LossyLinks without netns: %v", err)
+	}
 }
