@@ -100,7 +100,7 @@ error.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.scenario, "scenario", "chaos", "scenario name (the run directory's parent)")
 	fl.StringVar(&f.workload, "workload", "queue", "workload: queue | txn | eos")
-	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake")
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake | container (reference brokers in podman/Docker containers; scripts/podman-setup.sh)")
 	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3; 1 for kfake)")
 	fl.Int64Var(&f.seed, "seed", 0, "root seed (default random, printed)")
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "workload duration (faults heal before it ends)")

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/container"
 	"github.com/highwater-io/highwater/harness/kafka"
 	"github.com/highwater-io/highwater/harness/reference"
 	"github.com/highwater-io/highwater/nemesis"
@@ -28,6 +30,18 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, Binary: c.Binary, ReadyTimeout: c.ReadyTimeout,
 			NetNS: c.NetNS, Proxy: c.Proxy,
 		})
+	case ImplContainer:
+		// This executable goes into the image when it is static (the
+		// release build); otherwise the driver builds ./cmd/highwater
+		// with CGO_ENABLED=0.
+		bin := c.Binary
+		if bin == "" {
+			if exe, err := os.Executable(); err == nil && container.CheckStatic(exe) == nil {
+				bin = exe
+			}
+		}
+		return container.New(ctx, container.Config{Nodes: c.nodes(), Dir: dir, Set: c.Set,
+			ReadyTimeout: c.ReadyTimeout, Build: container.BuildContext{Binary: bin}})
 	default:
 		return nil, fmt.Errorf("%w: cluster impl %q", ErrBadScenario, c.Impl)
 	}

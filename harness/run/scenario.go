@@ -22,6 +22,11 @@ const (
 	// ImplKfake is franz-go's in-process kfake: for developing workloads
 	// and checkers; it has no process faults and is not Kafka.
 	ImplKfake = "kfake"
+	// ImplContainer is the reference cluster in containers (podman or
+	// Docker through testcontainers-go; harness/container): each node in
+	// its own network namespace, so partitions and lossy links cut real
+	// packets when the harness runs as root.
+	ImplContainer = "container"
 )
 
 // Workloads a scenario can run; the history's header names it so the
@@ -38,7 +43,7 @@ const FaultsAll = "all"
 
 // ClusterConfig says what runs the nodes.
 type ClusterConfig struct {
-	Impl  string // ImplReference | ImplKafka | ImplKfake
+	Impl  string // ImplReference | ImplKafka | ImplKfake | ImplContainer
 	Nodes int    // 0: 3 (the reference cluster, Kafka), 1 for kfake
 	// NetNS puts each node (Kafka, reference) in its own network
 	// namespace (root), so partition faults can cut links.
@@ -145,7 +150,7 @@ func (s Scenario) Defaults() Scenario {
 	}
 	if s.RecoveryTimeout == 0 {
 		s.RecoveryTimeout = 60 * time.Second
-		if s.Cluster.Impl == ImplKafka {
+		if s.Cluster.Impl == ImplKafka || s.Cluster.Impl == ImplContainer {
 			s.RecoveryTimeout = 2 * time.Minute
 		}
 	}
@@ -163,12 +168,12 @@ func (s Scenario) Validate() error {
 	switch {
 	case s.Name == "" || strings.ContainsAny(s.Name, "/\\ \t\n") || s.Name == "." || s.Name == "..":
 		return fmt.Errorf("%w: name %q (a single path element without spaces)", ErrBadScenario, s.Name)
-	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake:
-		return fmt.Errorf("%w: cluster impl %q: want reference, kafka or kfake", ErrBadScenario, s.Cluster.Impl)
+	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake && s.Cluster.Impl != ImplContainer:
+		return fmt.Errorf("%w: cluster impl %q: want reference, kafka, kfake or container", ErrBadScenario, s.Cluster.Impl)
 	case s.Kind != WorkloadQueue && s.Kind != WorkloadTxn && s.Kind != WorkloadEOS:
 		return fmt.Errorf("%w: workload %q: want queue, txn or eos", ErrBadScenario, s.Kind)
-	case s.Cluster.NetNS && s.Cluster.Impl == ImplKfake:
-		return fmt.Errorf("%w: network namespaces are available for kafka and reference only", ErrBadScenario)
+	case s.Cluster.NetNS && (s.Cluster.Impl == ImplKfake || s.Cluster.Impl == ImplContainer):
+		return fmt.Errorf("%w: --netns is for kafka and reference (containers have their own namespaces already)", ErrBadScenario)
 	case s.Cluster.Proxy && (s.Cluster.Impl != ImplReference || s.Cluster.NetNS):
 		return fmt.Errorf("%w: proxied links are available for the reference cluster without network namespaces only", ErrBadScenario)
 	case s.FaultTail < 0 || s.FaultTail >= s.Workload.Duration:
