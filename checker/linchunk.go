@@ -235,10 +235,10 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	if len(ops) == 0 {
 		return Result{Valid: Unknown, Reason: "no send, fetch or list-offsets operations to check"}
 	}
-	var evidence map[history.TopicPartition]*hwEvidence
-	if !c.StrictHighWatermark && !c.IgnoreHighWatermark {
-		evidence = hwEvidenceOf(ops)
-		excuseStaleReads(h, ops, evidence, cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSpan, DefaultStaleHWSpan))
+	var episodes []*staleEpisode
+	relaxing := !c.StrictHighWatermark && !c.IgnoreHighWatermark
+	if relaxing {
+		episodes = excuseStaleReads(h, ops, hwEvidenceOf(ops), cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSpan, DefaultStaleHWSpan))
 	}
 	model := c.model(ctx)
 	obs := observe(h)
@@ -287,8 +287,8 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 		}
 	}
 	var findings []Anomaly
-	if evidence != nil {
-		findings = staleFindings(chunks, evidence)
+	if relaxing {
+		findings = staleFindings(episodes)
 		stats["stale_hw_episodes"] = int64(len(findings))
 	}
 	switch {

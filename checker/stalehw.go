@@ -122,10 +122,29 @@ func staleWindows(h *history.History, grace time.Duration) []staleWindow {
 
 // staleEpisode is a run of lagging reads of one partition that one leader
 // change explains: it opens with the first lagging read after a fresh one
-// and lasts until the next fresh read or the end of its window.
+// and lasts until the next fresh read or the end of its window. Only the
+// excused reads count in it.
 type staleEpisode struct {
+	tp          history.TopicPartition
 	window      staleWindow
-	firstReturn int64 // the leader changed before the first lagging read returned
+	first, last porcupine.Operation
+	reads       int
+	lag         int64 // the largest: hw reported, known committed, proof
+	hw, known   int64
+	proof       OpRef
+}
+
+// add counts an excused read that reported hw while known was proven by
+// proof.
+func (e *staleEpisode) add(op porcupine.Operation, hw, known int64, proof OpRef) {
+	if e.reads == 0 {
+		e.first = op
+	}
+	e.last = op
+	e.reads++
+	if lag := known - hw; lag > e.lag {
+		e.lag, e.hw, e.known, e.proof = lag, hw, known, proof
+	}
 }
 
 // excuseStaleReads marks the reads that may report a lagging high
@@ -150,10 +169,10 @@ type staleEpisode struct {
 // model still requires an excused read's high watermark to be at most
 // the log's length and its records to be in the log below that high
 // watermark, so lost or moved records are judged as before.
-func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, span time.Duration) {
+func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, span time.Duration) []*staleEpisode {
 	ws := staleWindows(h, grace)
 	if len(ws) == 0 {
-		return
+		return nil
 	}
 	reads := map[history.TopicPartition][]porcupine.Operation{}
 	for _, op := range ops {
@@ -162,12 +181,13 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 			reads[in.tp] = append(reads[in.tp], op)
 		}
 	}
+	var eps []*staleEpisode
 	for tp, rs := range reads {
 		sort.SliceStable(rs, func(i, j int) bool { return rs[i].Call < rs[j].Call })
 		var ep *staleEpisode
 		for _, op := range rs {
 			in, out := op.Input.(*linInput), op.Output.(*linOutput)
-			known, _, ok := ev[tp].at(op.Call)
+			known, proof, ok := ev[tp].at(op.Call)
 			if !ok || out.hw >= known {
 				ep = nil // a fresh read: the leader has caught up
 				continue
@@ -178,7 +198,12 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 			first, _ := ev[tp].provenAt(out.hw)
 			last, _ := ev[tp].provenAt(known - 1)
 			if ep != nil {
-				in.relaxed = last <= ep.firstReturn && lagExcused(ep.window, first, last, span)
+				// The leader changed before the episode's first read
+				// returned; nothing committed since.
+				if last <= ep.first.Return && lagExcused(ep.window, first, last, span) {
+					in.relaxed = true
+					ep.add(op, out.hw, known, proof)
+				}
 				continue
 			}
 			for _, w := range ws {
@@ -187,12 +212,15 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 				}
 				if op.Call <= w.end && lagExcused(w, first, last, span) {
 					in.relaxed = true
-					ep = &staleEpisode{window: w, firstReturn: op.Return}
+					ep = &staleEpisode{tp: tp, window: w}
+					ep.add(op, out.hw, known, proof)
+					eps = append(eps, ep)
 					break
 				}
 			}
 		}
 	}
+	return eps
 }
 
 // lagExcused: the offsets a read missed were first proven committed
@@ -203,50 +231,11 @@ func lagExcused(w staleWindow, first, last int64, span time.Duration) bool {
 	return last-first <= int64(span) && first >= max(last, w.start)-int64(span)
 }
 
-// staleFindings lists, per partition and fault window, the excused reads
-// whose high watermark was below what an operation that returned before
-// they were invoked proved: one finding per episode, with its span, how
-// many reads and how far behind.
-func staleFindings(chunks []linChunk, ev map[history.TopicPartition]*hwEvidence) []Anomaly {
-	type episode struct {
-		tp          history.TopicPartition
-		first, last porcupine.Operation
-		reads       int
-		lag         int64
-		hw, known   int64
-		proof       OpRef
-	}
-	var eps []*episode
-	open := map[history.TopicPartition]*episode{}
-	var sorted []porcupine.Operation
-	for _, ch := range chunks {
-		for _, op := range ch.ops {
-			if op.Input.(*linInput).relaxed {
-				sorted = append(sorted, op)
-			}
-		}
-	}
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Call < sorted[j].Call })
-	for _, op := range sorted {
-		in, out := op.Input.(*linInput), op.Output.(*linOutput)
-		known, proof, ok := ev[in.tp].at(op.Call)
-		if !ok || out.hw >= known {
-			// A fresh read ends the partition's episode.
-			delete(open, in.tp)
-			continue
-		}
-		e := open[in.tp]
-		if e == nil {
-			e = &episode{tp: in.tp, first: op}
-			open[in.tp] = e
-			eps = append(eps, e)
-		}
-		e.last = op
-		e.reads++
-		if lag := known - out.hw; lag > e.lag {
-			e.lag, e.hw, e.known, e.proof = lag, out.hw, known, proof
-		}
-	}
+// staleFindings reports each episode of excused lagging reads (one
+// partition, one leader change) with its span, how many reads and how far
+// behind, in time order.
+func staleFindings(eps []*staleEpisode) []Anomaly {
+	sort.SliceStable(eps, func(i, j int) bool { return eps[i].first.Call < eps[j].first.Call })
 	out := make([]Anomaly, 0, len(eps))
 	for _, e := range eps {
 		first, last := e.first.Input.(*linInput).ref, e.last.Input.(*linInput).ref
