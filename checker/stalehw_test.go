@@ -222,3 +222,40 @@ func TestStaleHighWatermarkJudgement(t *testing.T) {
 		})
 	}
 }
+
+// TestStaleHighWatermarkEpisodes: each leader change is its own finding,
+// even inside one long window: a fresh read ends an episode, and the next
+// lagging read anchors the next leader change.
+func TestStaleHighWatermarkEpisodes(t *testing.T) {
+	b := newHB(t)
+	b.faultStart(1, "restart", "rolling restart n1 n2 n3")
+	n := 0
+	change := func() {
+		for range 10 {
+			b.clock += 100 * time.Millisecond
+			b.sendOK(1, "v"+strconv.Itoa(n), int64(n))
+			n++
+		}
+		b.clock += 2 * time.Second
+		b.fetch(20, int64(n-1), int64(n-1)) // the new leader missed the last ack
+		b.listOffsets(20, int64(n-1))
+		b.clock += time.Second
+		b.listOffsets(20, int64(n)) // caught up
+	}
+	change()
+	b.clock += 3 * time.Second
+	change()
+	b.faultStop(1, "restart")
+	b.drain(seq(n)...)
+	s := Run(t.Context(), b.history(), &Queue{}, &Linearizability{Timeout: 20 * time.Second, slotTarget: 1})
+	if s.Valid != Valid {
+		t.Fatalf("verdict %s, want valid:\n%s", s.Valid, s.Text())
+	}
+	var eps []Anomaly
+	for _, r := range s.Results {
+		eps = append(eps, r.Findings...)
+	}
+	if len(eps) != 2 || eps[0].Offsets[0] != 9 || eps[1].Offsets[0] != 19 || !strings.Contains(eps[0].Explanation, "2 read(s)") {
+		t.Fatalf("want two episodes (hw 9, then hw 19; two reads each):\n%s", s.Text())
+	}
+}
