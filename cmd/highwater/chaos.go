@@ -40,6 +40,7 @@ type chaosFlags struct {
 	rf, minISR  int
 	runsDir     string
 	netns       bool
+	acks        string
 	proxy       bool
 	set         []string
 	meanQuiet   time.Duration
@@ -120,6 +121,7 @@ error.`,
 	fl.StringVar(&f.runsDir, "runs-dir", "runs", "root of run directories")
 	fl.BoolVar(&f.netns, "netns", false, "run each node (kafka, reference) in its own network namespace (root): enables partition faults, and lossy for reference")
 	fl.BoolVar(&f.proxy, "proxy", false, "reference only: client and controller links through TCP proxies (unprivileged): enables partition, slow and lossy faults")
+	fl.StringVar(&f.acks, "acks", "all", "producer acks: all (idempotent) or 1 (leader only, idempotence off: unsafe, may lose acknowledged writes)")
 	fl.StringArrayVar(&f.set, "set", nil, "broker property key=value for every node, repeatable")
 	fl.DurationVar(&f.meanQuiet, "mean-quiet", 5*time.Second, "mean quiet period between faults")
 	fl.DurationVar(&f.meanFault, "mean-fault", 5*time.Second, "mean fault duration")
@@ -139,6 +141,7 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 	w.Partitions = f.partitions
 	w.Producers, w.AssignConsumers, w.GroupConsumers, w.Readers = f.producers, f.assign, f.group, f.readers
 	w.RecordBytes = f.recordBytes
+	w.Acks = f.acks
 	w.ReadRatePerSec = f.readRate
 	w.SendRatePerSec = f.rate
 	nodes := f.nodes

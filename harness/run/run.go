@@ -1,6 +1,7 @@
 package run
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -159,7 +160,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	histPath := filepath.Join(s.dir, HistoryJSONL)
 	hw, err := history.Create(histPath, history.Header{
 		Scenario: sc.Name, Seed: opts.Seed, Commit: s.info.Commit, Start: start,
-		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind},
+		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind, "acks": cmp.Or(sc.Workload.Acks, "all")},
 	})
 	if err != nil {
 		return res, s.fail(err)

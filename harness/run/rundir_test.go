@@ -104,11 +104,12 @@ func TestInfoRoundTripAndLogs(t *testing.T) {
 
 func TestScenarioValidateAndReplay(t *testing.T) {
 	sc := Scenario{Name: "smoke", Cluster: ClusterConfig{Impl: ImplKafka, NetNS: true, Set: map[string]string{"b": "2", "a": "1"}}}.Defaults()
+	sc.Workload.Acks = "1"
 	if err := sc.Validate(); err != nil {
 		t.Fatal(err)
 	}
 	cmd := sc.ReplayCommand(99, []string{"kill", "partition-leader"})
-	for _, want := range []string{"--seed 99", "--impl kafka", "--nodes 3", "--faults kill,partition-leader", "--netns", "--set a=1 --set b=2", "--scenario smoke"} {
+	for _, want := range []string{"--seed 99", "--impl kafka", "--nodes 3", "--faults kill,partition-leader", "--netns", "--set a=1 --set b=2", "--scenario smoke", "--acks 1"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("replay %q lacks %q", cmd, want)
 		}

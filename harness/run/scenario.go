@@ -212,6 +212,9 @@ func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 		"--read-rate", strconv.FormatFloat(s.Workload.ReadRatePerSec, 'g', -1, 64),
 		"--record-bytes", strconv.Itoa(s.Workload.RecordBytes),
 	}
+	if s.Workload.Acks != "" && s.Workload.Acks != "all" {
+		args = append(args, "--acks", s.Workload.Acks)
+	}
 	if s.Workload.ReplicationFactor > 0 {
 		args = append(args, "--replication-factor", strconv.Itoa(s.Workload.ReplicationFactor))
 	}

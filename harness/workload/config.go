@@ -22,6 +22,12 @@ type Config struct {
 	ReplicationFactor int
 	MinInsyncReplicas int
 
+	// Acks is the producers' acknowledgement level: "all" (the default
+	// when empty: idempotent, franz-go's default) or "1" (leader only,
+	// idempotence off — an unsafe setting a run may want to show losing
+	// acknowledged writes).
+	Acks string
+
 	Producers       int
 	AssignConsumers int
 	GroupConsumers  int
@@ -81,6 +87,9 @@ func (c Config) seeds() []string {
 	return out
 }
 
+// leaderAcks reports whether producers use acks=1.
+func (c Config) leaderAcks() bool { return c.Acks == "1" }
+
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -99,6 +108,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: %d partitions", ErrBadConfig, c.Partitions)
 	case c.ReplicationFactor < 0 || c.MinInsyncReplicas < 0:
 		return fmt.Errorf("%w: negative replication settings", ErrBadConfig)
+	case c.Acks != "" && c.Acks != "all" && c.Acks != "-1" && c.Acks != "1":
+		return fmt.Errorf("%w: acks %q (want all or 1)", ErrBadConfig, c.Acks)
 	case c.Producers < 0 || c.AssignConsumers < 0 || c.GroupConsumers < 0 || c.Readers < 0:
 		return fmt.Errorf("%w: negative client count", ErrBadConfig)
 	case c.Producers > 0 && c.SendRatePerSec <= 0:

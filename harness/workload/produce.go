@@ -12,19 +12,23 @@ import (
 )
 
 // producerOpts are the client options of every recorded producer:
-// idempotent (franz-go's default), acks=all, one uncompressed record per
-// request as soon as it is handed over, each send bounded by SendTimeout.
+// idempotent (franz-go's default), acks=all (or acks=1 without
+// idempotence when the config asks), one uncompressed record per request
+// as soon as it is handed over, each send bounded by SendTimeout.
 func (w *Workload) producerOpts() []kgo.Opt {
-	return []kgo.Opt{
+	acks := []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks())}
+	if w.cfg.leaderAcks() {
+		acks = []kgo.Opt{kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite()}
+	}
+	return append(acks,
 		kgo.SeedBrokers(w.cfg.seeds()...),
-		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		kgo.ProducerLinger(0),
 		kgo.RecordDeliveryTimeout(w.cfg.SendTimeout),
 		kgo.ProduceRequestTimeout(w.cfg.SendTimeout),
 		kgo.MaxProduceRequestsInflightPerBroker(1),
-	}
+	)
 }
 
 // producer is one recording producer process.
