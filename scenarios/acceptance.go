@@ -11,19 +11,16 @@ import (
 // against Apache Kafka and against the 3-node reference cluster.
 //
 // Safe: RF 3, min.insync.replicas 2 (topic and broker), unclean leader
-// election off; the workload's producers are idempotent with acks=all
-// (harness/workload has no acks knob). Under the smoke faults (kill -9,
-// pause) that must be VALID.
+// election off; the workload's producers are idempotent with acks=all.
+// Under the smoke faults (kill -9, pause) that must be VALID.
 //
-// Unsafe: min.insync.replicas 1 and unclean leader election on. With one
-// in-sync replica enough to acknowledge, a leader that is cut off or lost
-// with its rack keeps acknowledging alone, and an out-of-sync replica may
-// then become leader and truncate those writes away: the harness must find
-// lost-write, unseen or inconsistent-offsets. The producers stay acks=all
-// (there is no acks=1 knob), which with min ISR 1 acknowledges on the
-// leader alone once the ISR has shrunk: the window acks=1 opens, narrower.
-// A seed whose schedule misses that window comes back valid; the next
-// seed is tried (ExpectAnomaly), and every seed's verdict is logged.
+// Unsafe: min.insync.replicas 1, unclean leader election on, and producers
+// with acks=1 (idempotence off). A leader acknowledges alone, so a leader
+// that is cut off or lost with its rack takes acknowledged writes no other
+// replica has, and the replica elected next truncates them away: the
+// harness must find lost-write, unseen or inconsistent-offsets. A seed
+// whose schedule misses that window comes back valid; the next seed is
+// tried (ExpectAnomaly), and every seed's verdict is logged.
 
 // Broker properties of the two settings.
 var (
@@ -61,13 +58,16 @@ func acceptance() []Case {
 	kafkaUnsafe.Labels = append(kafkaUnsafe.Labels, LabelKafka)
 	kafkaUnsafe.Expect, kafkaUnsafe.Anomalies = ExpectAnomaly, lostWrites
 	kafkaUnsafe.Seeds = []int64{201, 202, 203, 204}
+	kafkaUnsafe.Scenario.Workload.Acks = "1"
 
 	refSafe := settingsCase("nightly-reference-safe-smoke-faults", run.ImplReference, safeSet, 2, smokeFaults)
-	// The reference cluster runs the same unsafe settings; its verdict is
-	// the finding (recorded, not asserted). Only az-loss of the pair: a
-	// run.Scenario cannot start the reference cluster in Proxy or NetNS
-	// mode yet, so partition-leader is unavailable and would fail the run.
-	refUnsafe := settingsCase("nightly-reference-unsafe-az", run.ImplReference, unsafeSet, 1, []string{"az-loss"})
+	// The reference cluster runs the same unsafe settings and faults
+	// (leader partitions through network namespaces, as root); its
+	// verdict is the finding (recorded, not asserted).
+	refUnsafe := settingsCase("nightly-reference-unsafe-partitions-az", run.ImplReference, unsafeSet, 1, unsafeFaults)
+	refUnsafe.Scenario.Cluster.NetNS = true
+	refUnsafe.NeedsRoot = true
+	refUnsafe.Scenario.Workload.Acks = "1"
 	refUnsafe.Expect = ExpectRecord
 	refUnsafe.Seeds = []int64{201}
 	return []Case{kafkaSafe, kafkaUnsafe, refSafe, refUnsafe}
