@@ -30,6 +30,14 @@ type txnBenchFlags struct {
 	records    int
 	partitions int
 	keep       bool
+	// metadataMinAge is the producers' kgo.MetadataMinAge: franz-go holds
+	// a retried produce batch until a metadata refresh, at most one per
+	// min age (default 5 s). Kafka 4.1 answered some first produces of a
+	// transaction right after the previous commit with a retriable
+	// partition error (franz-go: "produce request had retry batches"), so
+	// with the default each such retry cost ~5 s and the figure measured
+	// the client's backoff, not the broker.
+	metadataMinAge time.Duration
 }
 
 // txnBenchResult is one target's figures.
@@ -67,6 +75,8 @@ reference cluster and Apache Kafka one after the other in the same run.`,
 	fl.IntVar(&f.records, "records", 10, "records per transaction")
 	fl.IntVar(&f.partitions, "partitions", 3, "partitions a transaction writes to")
 	fl.BoolVar(&f.keep, "keep", false, "keep the clusters' data and logs")
+	fl.DurationVar(&f.metadataMinAge, "metadata-min-age", 100*time.Millisecond,
+		"producers' metadata min age: how soon franz-go retries a produce batch a broker asked to retry (franz-go's default is 5s)")
 	return cmd
 }
 
@@ -92,8 +102,8 @@ func runTxnBench(ctx context.Context, f txnBenchFlags, out io.Writer) error {
 		}
 		results = append(results, r)
 	}
-	fmt.Fprintf(out, "\ntransactions of %d records over %d partitions, %d producer(s), %d node(s), acks=all, RF %d\n",
-		f.records, f.partitions, f.producers, f.nodes, min(3, f.nodes))
+	fmt.Fprintf(out, "\ntransactions of %d records over %d partitions, %d producer(s), %d node(s), acks=all, RF %d, metadata min age %v\n",
+		f.records, f.partitions, f.producers, f.nodes, min(3, f.nodes), f.metadataMinAge)
 	fmt.Fprintf(out, "%-10s %10s %9s %9s %9s %9s %9s\n", "target", "txn/s", "commits", "failed", "p50", "p99", "max")
 	for _, r := range results {
 		fmt.Fprintf(out, "%-10s %10.1f %9d %9d %9s %9s %9s\n", r.impl, float64(r.commits)/r.elapsed.Seconds(),
@@ -145,7 +155,8 @@ func txnBenchOne(ctx context.Context, f txnBenchFlags, impl string) (txnBenchRes
 	producers := make([]*kgo.Client, f.producers)
 	for i := range producers {
 		cl, err := kgo.NewClient(seeds, kgo.TransactionalID(fmt.Sprintf("highwater-txnbench-%d", i)),
-			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0))
+			kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0),
+			kgo.MetadataMinAge(f.metadataMinAge))
 		if err != nil {
 			return txnBenchResult{}, err
 		}
