@@ -51,11 +51,15 @@ const (
 	// TxnZombieWrite makes a partition accept a transactional batch from a
 	// fenced producer (an epoch below the partition's).
 	TxnZombieWrite Bug = "txn-zombie-write"
+	// ForgetProducerState makes a starting broker drop its partitions'
+	// idempotent-producer state (no snapshot, no rebuild from the log), so
+	// a batch retried across a restart is appended a second time.
+	ForgetProducerState Bug = "forget-producer-state"
 )
 
 // All lists every planted bug.
 var All = []Bug{AckBeforeReplication, HWBeyondISR, SkipTruncation, UncleanElection, LoseFsync, StaleRead,
-	TxnMarkerPartial, TxnAbortedRead, TxnZombieWrite}
+	TxnMarkerPartial, TxnAbortedRead, TxnZombieWrite, ForgetProducerState}
 
 // ErrUnknownBug wraps a name that is not a planted bug.
 var ErrUnknownBug = errors.New("faults: unknown planted bug")

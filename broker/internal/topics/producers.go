@@ -177,6 +177,10 @@ const producerSnapshotFile = "producer-state.snapshot"
 // whole log once).
 func (c *Catalog) loadProducers(p *Partition) error {
 	ps := &producerState{state: producers.New(c.producerConfig()), now: c.now}
+	if faults.Planted(faults.ForgetProducerState) {
+		p.producers = ps // planted bug (faults/planted.go): start with no producer state
+		return nil
+	}
 	nowMs := c.now().UnixMilli()
 	end := p.Log.EndOffset()
 	from := p.Log.StartOffset()
