@@ -13,7 +13,17 @@ type Registration struct {
 	IncarnationID metadata.UUID // new on every process start
 	Rack          string        // broker.rack
 	Endpoints     []metadata.Endpoint
+	// PreviousBrokerEpoch is the broker epoch its previous incarnation
+	// recorded in its clean-shutdown marker, or -1 (KIP-966's
+	// PreviousBrokerEpoch): any value other than the registered epoch
+	// means the previous incarnation stopped uncleanly and may have lost
+	// unflushed records.
+	PreviousBrokerEpoch int64
 }
+
+// NoPreviousBrokerEpoch is Registration.PreviousBrokerEpoch of a broker
+// without a clean-shutdown marker.
+const NoPreviousBrokerEpoch = -1
 
 // RegisterBroker registers a broker, fenced, with a new broker epoch, and
 // starts its session. A different incarnation while the old one still has a
@@ -30,12 +40,21 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 	t := c.begin()
 	if old, ok := t.img.Broker(reg.BrokerID); ok {
 		s := c.sessions[reg.BrokerID]
-		live := s != nil && !old.Fenced && nowMs-s.lastContactMs <= c.cfg.SessionTimeoutMs
-		if live && old.IncarnationID != reg.IncarnationID {
+		// Only a session this controller saw renewed proves a live
+		// process: the sessions a new active controller grants every
+		// broker (New) do not, so after a full restart a broker's new
+		// incarnation registers at once and fences the old one.
+		// A clean-shutdown marker holding the registered epoch proves the
+		// old process ended, too.
+		live := s != nil && s.contacted && !old.Fenced && nowMs-s.lastContactMs <= c.cfg.SessionTimeoutMs
+		if live && old.IncarnationID != reg.IncarnationID && reg.PreviousBrokerEpoch != old.Epoch {
 			return 0, nil, fmt.Errorf("%w: broker %d is registered by another live incarnation", ErrDuplicateBrokerRegistration, reg.BrokerID)
 		}
 		if !old.Fenced {
 			c.fence(t, old)
+		}
+		if old.IncarnationID != reg.IncarnationID && reg.PreviousBrokerEpoch != old.Epoch {
+			c.removeUnclean(t, reg.BrokerID)
 		}
 	}
 	epoch := t.img.MaxBrokerEpoch() + 1
@@ -45,8 +64,28 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 	if err != nil {
 		return 0, nil, err
 	}
-	c.sessions[reg.BrokerID] = &session{lastContactMs: nowMs}
+	c.sessions[reg.BrokerID] = &session{lastContactMs: nowMs, contacted: true}
 	return epoch, recs, nil
+}
+
+// removeUnclean is KIP-966's handling of a broker registering after an
+// unclean shutdown: its log may lack records it had acknowledged as a
+// follower, so it leaves every ISR. Where it is the last member the ISR
+// keeps it (an ISR is never empty here) but is marked unclean: the
+// partition stays leaderless until an unclean election, which is what
+// Kafka's empty ISR and ELR amount to without ELR recovery.
+func (c *Controller) removeUnclean(t *txn, id int32) {
+	c.updateLeadersAndISRs(t, change{remove: id}, func(p metadata.Partition) bool { return slices.Contains(p.ISR, id) })
+	forEachPartition(t, func(tp metadata.Topic, pid int32, p metadata.Partition) {
+		if len(p.ISR) != 1 || p.ISR[0] != id || p.UncleanISR {
+			return
+		}
+		rec := metadata.PartitionChangeRecord{TopicID: tp.ID, PartitionID: pid, Leader: metadata.NoLeaderChange, MarkUncleanISR: true}
+		if p.Leader != metadata.NoLeader {
+			rec.Leader = metadata.NoLeader
+		}
+		t.add(rec)
+	})
 }
 
 // Heartbeat is a BrokerHeartbeat request.
@@ -86,6 +125,7 @@ func (c *Controller) Heartbeat(hb Heartbeat, nowMs int64) (HeartbeatReply, []met
 		c.sessions[hb.BrokerID] = s
 	}
 	s.lastContactMs = max(s.lastContactMs, nowMs)
+	s.contacted = true
 	t := c.begin()
 	b, _ := t.img.Broker(hb.BrokerID)
 	shouldShutDown := false

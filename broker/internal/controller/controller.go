@@ -25,6 +25,9 @@ type session struct {
 	// shutdownSeen: a heartbeat already put the broker in controlled
 	// shutdown, so a later one may be told to shut down.
 	shutdownSeen bool
+	// contacted: this controller saw the broker register or heartbeat
+	// (not just the grace session New grants on taking over).
+	contacted bool
 }
 
 // New makes the controller active over img (the committed image when it

@@ -48,7 +48,9 @@ func buildChange(img metadata.Image, id metadata.UUID, pid int32, p metadata.Par
 	}
 	isr = sorted(isr)
 	acceptable := func(r int32) bool { return r != ch.remove && r >= 0 && active(img, r) }
-	valid := func(r int32) bool { return slices.Contains(isr, r) && acceptable(r) }
+	// An unclean ISR (KIP-966: its last member lost records in an unclean
+	// shutdown) elects no one but by an unclean election.
+	valid := func(r int32) bool { return !p.UncleanISR && slices.Contains(isr, r) && acceptable(r) }
 
 	leader := metadata.NoLeader
 	outOfSync := func(r int32) bool { return acceptable(r) && !slices.Contains(isr, r) }
@@ -126,6 +128,12 @@ type AlterPartitionItem struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+	// ISREpochs holds, per ISR member, the broker epoch of the process
+	// whose fetches the leader counted (KIP-903; AlterPartition v3's
+	// NewIsrWithEpochs). A member whose registered epoch differs is a
+	// restarted broker judged on its previous incarnation's fetches:
+	// INELIGIBLE_REPLICA. Members without an entry (or -1) are not checked.
+	ISREpochs map[int32]int64
 }
 
 // AlterPartitionResult answers one item: the error, else the partition's
@@ -199,6 +207,11 @@ func validateAlterPartition(img metadata.Image, brokerID int32, it AlterPartitio
 	for _, r := range it.ISR {
 		if !active(img, r) {
 			return p, fmt.Errorf("%w: broker %d is not registered, fenced or shutting down", ErrIneligibleReplica, r)
+		}
+		if e, ok := it.ISREpochs[r]; ok && e >= 0 {
+			if b, _ := img.Broker(r); b.Epoch != e {
+				return p, fmt.Errorf("%w: broker %d epoch %d is stale (registered %d)", ErrIneligibleReplica, r, e, b.Epoch)
+			}
 		}
 	}
 	return p, nil

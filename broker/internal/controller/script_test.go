@@ -19,14 +19,14 @@ import (
 // Commands (times are on a script clock starting at 0):
 //
 //	controller [session-timeout=ms] [seed=n] [unclean] [no-rebalance] [rebalance-interval=ms] [rf=n]
-//	register id=n rack=r [incarnation=n]
+//	register id=n rack=r [incarnation=n] [previous-epoch=n]   (clean-shutdown marker's epoch; none: unclean)
 //	heartbeat id=n[,m...] [epoch=n] [caught-up] [want-fence] [want-shutdown]
 //	tick ms=k                          advance the clock by k, then Tick
 //	create-topic name=t [partitions=n] [rf=n] [config=k=v;k=v] [assign=1,2,3/2,3,1]
 //	create-partitions topic=t count=n
 //	delete-topic name=t
 //	alter-config topic=t|broker= [set=k=v] [delete=k]
-//	alter-partition broker=n topic=t partition=p isr=1,2 [leader-epoch=n] [partition-epoch=n]
+//	alter-partition broker=n topic=t partition=p isr=1,2 [leader-epoch=n] [partition-epoch=n] [isr-epochs=1:3,2:4]
 //	elect type=preferred|unclean [topic=t partition=p]
 //	show
 //
@@ -221,6 +221,9 @@ func (h *harness) format(r metadata.Record) string {
 		if r.ISR != nil {
 			s += fmt.Sprintf(" isr=%v", r.ISR)
 		}
+		if r.MarkUncleanISR {
+			s += " unclean-isr"
+		}
 		return s
 	case metadata.RemoveTopicRecord:
 		return "remove-topic " + h.names[r.TopicID]
@@ -236,6 +239,10 @@ func (h *harness) register(t *testing.T, d *datadriven.TestData) ([]metadata.Rec
 		Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: "127.0.0.1", Port: int32(9091 + atoi(t, id))}}}
 	if inc != "" {
 		reg.IncarnationID[0] = byte(atoi(t, inc))
+	}
+	reg.PreviousBrokerEpoch = NoPreviousBrokerEpoch
+	if v, ok := arg(d, "previous-epoch"); ok {
+		reg.PreviousBrokerEpoch = int64(atoi(t, v))
 	}
 	epoch, recs, err := h.c.RegisterBroker(reg, h.nowMs)
 	if err == nil {
@@ -334,6 +341,13 @@ func (h *harness) alterPartition(t *testing.T, d *datadriven.TestData) ([]metada
 	if v, ok := arg(d, "partition-epoch"); ok {
 		item.PartitionEpoch = int32(atoi(t, v))
 	}
+	if v, ok := arg(d, "isr-epochs"); ok { // id:epoch,id:epoch (KIP-903)
+		item.ISREpochs = map[int32]int64{}
+		for _, kv := range strings.Split(v, ",") {
+			id, e, _ := strings.Cut(kv, ":")
+			item.ISREpochs[int32(atoi(t, id))] = int64(atoi(t, e))
+		}
+	}
 	b, _ := img.Broker(broker)
 	results, recs, err := h.c.AlterPartition(broker, b.Epoch, []AlterPartitionItem{item})
 	if err == nil {
@@ -379,7 +393,11 @@ func (h *harness) show() {
 	}
 	for _, tp := range img.Topics() {
 		for i, p := range tp.Partitions {
-			h.printf("%s-%d replicas=%v isr=%v leader=%d epoch=%d pepoch=%d", tp.Name, i, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch)
+			unclean := ""
+			if p.UncleanISR {
+				unclean = " unclean-isr"
+			}
+			h.printf("%s-%d replicas=%v isr=%v leader=%d epoch=%d pepoch=%d%s", tp.Name, i, p.Replicas, p.ISR, p.Leader, p.LeaderEpoch, p.PartitionEpoch, unclean)
 		}
 	}
 	leaders := map[int32]int{}
@@ -400,7 +418,8 @@ func (h *harness) show() {
 
 // checkControllerInvariants are the safety properties of the decisions
 // (beyond metadata's structural ones): no inactive broker leads; an
-// inactive broker is in an ISR only as its last member.
+// inactive broker is in an ISR only as its last member; a leaderless
+// partition has no active ISR member unless its ISR is unclean (KIP-966).
 func checkControllerInvariants(img metadata.Image) error {
 	for _, tp := range img.Topics() {
 		for i, p := range tp.Partitions {
@@ -414,7 +433,7 @@ func checkControllerInvariants(img metadata.Image) error {
 					}
 				}
 			}
-			if p.Leader == metadata.NoLeader && slices.ContainsFunc(p.ISR, func(r int32) bool { return active(img, r) }) {
+			if p.Leader == metadata.NoLeader && !p.UncleanISR && slices.ContainsFunc(p.ISR, func(r int32) bool { return active(img, r) }) {
 				return fmt.Errorf("%s-%d: leaderless with an active isr member %v", tp.Name, i, p.ISR)
 			}
 		}

@@ -162,7 +162,7 @@ func (img *Image) createPartition(r PartitionRecord) error {
 		return fmt.Errorf("%w: dense-partitions: partition %d of %q with %d partitions", ErrInvalid, r.PartitionID, t.Name, len(t.Partitions))
 	}
 	p := Partition{Replicas: slices.Clone(r.Replicas), ISR: slices.Clone(r.ISR), Leader: r.Leader,
-		LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch}
+		LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch, UncleanISR: r.UncleanISR}
 	if err := checkPartition(p); err != nil {
 		return fmt.Errorf("%w: %s-%d: %w", ErrInvalid, t.Name, r.PartitionID, err)
 	}
@@ -178,7 +178,7 @@ func (img *Image) changePartition(r PartitionChangeRecord) error {
 	if !ok || r.PartitionID < 0 || int(r.PartitionID) >= len(t.Partitions) {
 		return fmt.Errorf("%w: change of unknown partition %s-%d", ErrInvalid, r.TopicID, r.PartitionID)
 	}
-	if r.Leader == NoLeaderChange && len(r.ISR) == 0 && len(r.Replicas) == 0 {
+	if r.Leader == NoLeaderChange && len(r.ISR) == 0 && len(r.Replicas) == 0 && !r.MarkUncleanISR {
 		return fmt.Errorf("%w: %s-%d: a partition change that changes nothing", ErrInvalid, t.Name, r.PartitionID)
 	}
 	p := t.Partitions[r.PartitionID].clone()
@@ -188,6 +188,12 @@ func (img *Image) changePartition(r PartitionChangeRecord) error {
 	if r.Leader != NoLeaderChange {
 		p.Leader = r.Leader
 		p.LeaderEpoch++
+	}
+	switch {
+	case r.MarkUncleanISR:
+		p.UncleanISR = true
+	case p.Leader != NoLeader:
+		p.UncleanISR = false
 	}
 	if len(r.ISR) > 0 {
 		p.ISR = slices.Clone(r.ISR)
@@ -283,6 +289,8 @@ func checkPartition(p Partition) error {
 		return fmt.Errorf("epochs-only-grow: negative epochs %d/%d", p.LeaderEpoch, p.PartitionEpoch)
 	case p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader):
 		return fmt.Errorf("leader-in-isr: leader %d not in isr %v", p.Leader, p.ISR)
+	case p.UncleanISR && p.Leader != NoLeader:
+		return fmt.Errorf("leader-in-isr: leader %d elected from an unclean isr %v", p.Leader, p.ISR)
 	}
 	for _, id := range p.ISR {
 		if !slices.Contains(p.Replicas, id) {

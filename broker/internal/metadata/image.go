@@ -28,6 +28,11 @@ type Partition struct {
 	Leader         int32   // NoLeader when offline
 	LeaderEpoch    int32
 	PartitionEpoch int32
+	// UncleanISR: the ISR's only member lost unflushed records in an
+	// unclean shutdown after it was last the leader's equal (KIP-966), so
+	// it may lead again only by an unclean election. Cleared when a
+	// leader is elected.
+	UncleanISR bool
 }
 
 // State returns a copy of p safe to keep.

@@ -122,6 +122,7 @@ type PartitionRecord struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	UncleanISR     bool    `json:"uncleanIsr,omitempty"`
 }
 
 // PartitionChangeRecord changes a partition. As in KRaft, epochs are not
@@ -134,6 +135,9 @@ type PartitionChangeRecord struct {
 	Leader      int32   `json:"leader"`
 	ISR         []int32 `json:"isr,omitempty"`
 	Replicas    []int32 `json:"replicas,omitempty"`
+	// MarkUncleanISR sets Partition.UncleanISR (its last ISR member
+	// restarted after an unclean shutdown); electing a leader clears it.
+	MarkUncleanISR bool `json:"markUncleanIsr,omitempty"`
 }
 
 // RemoveTopicRecord deletes a topic, its partitions and its configs.
@@ -274,6 +278,9 @@ func (r PartitionChangeRecord) String() string {
 	}
 	if len(r.Replicas) > 0 {
 		fmt.Fprintf(&b, " replicas=%v", r.Replicas)
+	}
+	if r.MarkUncleanISR {
+		b.WriteString(" unclean-isr")
 	}
 	return b.String()
 }

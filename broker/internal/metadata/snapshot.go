@@ -26,7 +26,7 @@ func (img Image) Records() []Record {
 		out = append(out, TopicRecord{Name: t.Name, TopicID: t.ID})
 		for i, p := range t.Partitions {
 			out = append(out, PartitionRecord{TopicID: t.ID, PartitionID: int32(i), Replicas: slices.Clone(p.Replicas),
-				ISR: slices.Clone(p.ISR), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch})
+				ISR: slices.Clone(p.ISR), Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, UncleanISR: p.UncleanISR})
 		}
 	}
 	for _, res := range img.ConfigResources() {

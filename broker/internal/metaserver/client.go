@@ -101,7 +101,7 @@ func (c *Client) Close() {
 // RegisterBroker sends BrokerRegistration.
 func (c *Client) RegisterBroker(ctx context.Context, reg controller.Registration) (int64, error) {
 	req := kmsg.NewPtrBrokerRegistrationRequest()
-	req.BrokerID, req.IncarnationID = reg.BrokerID, reg.IncarnationID
+	req.BrokerID, req.IncarnationID, req.PreviousBrokerEpoch = reg.BrokerID, reg.IncarnationID, reg.PreviousBrokerEpoch
 	if reg.Rack != "" {
 		req.Rack = kmsg.StringPtr(reg.Rack)
 	}
@@ -129,8 +129,8 @@ func (c *Client) BrokerHeartbeat(ctx context.Context, hb Heartbeat) (HeartbeatRe
 	return HeartbeatReply{IsCaughtUp: r.IsCaughtUp, IsFenced: r.IsFenced, ShouldShutDown: r.ShouldShutdown}, nil
 }
 
-// AlterPartition sends AlterPartition (v3: topic ids, ISR members with
-// epoch -1 as the member epochs are not tracked here).
+// AlterPartition sends AlterPartition (v3: topic ids, ISR members with the
+// broker epochs of item.ISREpochs, -1 where unknown; KIP-903).
 func (c *Client) AlterPartition(ctx context.Context, brokerID int32, brokerEpoch int64, items []controller.AlterPartitionItem) ([]controller.AlterPartitionResult, error) {
 	req := kmsg.NewPtrAlterPartitionRequest()
 	req.BrokerID, req.BrokerEpoch = brokerID, brokerEpoch
@@ -138,7 +138,11 @@ func (c *Client) AlterPartition(ctx context.Context, brokerID int32, brokerEpoch
 		p := kmsg.AlterPartitionRequestTopicPartition{Partition: it.PartitionID, LeaderEpoch: it.LeaderEpoch,
 			PartitionEpoch: it.PartitionEpoch, NewISR: it.ISR}
 		for _, id := range it.ISR {
-			p.NewEpochISR = append(p.NewEpochISR, kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: id, BrokerEpoch: -1})
+			e, ok := it.ISREpochs[id]
+			if !ok {
+				e = -1
+			}
+			p.NewEpochISR = append(p.NewEpochISR, kmsg.AlterPartitionRequestTopicPartitionNewEpochISR{BrokerID: id, BrokerEpoch: e})
 		}
 		req.Topics = append(req.Topics, kmsg.AlterPartitionRequestTopic{TopicID: it.TopicID, Partitions: []kmsg.AlterPartitionRequestTopicPartition{p}})
 	}

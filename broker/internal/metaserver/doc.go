@@ -49,7 +49,8 @@
 // (a non-negative int32 size) can start with; the listener routes each
 // connection by those bytes. The Kafka side serves ApiVersions (18),
 // AlterPartition (56, v0-3: names before v2, ids from v2; v3's member
-// epochs are not checked), BrokerRegistration (62, v0-4), BrokerHeartbeat
+// epochs are checked, KIP-903), BrokerRegistration (62, v0-4; v3's
+// PreviousBrokerEpoch tells a clean shutdown, KIP-966), BrokerHeartbeat
 // (63, v0-2) and AllocateProducerIds (67, v0), and the topic admin APIs
 // a broker that is not the active controller forwards (admin.go,
 // KIP-590 without the Envelope): CreateTopics (19, v5-7), DeleteTopics

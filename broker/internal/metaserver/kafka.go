@@ -225,7 +225,11 @@ func securityProtocolCode(name string) int16 {
 
 func (k *kafkaServer) brokerRegistration(ctx context.Context, r *kmsg.BrokerRegistrationRequest) kmsg.Response {
 	resp := kmsg.NewPtrBrokerRegistrationResponse()
-	reg := controller.Registration{BrokerID: r.BrokerID, IncarnationID: metadata.UUID(r.IncarnationID)}
+	reg := controller.Registration{BrokerID: r.BrokerID, IncarnationID: metadata.UUID(r.IncarnationID),
+		PreviousBrokerEpoch: controller.NoPreviousBrokerEpoch}
+	if r.Version >= 3 {
+		reg.PreviousBrokerEpoch = r.PreviousBrokerEpoch // KIP-966: -1 after an unclean shutdown
+	}
 	if r.Rack != nil {
 		reg.Rack = *r.Rack
 	}
@@ -255,8 +259,8 @@ func (k *kafkaServer) brokerHeartbeat(ctx context.Context, r *kmsg.BrokerHeartbe
 }
 
 // alterPartition serves AlterPartition: topics by name before v2, by id
-// from v2; v3's per-member broker epochs (KIP-903) are not checked, only
-// the member ids are used.
+// from v2; v3's per-member broker epochs (KIP-903) go to the controller,
+// which refuses a member whose registered epoch differs (-1: unchecked).
 func (k *kafkaServer) alterPartition(ctx context.Context, r *kmsg.AlterPartitionRequest) kmsg.Response {
 	resp := kmsg.NewPtrAlterPartitionResponse()
 	img := k.s.State().Image
@@ -274,14 +278,16 @@ func (k *kafkaServer) alterPartition(ctx context.Context, r *kmsg.AlterPartition
 		for pi, p := range t.Partitions {
 			rt.Partitions = append(rt.Partitions, kmsg.AlterPartitionResponseTopicPartition{Partition: p.Partition})
 			isr := p.NewISR
+			var epochs map[int32]int64
 			if r.Version >= 3 {
-				isr = nil
+				isr, epochs = nil, map[int32]int64{}
 				for _, m := range p.NewEpochISR {
 					isr = append(isr, m.BrokerID)
+					epochs[m.BrokerID] = m.BrokerEpoch
 				}
 			}
 			items = append(items, controller.AlterPartitionItem{TopicID: id, PartitionID: p.Partition,
-				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: isr})
+				LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: isr, ISREpochs: epochs})
 			slots = append(slots, slot{ti, pi})
 		}
 		resp.Topics = append(resp.Topics, rt)
