@@ -92,8 +92,15 @@ type linOutput struct {
 // unfinished reads carry no information and are dropped; failed sends had
 // no effect. A send that ended info may take effect at any time after its
 // invoke, so it returns after everything else.
+//
+// With acks=1 (the header's "acks" param) an acknowledgement means only that
+// the leader wrote the record, not that it is committed: such a send may
+// sit above the high watermark for a while or be truncated away, so it is
+// modelled like an info send. Lost and moved records are still the queue
+// checker's findings.
 func linOperations(h *history.History) []porcupine.Operation {
 	never := h.EndTime() + 1
+	leaderAcks := h.Header.Params["acks"] == "1"
 	clients := map[int]int{}
 	client := func(p int) int {
 		id, ok := clients[p]
@@ -112,7 +119,7 @@ func linOperations(h *history.History) []porcupine.Operation {
 			if op.Type() == history.TypeFail {
 				continue
 			}
-			ops = appendSends(ops, op, ref, client(op.Process), never)
+			ops = appendSends(ops, op, ref, client(op.Process), never, leaderAcks)
 		case history.FFetch:
 			f, ok := op.Complete.Fetch()
 			if op.Type() != history.TypeOK || !ok {
@@ -140,14 +147,15 @@ func linOperations(h *history.History) []porcupine.Operation {
 	return ops
 }
 
-func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client int, never int64) []porcupine.Operation {
+func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client int, never int64, leaderAcks bool) []porcupine.Operation {
 	inv, ok := op.Invoke.Send()
 	if !ok {
 		return ops
 	}
 	acked := map[string]int64{}
 	ret := never
-	if op.Type() == history.TypeOK {
+	committed := op.Type() == history.TypeOK && !leaderAcks
+	if committed {
 		ret = op.Complete.Time
 		if done, ok := op.Complete.Send(); ok {
 			for _, r := range done.Records {
@@ -161,7 +169,7 @@ func appendSends(ops []porcupine.Operation, op *history.Op, ref OpRef, client in
 	// known, fix their order.
 	for _, r := range inv.Records {
 		o, known := acked[r.Value]
-		in := &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, info: op.Type() != history.TypeOK, ref: ref}
+		in := &linInput{tp: r.TopicPartition(), kind: linSend, value: r.Value, info: !committed, ref: ref}
 		ops = append(ops, porcupine.Operation{ClientId: client,
 			Input: in, Output: &linOutput{known: known, offset: o, hw: -1},
 			Call: op.Invoke.Time, Return: ret, Metadata: &in.ref})
