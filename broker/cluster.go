@@ -163,13 +163,18 @@ func (c *clusterNode) startLifecycle(host string, port int32, rack string, rando
 	if _, err := io.ReadFull(random, inc[:]); err != nil {
 		return fmt.Errorf("cluster: incarnation id: %w", err)
 	}
+	prevEpoch, err := c.takeCleanShutdownEpoch()
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
 	c.mu.Lock()
 	c.incarnation = inc
 	c.mu.Unlock()
 	reqTimeout := max(c.cs.heartbeatInterval, c.cs.sessionTimeout/2)
 	lc := metaserver.NewBrokerLifecycle(metaserver.LifecycleConfig{
 		Registration: controller.Registration{BrokerID: c.nodeID, IncarnationID: inc, Rack: rack,
-			Endpoints: []metadata.Endpoint{{Name: "PLAINTEXT", Host: host, Port: port, SecurityProtocol: "PLAINTEXT"}}},
+			Endpoints:           []metadata.Endpoint{{Name: "PLAINTEXT", Host: host, Port: port, SecurityProtocol: "PLAINTEXT"}},
+			PreviousBrokerEpoch: prevEpoch},
 		Controller: c.client,
 		// The catalogue's offset, not the raft state's: the controller
 		// unfences this node only once it hosts what the image says.
@@ -186,12 +191,14 @@ func (c *clusterNode) startLifecycle(host string, port int32, rack string, rando
 }
 
 // close runs controlled shutdown (bounded by the session timeout: past it
-// the controller fences this node anyway), then stops the lifecycle, the
-// client and the metadata service.
+// the controller fences this node anyway), then stops the lifecycle,
+// flushes the logs and writes the clean-shutdown marker
+// (cluster_shutdown.go), and stops the client and the metadata service.
 func (c *clusterNode) close() error {
 	c.pidMu.Lock()
 	lc := c.lc
 	c.pidMu.Unlock()
+	var epoch int64
 	if lc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), c.cs.sessionTimeout)
 		if err := lc.Shutdown(ctx); err != nil {
@@ -199,8 +206,12 @@ func (c *clusterNode) close() error {
 		}
 		cancel()
 		lc.Stop()
+		epoch = lc.Status().Epoch
 	}
 	c.repl.cancel() // Run has returned (or never ran): nothing replicates now
+	if err := c.writeCleanShutdown(epoch); err != nil {
+		c.b.log.Warn("clean shutdown not recorded: the next start counts as unclean", "err", err)
+	}
 	c.client.Close()
 	return c.srv.Stop()
 }

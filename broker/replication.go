@@ -399,7 +399,7 @@ func (r *replicator) proposeISR(rp *replPart, req replica.AlterPartitionRequest)
 		defer cancel()
 		res, err := r.c.client.AlterPartition(ctx, r.c.nodeID, epoch, []controller.AlterPartitionItem{{
 			TopicID: metadata.UUID(rp.key.topic), PartitionID: rp.key.index, LeaderEpoch: req.LeaderEpoch,
-			PartitionEpoch: req.PartitionEpoch, ISR: req.ISR}})
+			PartitionEpoch: req.PartitionEpoch, ISR: req.ISR, ISREpochs: req.ISREpochs}})
 		if err != nil || len(res) != 1 {
 			r.log.Debug("AlterPartition", "partition", rp.key.index, "err", err)
 			return
@@ -547,6 +547,16 @@ func (r *replicator) FollowerFetch(topicID [16]byte, index int32, f replica.Foll
 		return replica.FetchResult{}, replica.ErrNotLeaderOrFollower
 	}
 	f.Token = r.ids.Add(1)
+	if f.ReplicaEpoch <= 0 {
+		// The handler does not pass Fetch's ReplicaState.ReplicaEpoch: the
+		// registration this node's image holds stands in. A fetch from a
+		// new incarnation the image does not know yet is tagged with the
+		// old epoch, which the controller refuses (KIP-903): safe, and the
+		// next fetch after the image catches up counts.
+		if b, ok := r.c.srv.State().Image.Broker(f.ReplicaID); ok {
+			f.ReplicaEpoch = b.Epoch
+		}
+	}
 	results, err := r.step(rp, f)
 	if err != nil {
 		return replica.FetchResult{}, err

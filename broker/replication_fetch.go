@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/broker/internal/faults"
+	"github.com/highwater-io/highwater/broker/internal/metaserver"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/replica"
 	"github.com/highwater-io/highwater/internal/vfs"
@@ -139,6 +140,9 @@ func (r *replicator) fetchLoop(leader int32, wake chan struct{}) {
 func (r *replicator) sendFetch(cl *kgo.Client, fetches []pendingFetch) (*kmsg.FetchResponse, error) {
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.ReplicaState.ID = r.c.nodeID, r.c.nodeID
+	if lc := r.lifecycle(); lc != nil {
+		req.ReplicaState.Epoch = lc.Status().Epoch // KIP-903
+	}
 	req.MaxWaitMillis, req.MinBytes, req.MaxBytes = int32(replicaFetchMaxWait.Milliseconds()), 1, 16<<20
 	req.SessionID, req.SessionEpoch = 0, -1
 	for _, f := range fetches {
@@ -323,4 +327,11 @@ func loadHW(fsys vfs.FS, dir string, log *slog.Logger) int64 {
 
 func saveHW(fsys vfs.FS, dir string, hw int64) error {
 	return vfs.WriteFileAtomic(fsys, filepath.Join(dir, hwCheckpointFile), fmt.Appendf(nil, "0\n%d\n", hw), 0o644)
+}
+
+// lifecycle is the node's registration lifecycle, nil before Run.
+func (r *replicator) lifecycle() *metaserver.BrokerLifecycle {
+	r.c.pidMu.Lock()
+	defer r.c.pidMu.Unlock()
+	return r.c.lc
 }

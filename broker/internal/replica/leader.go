@@ -32,6 +32,7 @@ type remote struct {
 	lastFetchLEO   int64 // leader log end offset at the previous fetch
 	lastFetchMs    int64
 	maxLEO         int64 // highest fetch offset this epoch, for the acked-on-isr assertion
+	brokerEpoch    int64 // of the incarnation whose last fetch counted; ≤ 0 unknown
 }
 
 // reset is Kafka's resetReplicaState on a leader epoch change: ISR members
@@ -148,6 +149,9 @@ func (p *Partition) followerFetch(m FollowerFetch) error {
 	res.ReadOffset = m.FetchOffset
 	prev := r.leo
 	r.updateFetch(m.FetchOffset, m.LogStartOffset, p.nowMs, p.leo)
+	if m.ReplicaEpoch > 0 {
+		r.brokerEpoch = m.ReplicaEpoch
+	}
 	p.maybeExpandISR(r)
 	if r.leo != prev {
 		p.maybeAdvanceHW()
@@ -192,8 +196,22 @@ func (p *Partition) propose(isr []int32) {
 			PartitionEpoch: p.partitionEpoch, ISR: sortedIDs(isr)},
 		sentMs: p.nowMs,
 	}
+	p.sendProposal()
+}
+
+// sendProposal puts the pending proposal in Ready, with the broker epochs
+// of its followers as last seen (KIP-903).
+func (p *Partition) sendProposal() {
 	req := p.proposal.req
 	req.ISR = slices.Clone(req.ISR)
+	for _, id := range req.ISR {
+		if r := p.remote(id); r != nil && r.brokerEpoch > 0 {
+			if req.ISREpochs == nil {
+				req.ISREpochs = map[int32]int64{}
+			}
+			req.ISREpochs[id] = r.brokerEpoch
+		}
+	}
 	p.out.AlterPartition = &req
 }
 
@@ -233,9 +251,7 @@ func (p *Partition) alterPartitionResponse(m AlterPartitionResponse) {
 
 func (p *Partition) resendProposal() {
 	p.proposal.sentMs = p.nowMs
-	req := p.proposal.req
-	req.ISR = slices.Clone(req.ISR)
-	p.out.AlterPartition = &req
+	p.sendProposal()
 }
 
 // maybeAdvanceHW sets the high watermark to the smallest log end offset over

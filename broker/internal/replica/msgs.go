@@ -63,8 +63,14 @@ type FollowerFetch struct {
 	FetchOffset        int64
 	LastFetchedEpoch   int32
 	LogStartOffset     int64
-	NowMs              int64
-	Token              uint64 // opaque, echoed in the FetchResult
+	// ReplicaEpoch is the follower's broker epoch (Fetch's
+	// ReplicaState.ReplicaEpoch; ≤ 0: unknown). The leader proposes ISR
+	// members with the epoch of the incarnation whose fetches it counted
+	// (KIP-903), so a restarted follower is not admitted on its previous
+	// incarnation's progress.
+	ReplicaEpoch int64
+	NowMs        int64
+	Token        uint64 // opaque, echoed in the FetchResult
 }
 
 // FetchResponse is the leader's answer to a fetch this replica sent as a
@@ -167,6 +173,9 @@ type AlterPartitionRequest struct {
 	LeaderEpoch    int32
 	PartitionEpoch int32
 	ISR            []int32
+	// ISREpochs: the broker epoch of each follower in ISR as of its last
+	// counted fetch (KIP-903), absent where unknown.
+	ISREpochs map[int32]int64
 }
 
 // Completion ends a Produce.

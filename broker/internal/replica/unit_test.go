@@ -286,3 +286,41 @@ func TestStaleDecisionBelowLogEpochRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestISRProposalCarriesFollowerBrokerEpoch: the leader proposes a follower
+// for the ISR with the broker epoch of the incarnation whose fetch it
+// counted (KIP-903), the new one after the follower restarted.
+func TestISRProposalCarriesFollowerBrokerEpoch(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ReplicaID = 1
+	p, err := New(cfg, LogState{LogEndOffset: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Step(PartitionState{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, Replicas: []int32{1, 2}, ISR: []int32{1}, NowMs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	p.Ready()
+	p.Advance()
+	for i, epoch := range []int64{4, 7} {
+		if err := p.Step(FollowerFetch{ReplicaID: 2, CurrentLeaderEpoch: 1, FetchOffset: 0, LastFetchedEpoch: -1, ReplicaEpoch: epoch, NowMs: int64(2 + i)}); err != nil {
+			t.Fatal(err)
+		}
+		rd := p.Ready()
+		p.Advance()
+		if rd.AlterPartition == nil {
+			t.Fatalf("fetch %d: no ISR proposal", i)
+		}
+		if got := rd.AlterPartition.ISREpochs[2]; got != epoch {
+			t.Fatalf("fetch %d: proposal epochs %v, want 2:%d", i, rd.AlterPartition.ISREpochs, epoch)
+		}
+		if _, ok := rd.AlterPartition.ISREpochs[1]; ok {
+			t.Fatalf("the leader's own epoch is not the state machine's to know: %v", rd.AlterPartition.ISREpochs)
+		}
+		// The controller refuses the stale epoch; the proposal is dropped
+		// and the next fetch proposes again.
+		if err := p.Step(AlterPartitionResponse{ProposalID: rd.AlterPartition.ID, Err: ErrIneligibleReplica}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
