@@ -10,6 +10,7 @@ func Default(outDir string) []Checker {
 	return []Checker{
 		&Queue{},
 		&Linearizability{OutDir: outDir},
+		&Group{},
 	}
 }
 

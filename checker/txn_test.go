@@ -362,7 +362,7 @@ func TestExactlyOnce(t *testing.T) {
 // TestForWorkload: the header's workload picks the checkers.
 func TestForWorkload(t *testing.T) {
 	for w, want := range map[string][]string{
-		"": {"queue", "linearizability"}, "queue": {"queue", "linearizability"},
+		"": {"queue", "linearizability", "group"}, "queue": {"queue", "linearizability", "group"},
 		"txn": {"txn", "txn-cycles"}, "eos": {"txn", "txn-cycles", "exactly-once"},
 	} {
 		cs, err := ForWorkload(w, "")

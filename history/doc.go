@@ -26,7 +26,13 @@
 // producer transaction of the txn and eos workloads) and [Commit] again for
 // f "group-offsets" (a group's committed offsets read back); a poll's
 // isolation level is in [Poll].Isolation (empty means read_uncommitted, so
-// histories written before it existed read the same). Nemesis events carry a
+// histories written before it existed read the same). A group consumer's
+// poll lists the membership changes its client reported during the poll in
+// [Poll].Membership ([GroupEvent]: assigned, revoked or lost partitions with
+// the member id and generation), and its synchronous commits are f "commit"
+// operations whose [Commit] carries the member id and generation the
+// request used and, per partition, the result and error; all optional, so
+// older histories read the same. Nemesis events carry a
 // [Fault]; phase events (type "phase", f the phase name such as "drain")
 // carry an optional [Phase]. An unknown f is kept as raw JSON so newer
 // writers do not break older readers of the operations they understand.

@@ -176,6 +176,11 @@ type Poll struct {
 	Isolation  string             `json:"isolation,omitempty"`
 	Partitions []PartitionRecords `json:"partitions,omitempty"`
 	Rebalanced []TopicPartition   `json:"rebalanced,omitempty"`
+	// Membership lists, in order, the group membership changes the
+	// consumer's client reported while the poll ran (group consumers
+	// only; see [GroupEvent]). Records in Partitions were taken after
+	// the last of them.
+	Membership []GroupEvent `json:"membership,omitempty"`
 }
 
 // Isolation levels as recorded in Poll and Fetch.
@@ -224,16 +229,33 @@ func (l ListOffsets) TopicPartition() TopicPartition {
 }
 
 // PartitionOffset is a committed offset (the next offset to consume).
+//
+// Result and Error are set on a group consumer's commit completion only:
+// how the commit of this one partition ended (ok, fail: certainly not
+// committed, info: unknown) and the broker's error for it. An empty Result
+// means the operation's completion type applies.
 type PartitionOffset struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
+	Result    Type   `json:"result,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
-// Commit is a consumer-group offset commit.
+// TopicPartition returns the partition the offset is for.
+func (p PartitionOffset) TopicPartition() TopicPartition {
+	return TopicPartition{Topic: p.Topic, Partition: p.Partition}
+}
+
+// Commit is a consumer-group offset commit. MemberID and Generation, when
+// set, are those the commit request carried (a group consumer's
+// synchronous commit); the broker must refuse a commit from a generation
+// that is no longer current.
 type Commit struct {
-	Group   string            `json:"group,omitempty"`
-	Offsets []PartitionOffset `json:"offsets"`
+	Group      string            `json:"group,omitempty"`
+	Offsets    []PartitionOffset `json:"offsets"`
+	MemberID   string            `json:"member_id,omitempty"`
+	Generation *int32            `json:"generation,omitempty"`
 }
 
 // Assign replaces a consumer's partitions by manual assignment.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -84,22 +82,18 @@ func (w *Workload) consumeAssigned(ctx context.Context, i int) {
 	_, err = w.rec.Ok(process, assign)
 	w.noteRecordErr(err)
 	for ctx.Err() == nil {
-		w.poll(ctx, cl, process, "", nil, log)
+		w.poll(ctx, cl, process, log)
 	}
 }
 
-// poll records one poll of cl; rebalanced, when set, is called at the
-// poll's completion for the partitions whose assignment changed.
-func (w *Workload) poll(ctx context.Context, cl *kgo.Client, process int, group string, rebalanced func() []history.TopicPartition, log interface{ Debug(string, ...any) }) {
-	_, err := w.rec.Invoke(process, history.FPoll, &history.Poll{Group: group})
+// poll records one poll of an assign consumer.
+func (w *Workload) poll(ctx context.Context, cl *kgo.Client, process int, log interface{ Debug(string, ...any) }) {
+	_, err := w.rec.Invoke(process, history.FPoll, &history.Poll{})
 	w.noteRecordErr(err)
 	pctx, cancel := context.WithTimeout(ctx, w.cfg.PollTimeout)
 	fs := cl.PollRecords(pctx, 500)
 	cancel()
-	v := &history.Poll{Group: group, Partitions: pollRecords(fs)}
-	if rebalanced != nil {
-		v.Rebalanced = rebalanced()
-	}
+	v := &history.Poll{Partitions: pollRecords(fs)}
 	if perr := pollErr(fs); perr != nil {
 		log.Debug("poll", "err", perr)
 	}
@@ -107,63 +101,27 @@ func (w *Workload) poll(ctx context.Context, cl *kgo.Client, process int, group 
 	w.noteRecordErr(err)
 }
 
-// rebalanceLog collects the partitions whose assignment changed between
-// two polls, from franz-go's group callbacks.
-type rebalanceLog struct {
-	mu      sync.Mutex
-	changed map[history.TopicPartition]bool
-}
-
-func (r *rebalanceLog) note(_ context.Context, _ *kgo.Client, m map[string][]int32) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.changed == nil {
-		r.changed = map[history.TopicPartition]bool{}
-	}
-	for t, ps := range m {
-		for _, p := range ps {
-			r.changed[history.TopicPartition{Topic: t, Partition: p}] = true
-		}
-	}
-}
-
-func (r *rebalanceLog) take() []history.TopicPartition {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]history.TopicPartition, 0, len(r.changed))
-	for tp := range r.changed {
-		out = append(out, tp)
-	}
-	r.changed = nil
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Topic != out[j].Topic {
-			return out[i].Topic < out[j].Topic
-		}
-		return out[i].Partition < out[j].Partition
-	})
-	if len(out) == 0 {
-		return nil
-	}
-	return out
-}
-
-// consumeGroup is group consumer i: subscribed to the topic in cfg.Group.
-// Rebalances wait until the current poll is recorded (BlockRebalanceOnPoll)
-// so each change is attributed to the next poll.
+// consumeGroup is group consumer i: subscribed to the topic in cfg.Group,
+// committing synchronously what each poll returned (no autocommit, so
+// every commit is in the history). Rebalances wait until the current poll
+// is recorded and its records committed (BlockRebalanceOnPoll), so each
+// membership change is attributed to the poll it happened in and a
+// member never commits a partition after giving it up.
 func (w *Workload) consumeGroup(ctx context.Context, i int) {
 	log := w.cfg.logger().With("client", fmt.Sprintf("group-consumer-%d", i))
 	process := w.newProcess()
-	var rb rebalanceLog
+	var ml membershipLog
 	sub := &history.Subscribe{Group: w.cfg.Group, Topics: []string{w.cfg.Topic}}
 	_, err := w.rec.Invoke(process, history.FSubscribe, sub)
 	w.noteRecordErr(err)
 	cl, err := kgo.NewClient(append(w.consumerOpts(),
 		kgo.ConsumerGroup(w.cfg.Group),
 		kgo.ConsumeTopics(w.cfg.Topic),
+		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.OnPartitionsAssigned(rb.note),
-		kgo.OnPartitionsRevoked(rb.note),
-		kgo.OnPartitionsLost(rb.note),
+		kgo.OnPartitionsAssigned(ml.note(history.GroupAssigned)),
+		kgo.OnPartitionsRevoked(ml.note(history.GroupRevoked)),
+		kgo.OnPartitionsLost(ml.note(history.GroupLost)),
 	)...)
 	if err != nil {
 		_, rerr := w.rec.Fail(process, sub, err)
@@ -171,11 +129,33 @@ func (w *Workload) consumeGroup(ctx context.Context, i int) {
 		log.Error("start consumer", "err", err)
 		return
 	}
-	defer cl.Close()
+	// PollRecords leaves rebalances blocked; closing must not wait for an
+	// AllowRebalance that never comes.
+	defer cl.CloseAllowingRebalance()
 	_, err = w.rec.Ok(process, sub)
 	w.noteRecordErr(err)
 	for ctx.Err() == nil {
-		w.poll(ctx, cl, process, w.cfg.Group, rb.take, log)
-		cl.AllowRebalance()
+		v := w.groupPoll(ctx, cl, process, &ml, log)
+		w.commitPolled(ctx, cl, process, v)
 	}
+}
+
+// groupPoll records one poll of a group consumer. Rebalances are allowed
+// only once the poll is invoked, so the membership changes it reports all
+// happened inside it.
+func (w *Workload) groupPoll(ctx context.Context, cl *kgo.Client, process int, ml *membershipLog, log interface{ Debug(string, ...any) }) *history.Poll {
+	_, err := w.rec.Invoke(process, history.FPoll, &history.Poll{Group: w.cfg.Group})
+	w.noteRecordErr(err)
+	cl.AllowRebalance()
+	pctx, cancel := context.WithTimeout(ctx, w.cfg.PollTimeout)
+	fs := cl.PollRecords(pctx, 500)
+	cancel()
+	evs := ml.take()
+	v := &history.Poll{Group: w.cfg.Group, Partitions: pollRecords(fs), Membership: evs, Rebalanced: changedPartitions(evs)}
+	if perr := pollErr(fs); perr != nil {
+		log.Debug("poll", "err", perr)
+	}
+	_, err = w.rec.Ok(process, v)
+	w.noteRecordErr(err)
+	return v
 }

@@ -16,7 +16,12 @@
 //     assignment; group consumers subscribe to the topic in one group and
 //     mark in Poll.Rebalanced every partition whose assignment changed since
 //     their previous poll (rebalances are held until a poll is recorded, with
-//     franz-go's BlockRebalanceOnPoll, so the attribution is exact).
+//     franz-go's BlockRebalanceOnPoll, so the attribution is exact). Each
+//     group poll also records the membership changes (assigned, revoked,
+//     lost, with member id and generation) the client's callbacks reported
+//     during it; after each poll the consumer commits what it returned
+//     synchronously (autocommit is off), recorded as a commit operation with
+//     the member id, generation and per-partition result.
 //   - Readers issue raw Fetch requests at explicit offsets and ListOffsets
 //     requests to the partition's leader, carrying the newest leader epoch
 //     any node reports (so a deposed leader answers FENCED_LEADER_EPOCH
