@@ -97,3 +97,18 @@ func TestPropertiesSameForBoth(t *testing.T) {
 		t.Errorf("default session timeout %s, want Kafka's 9000", d)
 	}
 }
+
+func TestLongestPause(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) Ack { return Ack{At: t0.Add(time.Duration(ms) * time.Millisecond)} }
+	// Acks every 2 ms, two stragglers just after a kill at 10 ms, then a
+	// 5 s failover: the pause is between the stragglers and recovery.
+	acks := []Ack{at(0), at(2), at(4), at(6), at(8), at(11), at(12), at(5012), at(5014)}
+	start, end := longestPause(acks, t0.Add(3*time.Millisecond))
+	if !start.Equal(t0.Add(12*time.Millisecond)) || !end.Equal(t0.Add(5012*time.Millisecond)) {
+		t.Fatalf("longestPause = %v..%v", start.Sub(t0), end.Sub(t0))
+	}
+	if s, e := longestPause(nil, t0); !s.IsZero() || !e.IsZero() {
+		t.Fatalf("no acks: %v %v", s, e)
+	}
+}

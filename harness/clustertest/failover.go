@@ -35,6 +35,10 @@ type FailoverConfig struct {
 // KillResult is one kill -9 of the partition leader.
 type KillResult struct {
 	Victim int32
+	// VictimEpoch and NewEpoch are the partition's leader epochs before the
+	// kill and once another node leads: a new epoch shows the victim really
+	// was the leader when it died.
+	VictimEpoch, NewEpoch int32
 	// VictimWasController: the victim also led the metadata quorum, so a
 	// controller election came first.
 	VictimWasController bool
@@ -44,8 +48,8 @@ type KillResult struct {
 	NewLeader                    int32
 }
 
-// Gap is the time between the last acknowledgement before the kill and the
-// first after it: how long acks=all producers saw nothing succeed.
+// Gap is the time between the last acknowledgement before the failover and
+// the first after it: how long acks=all producers saw nothing succeed.
 func (k KillResult) Gap() time.Duration { return k.FirstAckAfter.Sub(k.LastAckBefore) }
 
 // FailoverResult is a whole Failover run.
@@ -137,8 +141,8 @@ func Failover(ctx context.Context, c cluster.Cluster, cfg FailoverConfig) (Failo
 			return res, fmt.Errorf("kill %d: %w", i+1, err)
 		}
 		res.Kills = append(res.Kills, k)
-		fmt.Fprintf(cfg.Log, "kill %2d: node %d (controller %v) -> leader %d, gap %v\n",
-			i+1, k.Victim, k.VictimWasController, k.NewLeader, k.Gap().Round(time.Millisecond))
+		fmt.Fprintf(cfg.Log, "kill %2d: node %d (leader epoch %d, controller %v) -> leader %d (epoch %d), gap %v\n",
+			i+1, k.Victim, k.VictimEpoch, k.VictimWasController, k.NewLeader, k.NewEpoch, k.Gap().Round(time.Millisecond))
 		if err := c.Start(ctx, k.Victim); err != nil {
 			return res, fmt.Errorf("kill %d: restart node %d: %w", i+1, k.Victim, err)
 		}
@@ -160,14 +164,19 @@ func Failover(ctx context.Context, c cluster.Cluster, cfg FailoverConfig) (Failo
 }
 
 // killLeaderOnce kills partition 0's leader while prod runs and measures
-// the acknowledgement gap.
+// the acknowledgement gap. Responses the victim wrote before it died still
+// reach the client afterwards (they sit in the kernel's socket buffers), so
+// "the first acknowledgement after the kill" would often be one of those;
+// the gap is instead the longest pause between consecutive
+// acknowledgements from just before the kill until acknowledgements flow
+// again past anything that was in flight at the kill.
 func killLeaderOnce(ctx context.Context, c cluster.Cluster, cl *kgo.Client, prod *Producer, cfg FailoverConfig) (KillResult, error) {
 	var k KillResult
 	st, err := WaitLeader(ctx, c, cl, cfg.Topic, 0, -1)
 	if err != nil {
 		return k, err
 	}
-	k.Victim = st.Leader
+	k.Victim, k.VictimEpoch = st.Leader, st.LeaderEpoch
 	if ctrl, err := c.ActiveController(ctx); err == nil {
 		k.VictimWasController = ctrl == k.Victim
 	}
@@ -180,22 +189,32 @@ func killLeaderOnce(ctx context.Context, c cluster.Cluster, cl *kgo.Client, prod
 	if err := c.Kill(ctx, k.Victim); err != nil {
 		return k, err
 	}
-	if err := waitAcks(ctx, prod, k.KilledAt, 1, cfg.RecoveryTimeout); err != nil {
+	if err := waitAcks(ctx, prod, k.KilledAt, prod.cfg.InFlight+50, cfg.RecoveryTimeout); err != nil {
 		return k, fmt.Errorf("after killing node %d: %w", k.Victim, err)
 	}
-	for _, a := range prod.Acks() {
-		if !a.At.After(k.KilledAt) {
-			k.LastAckBefore = a.At
-		} else if k.FirstAckAfter.IsZero() || a.At.Before(k.FirstAckAfter) {
-			k.FirstAckAfter = a.At
-		}
+	k.LastAckBefore, k.FirstAckAfter = longestPause(prod.Acks(), k.KilledAt.Add(-time.Second))
+	now, err := WaitLeader(ctx, c, cl, cfg.Topic, 0, k.Victim)
+	if err != nil {
+		return k, err
 	}
-	if now, err := WaitLeader(ctx, c, cl, cfg.Topic, 0, k.Victim); err == nil {
-		k.NewLeader = now.Leader
-	} else {
-		k.NewLeader = -1
-	}
+	k.NewLeader, k.NewEpoch = now.Leader, now.LeaderEpoch
 	return k, nil
+}
+
+// longestPause returns the ends of the longest interval between
+// consecutive acknowledgements settled after from.
+func longestPause(acks []Ack, from time.Time) (start, end time.Time) {
+	var prev time.Time
+	for _, a := range acks {
+		if a.At.Before(from) {
+			continue
+		}
+		if !prev.IsZero() && a.At.Sub(prev) > end.Sub(start) {
+			start, end = prev, a.At
+		}
+		prev = a.At
+	}
+	return start, end
 }
 
 // waitAcks waits until at least n acknowledgements settled after since.
