@@ -88,6 +88,7 @@ type replPart struct {
 	waiters map[uint64]chan error // acks=-1 produces by Produce id
 	fetch   *replica.FetchRequest // next fetch for the fetcher to send
 	dead    bool                  // no longer hosted
+	failed  bool                  // the state machine tripped an invariant (logged once)
 }
 
 type replicator struct {
@@ -300,10 +301,30 @@ func (r *replicator) step(rp *replPart, m replica.Msg) ([]replica.FetchResult, e
 // the WriteAppend it may produce.
 func (r *replicator) stepWith(rp *replPart, m replica.Msg, fetched map[int64][]byte) ([]replica.FetchResult, error) {
 	err := rp.sm.Step(m)
-	if err != nil && errors.Is(err, replica.ErrInvariant) {
-		r.log.Error("replica invariant violated", "partition", rp.sm.String(), "err", err)
+	results := r.drain(rp, fetched)
+	if rp.sm.Err() != nil {
+		r.failPartition(rp)
 	}
-	return r.drain(rp, fetched), err
+	return results, err
+}
+
+// failPartition handles a state machine that tripped an invariant: the
+// failure is sticky (every later Step fails), so nothing would ever
+// complete the acks=all produces waiting on it. They are answered
+// NOT_LEADER_OR_FOLLOWER now (Kafka always answers a produce by its
+// timeout; this one cannot succeed), and Produce refuses new ones before
+// appending. Logged once, not per Step.
+func (r *replicator) failPartition(rp *replPart) {
+	if !rp.failed {
+		rp.failed = true
+		r.log.Error("replica invariant violated: the partition stops replicating and answers NOT_LEADER_OR_FOLLOWER",
+			"partition", rp.sm.String(), "err", rp.sm.Err())
+	}
+	for id, ch := range rp.waiters {
+		ch <- replica.ErrNotLeaderOrFollower
+		delete(rp.waiters, id)
+	}
+	rp.role.Store(int32(replica.RoleNone))
 }
 
 // drain applies every pending Ready, in the order the package asks.
@@ -462,7 +483,7 @@ func (r *replicator) Produce(topicID [16]byte, index int32, acks int16, timeout 
 	}
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
-	if rp.dead {
+	if rp.dead || rp.failed {
 		return nil, replica.ErrNotLeaderOrFollower
 	}
 	if err := rp.sm.CheckAppend(acks); err != nil {
@@ -487,6 +508,9 @@ func (r *replicator) Produce(topicID [16]byte, index int32, acks int16, timeout 
 	rp.waiters[id] = ch
 	if _, err := r.step(rp, replica.Produce{ID: id, LastOffset: last, Acks: acks, DeadlineMs: r.nowMs() + timeout.Milliseconds()}); err != nil {
 		delete(rp.waiters, id)
+		if rp.failed {
+			return nil, replica.ErrNotLeaderOrFollower
+		}
 		return nil, err
 	}
 	return ch, nil

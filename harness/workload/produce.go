@@ -2,8 +2,10 @@ package workload
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -38,6 +40,9 @@ type producer struct {
 	cl      *kgo.Client
 	n       int
 	pad     []byte
+	// abandoned: a send was given up on (produceBounded); the client may
+	// still hold it.
+	abandoned bool
 }
 
 func (w *Workload) newProducer() (*producer, error) {
@@ -64,8 +69,7 @@ func (p *producer) send(ctx context.Context, topic string, partition int32) hist
 	if p.pad != nil {
 		r.Headers = []kgo.RecordHeader{{Key: "pad", Value: p.pad}}
 	}
-	res := p.cl.ProduceSync(ctx, r)
-	err = res.FirstErr()
+	err = p.produceBounded(ctx, r)
 	typ := Classify(err)
 	switch typ {
 	case history.TypeOK:
@@ -80,10 +84,52 @@ func (p *producer) send(ctx context.Context, topic string, partition int32) hist
 	return typ
 }
 
-func (p *producer) close() {
-	if p != nil && p.cl != nil {
-		p.cl.Close()
+// ErrSendAbandoned is a send the producer stopped waiting for: neither
+// the broker nor the client settled it within SendTimeout plus
+// sendAbandonGrace. Its outcome is unknown (recorded as info) and the
+// client is replaced.
+var ErrSendAbandoned = errors.New("workload: send abandoned after its timeout")
+
+// sendAbandonGrace is how long past SendTimeout a send may take before the
+// producer gives up on it: franz-go's own timeouts (RecordDeliveryTimeout,
+// ProduceRequestTimeout plus its request overhead) normally settle it
+// first.
+const sendAbandonGrace = 2 * time.Second
+
+// produceBounded sends r and waits for its outcome at most SendTimeout plus
+// the grace, whatever the client does. ProduceSync alone can wait forever:
+// an idempotent producer neither times out nor cancels a record whose
+// request is in flight (failing it would break its sequence numbers), so a
+// broker that never answers held a send for 5+ minutes and the run's
+// context could not end it. The per-send context bounds the record while
+// it is buffered; the timer bounds the rest.
+func (p *producer) produceBounded(ctx context.Context, r *kgo.Record) error {
+	sctx, cancel := context.WithTimeout(ctx, p.w.cfg.SendTimeout)
+	defer cancel()
+	done := make(chan error, 1)
+	p.cl.Produce(sctx, r, func(_ *kgo.Record, err error) { done <- err })
+	timer := time.NewTimer(p.w.cfg.SendTimeout + sendAbandonGrace)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		p.abandoned = true
+		return ErrSendAbandoned
 	}
+}
+
+func (p *producer) close() {
+	if p == nil || p.cl == nil {
+		return
+	}
+	if p.abandoned {
+		// Close waits for nothing the broker owes, but keep a stuck
+		// client from holding up the workload all the same.
+		go p.cl.Close()
+		return
+	}
+	p.cl.Close()
 }
 
 // produce is producer slot i's loop: paced sends to partitions drawn from
