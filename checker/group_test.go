@@ -59,7 +59,7 @@ func (b *hb) sends(n int) {
 
 func vrec(o int64) rec { return rec{o, fmt.Sprintf("v%d", o)} }
 
-func checkGroup(t testing.TB, b *hb) Result {
+func checkGroup(t tb, b *hb) Result {
 	t.Helper()
 	return (&Group{}).Check(context.Background(), b.history())
 }
