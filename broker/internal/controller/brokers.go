@@ -38,6 +38,7 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 		return 0, nil, fmt.Errorf("%w: broker id %d", ErrInvalidRequest, reg.BrokerID)
 	}
 	t := c.begin()
+	unclean := false
 	if old, ok := t.img.Broker(reg.BrokerID); ok {
 		s := c.sessions[reg.BrokerID]
 		// Only a session this controller saw renewed proves a live
@@ -53,7 +54,7 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 		if !old.Fenced {
 			c.fence(t, old)
 		}
-		if old.IncarnationID != reg.IncarnationID && reg.PreviousBrokerEpoch != old.Epoch {
+		if unclean = old.IncarnationID != reg.IncarnationID && reg.PreviousBrokerEpoch != old.Epoch; unclean {
 			c.removeUnclean(t, reg.BrokerID)
 		}
 	}
@@ -65,19 +66,26 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 		return 0, nil, err
 	}
 	c.sessions[reg.BrokerID] = &session{lastContactMs: nowMs, contacted: true}
+	c.uncleanIncarnation[reg.BrokerID] = unclean
 	return epoch, recs, nil
 }
 
 // removeUnclean is KIP-966's handling of a broker registering after an
 // unclean shutdown: its log may lack records it had acknowledged as a
 // follower, so it leaves every ISR. Where it is the last member the ISR
-// keeps it (an ISR is never empty here) but is marked unclean: the
-// partition stays leaderless until an unclean election, which is what
-// Kafka's empty ISR and ELR amount to without ELR recovery.
+// keeps it (an ISR is never empty here) but is marked unclean while
+// another replica is active with a log that did not go through an unclean
+// shutdown since (it may hold what this one lost): the partition stays
+// leaderless until an unclean election, which is what Kafka's empty ISR
+// and ELR amount to without ELR recovery. When every other replica is
+// down or restarted uncleanly too (a power cut of the whole replica set),
+// no copy is better than the last ISR member's: it keeps its place and
+// leads again once unfenced, as in Kafka without ELR.
 func (c *Controller) removeUnclean(t *txn, id int32) {
 	c.updateLeadersAndISRs(t, change{remove: id}, func(p metadata.Partition) bool { return slices.Contains(p.ISR, id) })
+	betterCopy := func(r int32) bool { return r != id && active(t.img, r) && !c.uncleanIncarnation[r] }
 	forEachPartition(t, func(tp metadata.Topic, pid int32, p metadata.Partition) {
-		if len(p.ISR) != 1 || p.ISR[0] != id || p.UncleanISR {
+		if len(p.ISR) != 1 || p.ISR[0] != id || p.UncleanISR || !slices.ContainsFunc(p.Replicas, betterCopy) {
 			return
 		}
 		rec := metadata.PartitionChangeRecord{TopicID: tp.ID, PartitionID: pid, Leader: metadata.NoLeaderChange, MarkUncleanISR: true}

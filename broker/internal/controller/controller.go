@@ -18,6 +18,10 @@ type Controller struct {
 	sessions map[int32]*session
 	// nextRebalanceMs is when Tick next checks leader imbalance.
 	nextRebalanceMs int64
+	// uncleanIncarnation: the broker's current registration followed an
+	// unclean shutdown (soft state, like sessions; a new active
+	// controller starts without it).
+	uncleanIncarnation map[int32]bool
 }
 
 type session struct {
@@ -38,7 +42,7 @@ func New(cfg Config, img metadata.Image, nowMs int64) (*Controller, error) {
 		return nil, err
 	}
 	c := &Controller{cfg: cfg, img: img, rnd: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		sessions: map[int32]*session{}, nextRebalanceMs: nowMs + cfg.LeaderImbalanceCheckIntervalMs}
+		sessions: map[int32]*session{}, uncleanIncarnation: map[int32]bool{}, nextRebalanceMs: nowMs + cfg.LeaderImbalanceCheckIntervalMs}
 	for _, b := range img.Brokers() {
 		c.sessions[b.ID] = &session{lastContactMs: nowMs}
 	}

@@ -28,6 +28,7 @@ import (
 //	alter-config topic=t|broker= [set=k=v] [delete=k]
 //	alter-partition broker=n topic=t partition=p isr=1,2 [leader-epoch=n] [partition-epoch=n] [isr-epochs=1:3,2:4]
 //	elect type=preferred|unclean [topic=t partition=p]
+//	failover                           a new active controller over the image
 //	show
 //
 // After every command the harness checks the image invariants, the
@@ -129,6 +130,14 @@ func (h *harness) run(t *testing.T, d *datadriven.TestData) string {
 	var recs []metadata.Record
 	var err error
 	switch d.Cmd {
+	case "failover":
+		// A new active controller over the same image: fresh sessions,
+		// no soft state.
+		c, ferr := New(h.c.cfg, h.c.Image(), h.nowMs)
+		if ferr != nil {
+			t.Fatalf("%s: %v", d.Pos, ferr)
+		}
+		h.c = c
 	case "register":
 		recs, err = h.register(t, d)
 	case "heartbeat":
