@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/history"
+	"github.com/highwater-io/highwater/internal/seed"
 )
 
 // consumerOpts are options every recording consumer shares: read
@@ -101,13 +103,29 @@ func (w *Workload) poll(ctx context.Context, cl *kgo.Client, process int, log in
 	w.noteRecordErr(err)
 }
 
-// consumeGroup is group consumer i: subscribed to the topic in cfg.Group,
-// committing synchronously what each poll returned (no autocommit, so
-// every commit is in the history). Rebalances wait until the current poll
-// is recorded and its records committed (BlockRebalanceOnPoll), so each
-// membership change is attributed to the poll it happened in and a
-// member never commits a partition after giving it up.
+// consumeGroup is group consumer slot i: subscribed to the topic in
+// cfg.Group, committing synchronously what each poll returned (no
+// autocommit, so every commit is in the history). The slot restarts its
+// client once or twice per run, at times drawn from the seed, under a new
+// process id each time (a new consumer session): a restarted consumer must
+// resume from the group's committed offsets, and its leaving and joining
+// hand partitions over between members.
 func (w *Workload) consumeGroup(ctx context.Context, i int) {
+	rng := seed.Rand(w.cfg.Seed, fmt.Sprintf("group-consumer-%d", i))
+	for ctx.Err() == nil {
+		life := w.cfg.Duration/3 + time.Duration(rng.Int64N(int64(w.cfg.Duration)))
+		sctx, cancel := context.WithTimeout(ctx, life)
+		w.groupSession(sctx, ctx, i)
+		cancel()
+	}
+}
+
+// groupSession is one client of group consumer slot i, until sctx ends.
+// Rebalances wait until the current poll is recorded and its records
+// committed (BlockRebalanceOnPoll), so each membership change is
+// attributed to the poll it happened in and a member never commits a
+// partition after giving it up. Commits are bounded by runCtx, not sctx.
+func (w *Workload) groupSession(sctx, runCtx context.Context, i int) {
 	log := w.cfg.logger().With("client", fmt.Sprintf("group-consumer-%d", i))
 	process := w.newProcess()
 	var ml membershipLog
@@ -127,6 +145,7 @@ func (w *Workload) consumeGroup(ctx context.Context, i int) {
 		_, rerr := w.rec.Fail(process, sub, err)
 		w.noteRecordErr(rerr)
 		log.Error("start consumer", "err", err)
+		waitCtx(sctx, time.Second)
 		return
 	}
 	// PollRecords leaves rebalances blocked; closing must not wait for an
@@ -134,9 +153,19 @@ func (w *Workload) consumeGroup(ctx context.Context, i int) {
 	defer cl.CloseAllowingRebalance()
 	_, err = w.rec.Ok(process, sub)
 	w.noteRecordErr(err)
-	for ctx.Err() == nil {
-		v := w.groupPoll(ctx, cl, process, &ml, log)
-		w.commitPolled(ctx, cl, process, v)
+	for sctx.Err() == nil {
+		v := w.groupPoll(sctx, cl, process, &ml, log)
+		w.commitPolled(runCtx, cl, process, v)
+	}
+}
+
+// waitCtx waits d or until ctx ends.
+func waitCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
