@@ -21,7 +21,9 @@
 //     lost, with member id and generation) the client's callbacks reported
 //     during it; after each poll the consumer commits what it returned
 //     synchronously (autocommit is off), recorded as a commit operation with
-//     the member id, generation and per-partition result.
+//     the member id, generation and per-partition result. Each group
+//     consumer slot restarts its client once or twice per run (seeded), the
+//     new client under a new process id.
 //   - Readers issue raw Fetch requests at explicit offsets and ListOffsets
 //     requests to the partition's leader, carrying the newest leader epoch
 //     any node reports (so a deposed leader answers FENCED_LEADER_EPOCH
