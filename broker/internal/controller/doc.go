@@ -46,12 +46,21 @@
 // Differences from Kafka, on purpose: broker epochs count up from the
 // image's largest (Kafka uses the registration record's log offset), and a
 // heartbeat says CaughtUp instead of sending its metadata offset; a broker
-// re-registering while unfenced is fenced first (see RegisterBroker); auto
+// re-registering while unfenced is fenced first (see RegisterBroker); a
+// new incarnation is a duplicate only while the old registration's
+// session was renewed with this controller (a new active controller's
+// grace sessions do not block it) and its clean-shutdown marker does not
+// name the registered epoch; KIP-966 without ELR: a registration after an
+// unclean shutdown (PreviousBrokerEpoch ≠ registered epoch) leaves every
+// ISR, and as a last member marks the ISR unclean (leaderless until an
+// unclean election) while another active replica did not go through an
+// unclean shutdown (Partition.UncleanISR); KIP-903: AlterPartition's
+// member broker epochs must be the registered ones; auto
 // rebalance uses the per-broker imbalance percentage (ZooKeeper-era rule;
 // KRaft elects every imbalanced partition); a broker in controlled
 // shutdown is told to shut down on the heartbeat after the one that moved
 // its leaderships (Kafka waits for the other brokers' metadata offsets).
-// Not modelled: ELR (KIP-966), reassignment, leader recovery state,
+// Not modelled: ELR and unclean recovery (KIP-966), reassignment, leader recovery state,
 // controller mutation quotas, create-topic policies.
 //
 // Concurrency: a Controller is not safe for concurrent use; the quorum

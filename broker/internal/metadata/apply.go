@@ -13,6 +13,7 @@ import (
 //
 //   - leader-in-isr, isr-in-replicas: leader ∈ ISR ⊆ replicas (or no
 //     leader), ISR and replicas non-empty, without duplicates, ids ≥ 0;
+//     no leader while the ISR is marked unclean (UncleanISR);
 //   - epochs-only-grow: a partition's leader epoch never decreases, and
 //     partition-epoch-bumps: every change of a partition raises its
 //     partition epoch (PartitionChangeRecord derives both, as KRaft does);

@@ -29,6 +29,11 @@
 // whose Broker is not Active here (fenced or in controlled shutdown,
 // KIP-841). NoLeader is replica's leader -1.
 //
+// Partition.UncleanISR stands in for KIP-966's empty ISR: its only member
+// restarted after an unclean shutdown and may not lead but by an unclean
+// election (PartitionChangeRecord.MarkUncleanISR sets it, electing a
+// leader clears it; leader-in-isr refuses a leader while it is set).
+//
 // Not modelled: eligible leader replicas (KIP-966), partition reassignment
 // (adding/removing replicas), leader recovery state after an unclean
 // election, directories, ACLs, SCRAM, quotas, delegation tokens.
