@@ -63,6 +63,19 @@
 // may have consumed records nobody saw). Fail polls and fetches never count
 // as session reads.
 //
+// # Consumer-group anomalies
+//
+// The [Group] checker judges group consumers from the membership changes
+// each recorded (assigned, revoked, lost, with member id and generation)
+// and their synchronous commits (member id, generation, per-partition
+// result): double-ownership (two members owned one partition in the same
+// generation), committed-offset-regression (a stale generation's commit
+// accepted after a newer generation committed a higher offset, or a newly
+// assigned member resuming below an offset acknowledged as committed before
+// its assignment) and committed-offset-skip (a newly assigned member
+// starting past every offset any commit could have set, over records known
+// to exist). [Group] states each rule exactly.
+//
 // # Linearizability
 //
 // The [Linearizability] checker models each (topic, partition) as a
