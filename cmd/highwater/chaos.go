@@ -41,6 +41,7 @@ type chaosFlags struct {
 	runsDir     string
 	netns       bool
 	acks        string
+	bootstrap   string
 	proxy       bool
 	set         []string
 	meanQuiet   time.Duration
@@ -101,7 +102,8 @@ error.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.scenario, "scenario", "chaos", "scenario name (the run directory's parent)")
 	fl.StringVar(&f.workload, "workload", "queue", "workload: queue | txn | eos")
-	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake | container (reference brokers in podman/Docker containers; scripts/podman-setup.sh)")
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake | container (reference brokers in podman/Docker containers; scripts/podman-setup.sh) | address (a cluster you run, at --bootstrap; no faults that need control)")
+	fl.StringVar(&f.bootstrap, "bootstrap", "", "with --impl address: the cluster's client addresses, host:port[,host:port...]")
 	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3; 1 for kfake)")
 	fl.Int64Var(&f.seed, "seed", 0, "root seed (default random, printed)")
 	fl.DurationVar(&f.duration, "duration", 30*time.Second, "workload duration (faults heal before it ends)")
@@ -173,7 +175,7 @@ func scenarioFromFlags(f chaosFlags) (run.Scenario, error) {
 	sc := run.Scenario{
 		Name:            f.scenario,
 		Kind:            f.workload,
-		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Proxy: f.proxy, Set: set},
+		Cluster:         run.ClusterConfig{Impl: f.impl, Nodes: nodes, NetNS: f.netns, Proxy: f.proxy, Set: set, Bootstrap: f.bootstrap},
 		Workload:        w,
 		Schedule:        f.schedule,
 		MeanQuiet:       f.meanQuiet,

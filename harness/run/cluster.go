@@ -30,6 +30,8 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, Binary: c.Binary, ReadyTimeout: c.ReadyTimeout,
 			NetNS: c.NetNS, Proxy: c.Proxy,
 		})
+	case ImplAddress:
+		return startAddress(ctx, c.Bootstrap)
 	case ImplContainer:
 		// This executable goes into the image when it is static (the
 		// release build); otherwise the driver builds ./cmd/highwater

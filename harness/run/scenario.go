@@ -27,6 +27,9 @@ const (
 	// its own network namespace, so partitions and lossy links cut real
 	// packets when the harness runs as root.
 	ImplContainer = "container"
+	// ImplAddress is a cluster someone else runs, reached at
+	// ClusterConfig.Bootstrap: no process or network control.
+	ImplAddress = "address"
 )
 
 // Workloads a scenario can run; the history's header names it so the
@@ -43,8 +46,10 @@ const FaultsAll = "all"
 
 // ClusterConfig says what runs the nodes.
 type ClusterConfig struct {
-	Impl  string // ImplReference | ImplKafka | ImplKfake | ImplContainer
-	Nodes int    // 0: 3 (the reference cluster, Kafka), 1 for kfake
+	Impl string // ImplReference | ImplKafka | ImplKfake | ImplContainer | ImplAddress
+	// Bootstrap is the client address list of an ImplAddress cluster.
+	Bootstrap string
+	Nodes     int // 0: 3 (the reference cluster, Kafka), 1 for kfake
 	// NetNS puts each node (Kafka, reference) in its own network
 	// namespace (root), so partition faults can cut links.
 	NetNS bool
@@ -168,8 +173,12 @@ func (s Scenario) Validate() error {
 	switch {
 	case s.Name == "" || strings.ContainsAny(s.Name, "/\\ \t\n") || s.Name == "." || s.Name == "..":
 		return fmt.Errorf("%w: name %q (a single path element without spaces)", ErrBadScenario, s.Name)
-	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake && s.Cluster.Impl != ImplContainer:
-		return fmt.Errorf("%w: cluster impl %q: want reference, kafka, kfake or container", ErrBadScenario, s.Cluster.Impl)
+	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake && s.Cluster.Impl != ImplContainer && s.Cluster.Impl != ImplAddress:
+		return fmt.Errorf("%w: cluster impl %q: want reference, kafka, kfake, container or address", ErrBadScenario, s.Cluster.Impl)
+	case (s.Cluster.Impl == ImplAddress) != (s.Cluster.Bootstrap != ""):
+		return fmt.Errorf("%w: a bootstrap address goes with --impl address (and it needs one)", ErrBadScenario)
+	case s.Cluster.Impl == ImplAddress && (s.Cluster.NetNS || s.Cluster.Proxy || len(s.Cluster.Set) > 0):
+		return fmt.Errorf("%w: --impl address: the harness does not run that cluster (no --netns, --proxy or --set)", ErrBadScenario)
 	case s.Kind != WorkloadQueue && s.Kind != WorkloadTxn && s.Kind != WorkloadEOS:
 		return fmt.Errorf("%w: workload %q: want queue, txn or eos", ErrBadScenario, s.Kind)
 	case s.Cluster.NetNS && (s.Cluster.Impl == ImplKfake || s.Cluster.Impl == ImplContainer):
@@ -230,6 +239,9 @@ func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 		args = append(args, "--faults", strings.Join(faults, ","))
 	} else {
 		args = append(args, "--faults", "none")
+	}
+	if s.Cluster.Bootstrap != "" {
+		args = append(args, "--bootstrap", s.Cluster.Bootstrap)
 	}
 	if s.Cluster.NetNS {
 		args = append(args, "--netns")
