@@ -14,6 +14,7 @@ import (
 // fakeCluster implements Processes, Network and Topology in memory and
 // records every call, so tests can check that faults leave a clean state.
 type fakeCluster struct {
+	startDelay time.Duration
 	mu         sync.Mutex
 	nodes      []Node
 	state      map[int32]string // "running", "killed", "stopped", "paused"
@@ -124,6 +125,7 @@ func (f *fakeCluster) Resume(_ context.Context, id int32) error {
 
 // Start leaves a running or paused node as it is, like the drivers.
 func (f *fakeCluster) Start(_ context.Context, id int32) error {
+	time.Sleep(f.startDelay) // a slow restart, when a test sets it
 	f.mu.Lock()
 	st := f.state[id]
 	f.mu.Unlock()

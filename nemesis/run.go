@@ -87,14 +87,26 @@ type runner struct {
 	// usedLinks, usedClocks: the schedule degrades links or skews clocks,
 	// so healAll restores them on every node too.
 	usedLinks, usedClocks bool
+	// lag is how far the schedule has slipped: a heal that overran (a
+	// restart that took a minute on a loaded machine) pushes every later
+	// step back by as much, so each fault still lasts its planned duration
+	// and each quiet period its planned length, instead of the next steps
+	// collapsing into back-to-back faults.
+	lag time.Duration
 }
 
 // step runs one step; a nil error also covers a skipped step.
 func (r *runner) step(ctx context.Context, window int64, st Step, f Fault) error {
 	log := r.env.logger().With("window", window, "fault", f.Name())
-	if err := sleepUntil(ctx, r.start.Add(st.At)); err != nil {
+	if err := sleepUntil(ctx, r.start.Add(st.At+r.lag)); err != nil {
 		return err
 	}
+	defer func() {
+		if over := time.Since(r.start) - (st.End() + r.lag); over > 0 {
+			r.lag += over
+			log.Info("nemesis: schedule slipped", "by", over.Round(time.Millisecond), "total", r.lag.Round(time.Millisecond))
+		}
+	}()
 	if err := f.Available(r.env); err != nil {
 		log.Warn("nemesis: skipped, unavailable", "err", err)
 		return nil
@@ -122,10 +134,13 @@ func (r *runner) step(ctx context.Context, window int64, st Step, f Fault) error
 		return fmt.Errorf("nemesis: record start of window %d: %w", window, err)
 	}
 	log.Info("nemesis: inject", "target", desc)
+	injected := time.Now()
 	heal, injErr := f.Inject(ctx, r.env, target)
 	var waitErr error
 	if injErr == nil {
-		waitErr = sleepUntil(ctx, r.start.Add(st.End()))
+		// The fault lasts its planned duration from the moment it was
+		// injected, however late that was.
+		waitErr = sleepUntil(ctx, injected.Add(st.Duration))
 	}
 	healErr := r.heal(ctx, heal)
 	_, recErr := r.rec.FaultStop(hf)

@@ -248,3 +248,40 @@ func TestRunnable(t *testing.T) {
 		t.Errorf("Runnable = %v, %v", ok, not)
 	}
 }
+
+// A heal that overruns into the next step's slot pushes the rest of the
+// schedule back: the next fault still lasts its planned duration instead of
+// being healed as soon as it is injected.
+func TestRunSlowHealShiftsLaterSteps(t *testing.T) {
+	fc := newFake("a", "b", "c")
+	fc.startDelay = ms(60) // healing the kill takes 60 ms
+	var buf bytes.Buffer
+	w, err := history.NewWriter(&buf, history.Header{Scenario: "nemesis-test", Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Schedule{Seed: 3, Steps: []Step{
+		{At: ms(1), Duration: ms(5), Fault: "kill", Select: "node:1"},
+		{At: ms(20), Duration: ms(40), Fault: "pause", Select: "node:2"},
+	}}
+	if err := Run(context.Background(), fc.env(), s, w); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := history.Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Faults) != 2 {
+		t.Fatalf("%d windows, want 2", len(h.Faults))
+	}
+	pause := h.Faults[1]
+	if d := time.Duration(pause.StopTime - pause.StartTime); d < ms(40) {
+		t.Errorf("pause lasted %v after a slow heal, want its planned 40ms", d)
+	}
+	if gap := time.Duration(pause.StartTime - h.Faults[0].StopTime); gap < ms(10) {
+		t.Errorf("quiet period %v after the slow heal, want about the planned 14ms", gap)
+	}
+}
