@@ -24,9 +24,9 @@ const (
 func ForWorkload(workload, outDir string) ([]Checker, error) {
 	switch workload {
 	case "", WorkloadQueue:
-		return Default(outDir), nil
+		return append(Default(outDir), &Replicas{}), nil
 	case WorkloadTxn:
-		return []Checker{&Txn{}, &TxnCycles{}}, nil
+		return []Checker{&Txn{}, &TxnCycles{}, &Replicas{}}, nil
 	case WorkloadEOS:
 		return []Checker{&Txn{}, &TxnCycles{}, &ExactlyOnce{}}, nil
 	}

@@ -362,8 +362,8 @@ func TestExactlyOnce(t *testing.T) {
 // TestForWorkload: the header's workload picks the checkers.
 func TestForWorkload(t *testing.T) {
 	for w, want := range map[string][]string{
-		"": {"queue", "linearizability", "group"}, "queue": {"queue", "linearizability", "group"},
-		"txn": {"txn", "txn-cycles"}, "eos": {"txn", "txn-cycles", "exactly-once"},
+		"": {"queue", "linearizability", "group", "replicas"}, "queue": {"queue", "linearizability", "group", "replicas"},
+		"txn": {"txn", "txn-cycles", "replicas"}, "eos": {"txn", "txn-cycles", "exactly-once"},
 	} {
 		cs, err := ForWorkload(w, "")
 		if err != nil {

@@ -314,6 +314,9 @@ func newValue(t Type, f F) any {
 	case TypeNemesis:
 		return new(Fault)
 	case TypePhase:
+		if f == PhaseReplicas {
+			return new(Replicas)
+		}
 		return new(Phase)
 	}
 	switch f {

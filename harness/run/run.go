@@ -171,6 +171,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	if err != nil {
 		return res, s.fail(err)
 	}
+	s.recordReplicas(ctx, c, hw, closeCluster)
 	if err := hw.Close(); err != nil {
 		return res, s.fail(err)
 	}

@@ -57,8 +57,12 @@ func TestRunTxnKfake(t *testing.T) {
 	for _, r := range res.Summary.Results {
 		names = append(names, r.Checker)
 	}
-	if strings.Join(names, ",") != "txn,txn-cycles" {
+	if strings.Join(names, ",") != "txn,txn-cycles,replicas" {
 		t.Errorf("checkers %v", names)
+	}
+	// kfake keeps no data directories: the replica check says it skipped.
+	if r := res.Summary.Results[len(res.Summary.Results)-1]; r.Valid != checker.Valid || len(r.Findings) != 1 || r.Findings[0].Type != checker.ReplicasSkipped {
+		t.Errorf("replicas result %+v, want valid with a skipped finding", r)
 	}
 	h, err := history.Load(res.Dir + "/" + HistoryJSONL)
 	if err != nil {
