@@ -74,8 +74,9 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 // unclean shutdown: its log may lack records it had acknowledged as a
 // follower, so it leaves every ISR. Where it is the last member the ISR
 // keeps it (an ISR is never empty here) but is marked unclean while
-// another replica is active with a log that did not go through an unclean
-// shutdown since (it may hold what this one lost): the partition stays
+// another replica is active, has been heard from by this controller and
+// has a log that did not go through an unclean shutdown since (it may hold
+// what this one lost): the partition stays
 // leaderless until an unclean election, which is what Kafka's empty ISR
 // and ELR amount to without ELR recovery. When every other replica is
 // down or restarted uncleanly too (a power cut of the whole replica set),
@@ -83,7 +84,12 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 // leads again once unfenced, as in Kafka without ELR.
 func (c *Controller) removeUnclean(t *txn, id int32) {
 	c.updateLeadersAndISRs(t, change{remove: id}, func(p metadata.Partition) bool { return slices.Contains(p.ISR, id) })
-	betterCopy := func(r int32) bool { return r != id && active(t.img, r) && !c.uncleanIncarnation[r] }
+	betterCopy := func(r int32) bool {
+		s := c.sessions[r]
+		// Live as this controller knows it: an unfenced registration
+		// alone may be a dead process's after a full restart.
+		return r != id && active(t.img, r) && s != nil && s.contacted && !c.uncleanIncarnation[r]
+	}
 	forEachPartition(t, func(tp metadata.Topic, pid int32, p metadata.Partition) {
 		if len(p.ISR) != 1 || p.ISR[0] != id || p.UncleanISR || !slices.ContainsFunc(p.Replicas, betterCopy) {
 			return
