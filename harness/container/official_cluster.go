@@ -1,0 +1,304 @@
+package container
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	mcontainer "github.com/moby/moby/api/types/container"
+	mnetwork "github.com/moby/moby/api/types/network"
+	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/highwater-io/highwater/harness/cluster"
+)
+
+const (
+	// defaultOfficialReady is longer than the reference driver's: three
+	// JVMs (or Seastar processes) starting on a small shared host.
+	defaultOfficialReady = 3 * time.Minute
+	defaultKafkaHeapMB   = 512
+	defaultRedpandaMem   = "1G"
+)
+
+// OfficialConfig describes a cluster of an official broker image.
+type OfficialConfig struct {
+	// Config's Nodes, Dir, Racks, Set, NodeSet, Subnet, ReadyTimeout
+	// (3 minutes when zero) and StopTimeout mean what they mean for the
+	// reference driver; Image overrides the flavor's image (before
+	// HIGHWATER_KAFKA_IMAGE / HIGHWATER_REDPANDA_IMAGE and the default);
+	// Build and BuildLog are ignored. Set and NodeSet are Kafka server
+	// properties for FlavorKafka (rendered as KAFKA_* variables) and rpk
+	// configuration paths for FlavorRedpanda (`--set key=value`).
+	// HostNetwork (with BasePort) is supported for FlavorKafka only:
+	// Redpanda's admin, proxy and schema-registry ports are fixed.
+	Config
+	// Flavor picks the image family; required.
+	Flavor Flavor
+	// PullTimeout bounds the pre-flight pull when the image is not
+	// stored locally; DefaultPullTimeout when zero.
+	PullTimeout time.Duration
+	// KafkaHeapMB is each Kafka JVM's heap (-Xms = -Xmx); 512 when zero.
+	KafkaHeapMB int
+	// RedpandaMemory is each Redpanda node's --memory; "1G" when empty.
+	RedpandaMemory string
+}
+
+// OfficialCluster is a cluster of official Apache Kafka or Redpanda
+// containers. Process, pause, network-cut and lossy-link operations are
+// the reference driver's (the same containers-on-a-bridge layer); clock
+// skew and lost unsynced writes are unavailable (neither image has the
+// reference broker's seams).
+type OfficialCluster struct {
+	*Cluster
+	flavor    Flavor
+	clusterID string
+	heapMB    int
+	memory    string
+	pull      time.Duration
+}
+
+var (
+	_ cluster.Cluster         = (*OfficialCluster)(nil)
+	_ cluster.NetworkProvider = (*OfficialCluster)(nil)
+	_ cluster.Links           = (*OfficialCluster)(nil)
+	_ cluster.Clocks          = (*OfficialCluster)(nil)
+	_ cluster.UnsyncedLoss    = (*OfficialCluster)(nil)
+)
+
+func (cfg OfficialConfig) withDefaults() (OfficialConfig, error) {
+	if err := cfg.Flavor.valid(); err != nil {
+		return cfg, err
+	}
+	if cfg.Flavor == FlavorRedpanda && cfg.HostNetwork {
+		return cfg, fmt.Errorf("container: HostNetwork is not supported for Redpanda (its admin, proxy and schema-registry ports would collide between nodes); use the default bridge network")
+	}
+	if cfg.ReadyTimeout <= 0 {
+		cfg.ReadyTimeout = defaultOfficialReady
+	}
+	var err error
+	if cfg.Config, err = cfg.Config.withDefaults(); err != nil {
+		return cfg, err
+	}
+	cfg.Image = ResolveImage(cfg.Flavor, cfg.Image)
+	if cfg.PullTimeout <= 0 {
+		cfg.PullTimeout = DefaultPullTimeout
+	}
+	if cfg.KafkaHeapMB <= 0 {
+		cfg.KafkaHeapMB = defaultKafkaHeapMB
+	}
+	if cfg.RedpandaMemory == "" {
+		cfg.RedpandaMemory = defaultRedpandaMem
+	}
+	return cfg, nil
+}
+
+// NewOfficial checks the engine, makes sure the image is stored or
+// pullable (ErrImageUnavailable with the fix otherwise, before anything is
+// created), creates the network and one container per node, and waits
+// until a node's Metadata lists every node and names a controller. On
+// failure everything it made is removed again.
+func NewOfficial(ctx context.Context, cfg OfficialConfig) (*OfficialCluster, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckEngine(ctx); err != nil {
+		return nil, err
+	}
+	o := &OfficialCluster{
+		Cluster:   &Cluster{cfg: cfg.Config, runID: newRunID(), image: cfg.Image},
+		flavor:    cfg.Flavor,
+		clusterID: newClusterID(),
+		heapMB:    cfg.KafkaHeapMB,
+		memory:    cfg.RedpandaMemory,
+		pull:      cfg.PullTimeout,
+	}
+	if o.api, err = testcontainers.NewDockerClientWithOpts(ctx); err != nil {
+		return nil, fmt.Errorf("%w at %s: %w; %s", ErrNoEngine, EngineHost(), err, SetupHint)
+	}
+	if err := presentOrPull(ctx, o.api, o.image, o.pull); err != nil {
+		_ = o.api.Close()
+		return nil, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	defer cancel()
+	if err := o.setup(rctx); err != nil {
+		_ = o.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return o, nil
+}
+
+// Flavor is the image family this cluster runs.
+func (o *OfficialCluster) Flavor() Flavor { return o.flavor }
+
+// Image is the image every node runs.
+func (o *OfficialCluster) Image() string { return o.image }
+
+func (o *OfficialCluster) setup(ctx context.Context) error {
+	c := o.Cluster
+	if err := c.placeNodes(ctx); err != nil {
+		return err
+	}
+	var addrs []string
+	var err error
+	for _, n := range c.nodes {
+		if o.flavor == FlavorRedpanda {
+			n.ports = [3]int{clientPort, redpandaRPCPort, redpandaAdminPort}
+		}
+		n.logPath = filepath.Join(n.dir, "server.log")
+		data := filepath.Join(n.dir, "data")
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		// Both images run as an unprivileged user of their own (uid
+		// 1000 appuser, uid 101 redpanda) that must write the bind mount.
+		if err := os.Chmod(data, 0o777); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		addrs = append(addrs, n.addr(clientIdx))
+	}
+	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
+		return fmt.Errorf("container: %w", err)
+	}
+	c.cuts.init(c)
+	c.clocks.mu.Lock()
+	c.clocks.err = fmt.Errorf("%w: clock skew: the %s image has no clock seam (only the reference broker does)", cluster.ErrUnavailable, o.flavor)
+	c.clocks.mu.Unlock()
+	errs := make([]error, len(c.nodes))
+	var wg sync.WaitGroup
+	for i, n := range c.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = o.createNode(ctx, n); errs[i] != nil {
+				errs[i] = fmt.Errorf("node %d: %w", n.id, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	return c.poll(ctx, "cluster", c.clusterReady)
+}
+
+// request is node n's container request without its network settings.
+func (o *OfficialCluster) request(n *node) (testcontainers.ContainerRequest, string, error) {
+	req := testcontainers.ContainerRequest{
+		Image:  o.image,
+		Name:   fmt.Sprintf("highwater-%s-node-%d", o.runID, n.id),
+		Labels: map[string]string{LabelKey: o.runID, LabelKey + ".node": strconv.Itoa(int(n.id)), LabelKey + ".flavor": string(o.flavor)},
+	}
+	mount := kafkaDataDir
+	switch o.flavor {
+	case FlavorKafka:
+		env, err := kafkaEnv(kafkaProperties(n, o.nodes, o.cfg.Set, o.cfg.NodeSet[n.id]), o.clusterID, o.heapMB)
+		if err != nil {
+			return req, "", err
+		}
+		req.Env = env
+	case FlavorRedpanda:
+		mount = redpandaDataDir
+		req.Cmd = redpandaCommand(n, o.nodes, o.memory, o.cfg.Set, o.cfg.NodeSet[n.id])
+	}
+	return req, filepath.Join(n.dir, "data") + ":" + mount, nil
+}
+
+// createNode creates and starts n's container, placed as the reference
+// driver places its own (own address on the bridge, client port
+// published on 127.0.0.1 only; or the host's network namespace).
+func (o *OfficialCluster) createNode(ctx context.Context, n *node) error {
+	req, bind, err := o.request(n)
+	if err != nil {
+		return err
+	}
+	if o.cfg.HostNetwork {
+		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
+			hc.Binds = []string{bind}
+			hc.NetworkMode = "host"
+		}
+	} else {
+		netName := o.network.Name
+		req.ExposedPorts = []string{clientPortSpec}
+		req.ConfigModifier = func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname }
+		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
+			hc.Binds = []string{bind}
+			hc.PortBindings = mnetwork.PortMap{
+				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr(loopback), HostPort: "0"}},
+			}
+		}
+		req.Networks = []string{netName}
+		req.NetworkAliases = map[string][]string{netName: {n.hostname}}
+		req.EndpointSettingsModifier = func(m map[string]*mnetwork.EndpointSettings) {
+			es := m[netName]
+			if es == nil {
+				es = &mnetwork.EndpointSettings{}
+				m[netName] = es
+			}
+			es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
+		}
+	}
+	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
+		ContainerRequest: req, Started: true, Logger: tclog.NewNoopLogger()})
+	if ctr != nil {
+		n.ctr = ctr
+	}
+	if err != nil {
+		return fmt.Errorf("start %s container: %w%s", o.image, err, ryukHint())
+	}
+	return nil
+}
+
+// ActiveController: Kafka's Metadata names a random live broker as
+// controller in KRaft, so Kafka asks the metadata quorum (DescribeQuorum)
+// for its leader; Redpanda's Metadata names its controller leader, so the
+// reference driver's vote applies.
+func (o *OfficialCluster) ActiveController(ctx context.Context) (int32, error) {
+	if o.flavor == FlavorKafka {
+		return cluster.QuorumLeader(ctx, o.admin, allIDs(o.nodes))
+	}
+	return o.Cluster.ActiveController(ctx)
+}
+
+// MetricsURL is Redpanda's Prometheus endpoint on its admin port; Apache
+// Kafka serves none (JMX only), so "".
+func (o *OfficialCluster) MetricsURL(id int32) string {
+	n, err := o.node(id)
+	if err != nil || o.flavor != FlavorRedpanda {
+		return ""
+	}
+	return "http://" + n.addr(metricsIdx) + "/public_metrics"
+}
+
+// UnsyncedLossAvailable: neither image keeps writes in a cache of its own
+// that kill -9 loses; the kernel's page cache survives a killed process.
+func (o *OfficialCluster) UnsyncedLossAvailable() error {
+	return fmt.Errorf("%w: lost unsynced writes: the %s image writes through the kernel's page cache, which survives kill -9 (only the reference broker has a page cache of its own)", cluster.ErrUnavailable, o.flavor)
+}
+
+// PIDs are the host pids of the running nodes' containers' first
+// processes (the engine reports them; 0-less, in id order).
+func (o *OfficialCluster) PIDs(ctx context.Context) []int {
+	var out []int
+	for _, n := range o.nodes {
+		if n.ctr == nil {
+			continue
+		}
+		if st, pid, err := o.state(ctx, n); err == nil && st.running && pid > 0 {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
