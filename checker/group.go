@@ -57,6 +57,11 @@ const (
 //     between are known to exist (some operation observed them): the
 //     member skipped records nobody committed.
 //
+// Assumptions: the classic group protocol (one generation for the whole
+// group; franz-go's default, KIP-848's per-member epochs are not modelled)
+// and dense offsets (the queue workload: no transaction markers, no
+// compaction), so a member resumes exactly at the committed offset.
+//
 // A history with group polls but no membership records (written before
 // they were recorded) is not judged: Valid with a "skipped" finding.
 type Group struct{}
