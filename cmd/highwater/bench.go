@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/highwater-io/highwater/bench"
+	hcontainer "github.com/highwater-io/highwater/harness/container"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 	"github.com/highwater-io/highwater/reports"
 )
@@ -79,7 +80,7 @@ A progress bar is drawn when stderr is a terminal, plain lines otherwise.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka, container (the reference broker in a podman/Docker container) or HOST:PORT; reference:N and kafka:N pick a node count")
+	fl.StringVar(&f.target, "target", "reference", "reference, kfake, kafka, container (the reference broker in a podman/Docker container), container:kafka / container:redpanda (official images, --nodes containers; HIGHWATER_KAFKA_IMAGE / HIGHWATER_REDPANDA_IMAGE pick a local image) or HOST:PORT; reference:N and kafka:N pick a node count")
 	fl.IntVar(&f.nodes, "nodes", 3, "nodes of the reference and kafka targets (a local cluster, one node per rack) unless the target names its own (reference:1)")
 	fl.StringVar(&f.compare, "compare", "", "comma-separated targets to run side by side (first is the ratio base)")
 	fl.IntVar(&f.rounds, "rounds", 0, "rounds per target (default 3 with --compare, else 1)")
@@ -387,6 +388,9 @@ func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string
 		return bench.ProcTarget{TargetName: "kfake", Binary: bin, WorkDir: f.workDir}, nil
 	case "container": // the reference broker in a podman/Docker container (scripts/podman-setup.sh)
 		return &bench.ContainerTarget{WorkDir: buildDir}, nil
+	case "container:kafka", "container:redpanda": // official images; fail fast naming the image when absent
+		return bench.OfficialContainerTarget{Flavor: hcontainer.Flavor(strings.TrimPrefix(name, "container:")),
+			Nodes: nodes, WorkDir: f.workDir, KafkaHeapMB: heapMB(f.kafkaHeap)}, nil
 	case "kafka":
 		script := f.kafkaSh
 		if script == "" {
@@ -401,7 +405,7 @@ func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string
 	if strings.Contains(name, ":") {
 		return bench.AddressTarget{Addr: name}, nil
 	}
-	return nil, fmt.Errorf("bench: unknown target %q (want reference, kfake, kafka, container or HOST:PORT)", name)
+	return nil, fmt.Errorf("bench: unknown target %q (want reference, kfake, kafka, container, container:kafka, container:redpanda or HOST:PORT)", name)
 }
 
 func printRun(out io.Writer, r bench.RunResult) {
