@@ -44,6 +44,13 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 		}
 		return container.New(ctx, container.Config{Nodes: c.nodes(), Dir: dir, Set: c.Set,
 			ReadyTimeout: c.ReadyTimeout, Build: container.BuildContext{Binary: bin}})
+	case ImplContainerKafka, ImplContainerRedpanda:
+		flavor := container.FlavorKafka
+		if c.Impl == ImplContainerRedpanda {
+			flavor = container.FlavorRedpanda
+		}
+		return container.NewOfficial(ctx, container.OfficialConfig{Flavor: flavor, Config: container.Config{
+			Nodes: c.nodes(), Dir: dir, Set: c.Set, ReadyTimeout: c.ReadyTimeout}})
 	default:
 		return nil, fmt.Errorf("%w: cluster impl %q", ErrBadScenario, c.Impl)
 	}

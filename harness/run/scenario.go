@@ -27,6 +27,12 @@ const (
 	// its own network namespace, so partitions and lossy links cut real
 	// packets when the harness runs as root.
 	ImplContainer = "container"
+	// ImplContainerKafka and ImplContainerRedpanda are the official Apache
+	// Kafka and Redpanda images in containers (harness/container's
+	// NewOfficial): the image must be stored locally or pullable, else the
+	// run fails at once naming the image and the fix.
+	ImplContainerKafka    = "container-kafka"
+	ImplContainerRedpanda = "container-redpanda"
 	// ImplAddress is a cluster someone else runs, reached at
 	// ClusterConfig.Bootstrap: no process or network control.
 	ImplAddress = "address"
@@ -46,7 +52,7 @@ const FaultsAll = "all"
 
 // ClusterConfig says what runs the nodes.
 type ClusterConfig struct {
-	Impl string // ImplReference | ImplKafka | ImplKfake | ImplContainer | ImplAddress
+	Impl string // ImplReference | ImplKafka | ImplKfake | ImplContainer | ImplContainerKafka | ImplContainerRedpanda | ImplAddress
 	// Bootstrap is the client address list of an ImplAddress cluster.
 	Bootstrap string
 	Nodes     int // 0: 3 (the reference cluster, Kafka), 1 for kfake
@@ -155,7 +161,7 @@ func (s Scenario) Defaults() Scenario {
 	}
 	if s.RecoveryTimeout == 0 {
 		s.RecoveryTimeout = 60 * time.Second
-		if s.Cluster.Impl == ImplKafka || s.Cluster.Impl == ImplContainer {
+		if s.Cluster.Impl == ImplKafka || s.Cluster.Impl == ImplContainer || isOfficialImpl(s.Cluster.Impl) {
 			s.RecoveryTimeout = 2 * time.Minute
 		}
 	}
@@ -173,15 +179,15 @@ func (s Scenario) Validate() error {
 	switch {
 	case s.Name == "" || strings.ContainsAny(s.Name, "/\\ \t\n") || s.Name == "." || s.Name == "..":
 		return fmt.Errorf("%w: name %q (a single path element without spaces)", ErrBadScenario, s.Name)
-	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake && s.Cluster.Impl != ImplContainer && s.Cluster.Impl != ImplAddress:
-		return fmt.Errorf("%w: cluster impl %q: want reference, kafka, kfake, container or address", ErrBadScenario, s.Cluster.Impl)
+	case s.Cluster.Impl != ImplReference && s.Cluster.Impl != ImplKafka && s.Cluster.Impl != ImplKfake && s.Cluster.Impl != ImplContainer && s.Cluster.Impl != ImplAddress && !isOfficialImpl(s.Cluster.Impl):
+		return fmt.Errorf("%w: cluster impl %q: want reference, kafka, kfake, container, container-kafka, container-redpanda or address", ErrBadScenario, s.Cluster.Impl)
 	case (s.Cluster.Impl == ImplAddress) != (s.Cluster.Bootstrap != ""):
 		return fmt.Errorf("%w: a bootstrap address goes with --impl address (and it needs one)", ErrBadScenario)
 	case s.Cluster.Impl == ImplAddress && (s.Cluster.NetNS || s.Cluster.Proxy || len(s.Cluster.Set) > 0):
 		return fmt.Errorf("%w: --impl address: the harness does not run that cluster (no --netns, --proxy or --set)", ErrBadScenario)
 	case s.Kind != WorkloadQueue && s.Kind != WorkloadTxn && s.Kind != WorkloadEOS:
 		return fmt.Errorf("%w: workload %q: want queue, txn or eos", ErrBadScenario, s.Kind)
-	case s.Cluster.NetNS && (s.Cluster.Impl == ImplKfake || s.Cluster.Impl == ImplContainer):
+	case s.Cluster.NetNS && (s.Cluster.Impl == ImplKfake || s.Cluster.Impl == ImplContainer || isOfficialImpl(s.Cluster.Impl)):
 		return fmt.Errorf("%w: --netns is for kafka and reference (containers have their own namespaces already)", ErrBadScenario)
 	case s.Cluster.Proxy && (s.Cluster.Impl != ImplReference || s.Cluster.NetNS):
 		return fmt.Errorf("%w: proxied links are available for the reference cluster without network namespaces only", ErrBadScenario)
@@ -253,4 +259,9 @@ func (s Scenario) ReplayCommand(seed int64, faults []string) string {
 		args = append(args, "--set", k+"="+s.Cluster.Set[k])
 	}
 	return strings.Join(args, " ")
+}
+
+// isOfficialImpl: an official broker image in containers.
+func isOfficialImpl(impl string) bool {
+	return impl == ImplContainerKafka || impl == ImplContainerRedpanda
 }
