@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"slices"
 	"testing"
 
 	"pgregory.net/rapid"
@@ -15,7 +16,8 @@ import (
 // inactive leader; inactive brokers only as a last ISR member; no leaderless
 // partition with an active ISR member), that a follower applying the
 // decoded records reaches the same image, and that the image survives a
-// snapshot round trip.
+// snapshot round trip; and after a registration following an unclean
+// shutdown, that the broker leads nothing and shares no ISR (KIP-966).
 func TestControllerProperties(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		cfg := DefaultConfig()
@@ -46,9 +48,16 @@ func TestControllerProperties(t *testing.T) {
 			var err error
 			switch rapid.IntRange(0, 11).Draw(t, "op") {
 			case 0:
-				reg := Registration{BrokerID: brokerID.Draw(t, "id"), Rack: racks.Draw(t, "rack")}
+				reg := Registration{BrokerID: brokerID.Draw(t, "id"), Rack: racks.Draw(t, "rack"), PreviousBrokerEpoch: NoPreviousBrokerEpoch}
 				reg.IncarnationID[0] = byte(rapid.IntRange(0, 2).Draw(t, "inc"))
+				old, existed := c.Image().Broker(reg.BrokerID)
+				if rapid.Bool().Draw(t, "clean") {
+					reg.PreviousBrokerEpoch = old.Epoch
+				}
 				_, recs, err = c.RegisterBroker(reg, nowMs)
+				if err == nil && existed && old.IncarnationID != reg.IncarnationID && reg.PreviousBrokerEpoch != old.Epoch {
+					checkUncleanRegistration(t, c.Image(), reg.BrokerID)
+				}
 			case 1:
 				// Everyone but a victim heartbeats, caught up.
 				victim := brokerID.Draw(t, "victim")
@@ -170,4 +179,20 @@ func applyAll(t *rapid.T, img metadata.Image, recs []metadata.Record) metadata.I
 		}
 	}
 	return img
+}
+
+// checkUncleanRegistration: after a registration following an unclean
+// shutdown (KIP-966) the broker is in no ISR with other members and leads
+// nothing.
+func checkUncleanRegistration(t *rapid.T, img metadata.Image, id int32) {
+	for _, tp := range img.Topics() {
+		for i, p := range tp.Partitions {
+			if p.Leader == id {
+				t.Fatalf("%s-%d: uncleanly restarted broker %d leads", tp.Name, i, id)
+			}
+			if len(p.ISR) > 1 && slices.Contains(p.ISR, id) {
+				t.Fatalf("%s-%d: uncleanly restarted broker %d in isr %v", tp.Name, i, id, p.ISR)
+			}
+		}
+	}
 }
