@@ -2,8 +2,11 @@
 // (the reference cluster, Apache Kafka, or franz-go's in-process kfake), run
 // a workload (queue, txn or eos; the history's header names it and the
 // checkers follow it) and a nemesis schedule concurrently, heal everything,
-// wait (bounded) for the cluster to converge, drain, check the history, and
-// leave a run directory that `highwater check` can re-judge.
+// wait (bounded) for the cluster to converge, drain, record every
+// replica's log of the workload topic (read offline from the nodes' data
+// directories once the cluster stopped, replicas.go; skipped for drivers
+// without cluster.DataDirs), check the history, and leave a run directory
+// that `highwater check` can re-judge.
 //
 // Contract:
 //   - A Scenario is cluster config + workload + faults (or an explicit
