@@ -63,10 +63,20 @@ const (
 func (f *fetchSessions) begin(id, epoch int32) (sess *fetchSession, full bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// The epoch decides before the id, as in Kafka: 0 opens a new session
+	// and -1 fetches without one, whatever id the client still carries (a
+	// client whose session a restarted broker no longer knows must be able
+	// to start over; refusing it left consumers looping on that broker).
 	switch {
-	case id == 0 && epoch == initialEpoch:
+	case epoch == initialEpoch:
+		if id != 0 {
+			delete(f.byID, id) // a client restarting its session with the old id
+		}
 		return f.create(), true, nil
-	case id == 0 && epoch == finalEpoch:
+	case epoch == finalEpoch:
+		if id != 0 {
+			delete(f.byID, id)
+		}
 		return nil, true, nil
 	case id == 0:
 		return nil, false, kerr.InvalidFetchSessionEpoch
@@ -74,15 +84,6 @@ func (f *fetchSessions) begin(id, epoch int32) (sess *fetchSession, full bool, e
 	s, ok := f.byID[id]
 	if !ok {
 		return nil, false, kerr.FetchSessionIDNotFound
-	}
-	if epoch == finalEpoch {
-		delete(f.byID, id)
-		return nil, true, nil
-	}
-	if epoch == initialEpoch {
-		// A client restarting its session with the old id: a new full session.
-		delete(f.byID, id)
-		return f.create(), true, nil
 	}
 	if s.inUse || epoch != s.epoch {
 		return nil, false, kerr.InvalidFetchSessionEpoch
