@@ -56,7 +56,8 @@ deps: ## install kcat, kafka-python (Debian packages) and Kafka's jars (Maven)
 broker: ## run one broker with the embedded defaults (127.0.0.1:9092)
 	$(GO) run ./cmd/highwater broker
 
-cluster: broker ## the main job on the embedded default (one broker for now)
+cluster: ## the replicated reference cluster (3 nodes, racks az-a/b/c) until Ctrl-C
+	$(GO) run ./cmd/highwater cluster
 
 fuzz: ## run every fuzz target for FUZZTIME (default 10s) each
 	@set -e; for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
