@@ -191,7 +191,35 @@ func (o *OfficialCluster) setup(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return c.poll(ctx, "cluster", c.clusterReady)
+	for {
+		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
+		last := o.clusterReady(qctx)
+		cancel()
+		if last == nil || errors.Is(last, errExited) {
+			return last
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: cluster within %v: %v; container logs: %s", ErrNotReady, o.cfg.ReadyTimeout, last, o.tails())
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// errExited marks a node whose container stopped during New: waiting
+// longer cannot help.
+var errExited = errors.New("container exited")
+
+// clusterReady is the reference driver's readiness check, but a node
+// whose container has exited (a bad setting, a missing permission) ends
+// the wait at once with its log's tail instead of after ReadyTimeout.
+func (o *OfficialCluster) clusterReady(ctx context.Context) error {
+	for _, n := range o.nodes {
+		if st, _, err := o.state(ctx, n); err == nil && !st.running {
+			return fmt.Errorf("%w: node %d: %w; its log ends:\n%s", ErrNotReady, n.id, errExited, lastLines(o.containerLogs(n), 15))
+		}
+	}
+	return o.Cluster.clusterReady(ctx)
 }
 
 // request is node n's container request without its network settings.
