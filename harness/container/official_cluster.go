@@ -330,3 +330,30 @@ func (o *OfficialCluster) PIDs(ctx context.Context) []int {
 	}
 	return out
 }
+
+// kafkaOfficial is a Kafka-flavored cluster with its data directories:
+// the nodes' log.dirs are bind-mounted from the host in Kafka's on-disk
+// layout, so the harness can read the replicas' logs once they stop.
+// Redpanda's layout is its own, so a Redpanda cluster does not offer them.
+type kafkaOfficial struct{ *OfficialCluster }
+
+var _ cluster.DataDirs = kafkaOfficial{}
+
+// DataDir is node id's log directory on the host, <Dir>/node-<id>/data.
+func (k kafkaOfficial) DataDir(id int32) string {
+	n, err := k.node(id)
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(n.dir, "data")
+}
+
+// Harness is o as the chaos harness drives it: with cluster.DataDirs for
+// Kafka (its log format is what the replica check reads), without for
+// Redpanda.
+func (o *OfficialCluster) Harness() cluster.Cluster {
+	if o.flavor == FlavorKafka {
+		return kafkaOfficial{o}
+	}
+	return o
+}

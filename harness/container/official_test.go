@@ -3,6 +3,7 @@ package container
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -347,4 +348,29 @@ func testOfficialCluster(t *testing.T, f Flavor) {
 		t.Errorf("PIDs: %d running containers", got)
 	}
 	t.Logf("%s cluster passed in %v", f, time.Since(began))
+}
+
+func TestHarnessDataDirs(t *testing.T) {
+	nodes := bridgeNodes(3, [3]int{clientPort, controllerPort, metricsPort})
+	for _, n := range nodes {
+		n.dir = fmt.Sprintf("/x/node-%d", n.id)
+	}
+	k := (&OfficialCluster{Cluster: &Cluster{nodes: nodes}, flavor: FlavorKafka}).Harness()
+	dd, ok := k.(cluster.DataDirs)
+	if !ok {
+		t.Fatal("a Kafka cluster offers no data directories")
+	}
+	if got := dd.DataDir(2); got != "/x/node-2/data" {
+		t.Errorf("DataDir(2) = %q", got)
+	}
+	if got := dd.DataDir(9); got != "" {
+		t.Errorf("DataDir(9) = %q", got)
+	}
+	if _, ok := k.(cluster.NetworkProvider); !ok {
+		t.Error("the harness view lost NetworkProvider")
+	}
+	rp := (&OfficialCluster{Cluster: &Cluster{nodes: nodes}, flavor: FlavorRedpanda}).Harness()
+	if _, ok := rp.(cluster.DataDirs); ok {
+		t.Error("a Redpanda cluster offers Kafka-layout data directories")
+	}
 }

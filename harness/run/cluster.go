@@ -49,8 +49,12 @@ func StartCluster(ctx context.Context, c ClusterConfig, dir string) (cluster.Clu
 		if c.Impl == ImplContainerRedpanda {
 			flavor = container.FlavorRedpanda
 		}
-		return container.NewOfficial(ctx, container.OfficialConfig{Flavor: flavor, Config: container.Config{
+		oc, err := container.NewOfficial(ctx, container.OfficialConfig{Flavor: flavor, Config: container.Config{
 			Nodes: c.nodes(), Dir: dir, Set: c.Set, ReadyTimeout: c.ReadyTimeout}})
+		if err != nil {
+			return nil, err
+		}
+		return oc.Harness(), nil
 	default:
 		return nil, fmt.Errorf("%w: cluster impl %q", ErrBadScenario, c.Impl)
 	}
