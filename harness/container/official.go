@@ -301,7 +301,6 @@ func redpandaCommand(n *node, nodes []*node, memoryFlag string, set, nodeSet map
 		"redpanda.rack":                       n.rack,
 		"redpanda.enable_rack_awareness":      "true",
 		"redpanda.default_topic_replications": strconv.Itoa(min(3, len(nodes))),
-		"redpanda.auto_create_topics_enabled": "false",
 	}
 	for k, v := range set {
 		props[k] = v

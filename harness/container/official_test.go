@@ -374,3 +374,37 @@ func TestHarnessDataDirs(t *testing.T) {
 		t.Error("a Redpanda cluster offers Kafka-layout data directories")
 	}
 }
+
+// TestOfficialKafkaHostNetwork: one Kafka node in the host's network
+// namespace on picked 127.0.0.1 ports (the fallback for engines whose
+// bridge the harness cannot reach); runs only where the image is stored.
+func TestOfficialKafkaHostNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Kafka container")
+	}
+	requireImage(t, FlavorKafka)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	o, err := NewOfficial(ctx, OfficialConfig{Flavor: FlavorKafka, Config: Config{Nodes: 1, Dir: t.TempDir(), HostNetwork: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := o.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		checkGone(t, o.RunID())
+	}()
+	if !strings.HasPrefix(o.Bootstrap(), "127.0.0.1:") {
+		t.Errorf("Bootstrap = %s", o.Bootstrap())
+	}
+	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(o.Bootstrap())))
+	defer adm.Close()
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "h"); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	consumeExpect(ctx, t, o.Cluster, "h", produce(ctx, t, o.Cluster, "h", 20, "h"))
+	if _, err := o.Network(); !errors.Is(err, cluster.ErrUnavailable) {
+		t.Errorf("Network with HostNetwork = %v", err)
+	}
+}
