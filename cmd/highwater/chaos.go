@@ -102,7 +102,7 @@ error.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.scenario, "scenario", "chaos", "scenario name (the run directory's parent)")
 	fl.StringVar(&f.workload, "workload", "queue", "workload: queue | txn | eos")
-	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake | container (reference brokers in podman/Docker containers; scripts/podman-setup.sh) | address (a cluster you run, at --bootstrap; no faults that need control)")
+	fl.StringVar(&f.impl, "impl", "reference", "what runs the nodes: reference | kafka | kfake | container (reference brokers in podman/Docker containers; scripts/podman-setup.sh) | container-kafka, container-redpanda (official images; HIGHWATER_KAFKA_IMAGE / HIGHWATER_REDPANDA_IMAGE to use a local one) | address (a cluster you run, at --bootstrap; no faults that need control)")
 	fl.StringVar(&f.bootstrap, "bootstrap", "", "with --impl address: the cluster's client addresses, host:port[,host:port...]")
 	fl.IntVar(&f.nodes, "nodes", 0, "number of nodes (default 3; 1 for kfake)")
 	fl.Int64Var(&f.seed, "seed", 0, "root seed (default random, printed)")
