@@ -48,9 +48,20 @@ type chaosFlags struct {
 	meanFault   time.Duration
 	recovery    time.Duration
 	verbose     bool
+	// file is a YAML scenario (chaos_file.go) whose values apply where
+	// no flag was given; printScenario prints the resolved scenario.
+	file          string
+	printScenario bool
 }
 
 func chaosCommand() *cobra.Command {
+	cmd, _ := newChaosCommand()
+	return cmd
+}
+
+// newChaosCommand returns the command and the flags it binds (tests parse
+// into them).
+func newChaosCommand() (*cobra.Command, *chaosFlags) {
 	var f chaosFlags
 	cmd := &cobra.Command{
 		Use:   "chaos",
@@ -88,13 +99,30 @@ time, recovery did not converge, the drain did not finish) or a harness
 error.`,
 		Example: `  highwater chaos --duration 30s
   highwater chaos --workload txn --nemesis all
+  highwater chaos --impl kfake --print-scenario > s.yaml && highwater chaos --file s.yaml --seed 7
   highwater chaos --workload eos --impl kafka --faults kill
   highwater chaos --impl kafka --nodes 3 --duration 60s --faults kill,pause
   sudo highwater chaos --impl kafka --netns --faults partition-leader,kill`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("seed") {
+			seedSet := cmd.Flags().Changed("seed")
+			if f.file != "" {
+				sf, err := readScenarioFile(f.file)
+				if err != nil {
+					return err
+				}
+				seedSet = mergeScenarioFile(&f, sf, cmd.Flags().Changed)
+			}
+			if !seedSet {
 				f.seed = seed.Random()
+			}
+			if f.printScenario {
+				out, err := printScenario(f)
+				if err != nil {
+					return err
+				}
+				_, err = cmd.OutOrStdout().Write(out)
+				return err
 			}
 			return runChaos(cmd.Context(), cmd, f)
 		},
@@ -128,8 +156,10 @@ error.`,
 	fl.DurationVar(&f.meanQuiet, "mean-quiet", 5*time.Second, "mean quiet period between faults")
 	fl.DurationVar(&f.meanFault, "mean-fault", 5*time.Second, "mean fault duration")
 	fl.DurationVar(&f.recovery, "recovery-timeout", 0, "bound on recovery after the faults heal (default 60s reference, 2m kafka)")
+	fl.StringVar(&f.file, "file", "", "YAML scenario file whose keys are these flags' names (set: {key: value} for --set); flags given on the command line win")
+	fl.BoolVar(&f.printScenario, "print-scenario", false, "print the resolved scenario as YAML (a --file to start from) and exit")
 	fl.BoolVar(&f.verbose, "verbose", false, "log the clients and the nemesis to stderr")
-	return cmd
+	return cmd, &f
 }
 
 // scenarioFromFlags builds the scenario the flags describe.
