@@ -29,6 +29,11 @@ type fakeCluster struct {
 	degraded                      map[int32]string
 	skew                          map[int32]time.Duration
 	noLinks, noClocks, noUnsynced error
+	// txns maps the transactional ids the fake knows to their
+	// coordinators; clientCuts holds the CutClient calls in effect
+	// ("node/client").
+	txns       map[string]int32
+	clientCuts map[string]bool
 }
 
 func (f *fakeCluster) LinksAvailable(string) error { return f.noLinks }
@@ -71,12 +76,13 @@ func (f *fakeCluster) UnsyncedLossAvailable() error { return f.noUnsynced }
 
 func newFake(racks ...string) *fakeCluster {
 	f := &fakeCluster{state: map[int32]string{}, cut: map[Link]bool{}, failOn: map[string]error{},
-		degraded: map[int32]string{}, skew: map[int32]time.Duration{}}
+		degraded: map[int32]string{}, skew: map[int32]time.Duration{}, clientCuts: map[string]bool{}}
 	for i, r := range racks {
 		f.nodes = append(f.nodes, Node{ID: int32(i), Rack: r})
 		f.state[int32(i)] = "running"
 	}
 	f.leaders = map[TopicPartition]int32{{"orders", 0}: 1, {"orders", 1}: 2 % int32(len(racks))}
+	f.txns = map[string]int32{"tx-a": 0, "tx-b": int32(len(racks) - 1)}
 	return f
 }
 
@@ -200,6 +206,9 @@ func (f *fakeCluster) clean() error {
 	}
 	if len(f.degraded) > 0 {
 		return fmt.Errorf("links still degraded: %v", f.degraded)
+	}
+	if len(f.clientCuts) > 0 {
+		return fmt.Errorf("clients still cut: %v", f.clientCuts)
 	}
 	if len(f.skew) > 0 {
 		return fmt.Errorf("clocks still skewed: %v", f.skew)

@@ -9,8 +9,9 @@ import (
 )
 
 func TestRegistryHasEveryFault(t *testing.T) {
-	want := []string{"az-cut", "az-loss", "clock-skew", "kill", "lossy", "lost-unsynced", "partition-bridge", "partition-controller",
-		"partition-halves", "partition-leader", "partition-node", "partition-ring", "pause", "restart", "slow", "stop"}
+	want := []string{"az-cut", "az-loss", "clock-skew", "kill", "kill-coordinator", "lossy", "lost-unsynced", "partition-bridge", "partition-controller",
+		"partition-halves", "partition-leader", "partition-node", "partition-producer-coordinator", "partition-ring", "pause", "pause-coordinator",
+		"restart", "slow", "stop"}
 	if got := Names(); !slices.Equal(got, want) {
 		t.Fatalf("Names() = %v, want %v", got, want)
 	}
@@ -117,7 +118,9 @@ func TestAvailable(t *testing.T) {
 	oneNode := newFake("a").env()
 	for _, name := range Names() {
 		f, _ := Lookup(name)
-		partition := strings.HasPrefix(name, "partition-") || name == "az-cut"
+		// partition-producer-coordinator cuts one client through the
+		// driver (Processes), not links through the Network.
+		partition := strings.HasPrefix(name, "partition-") && name != "partition-producer-coordinator" || name == "az-cut"
 		if err := f.Available(fc.env()); err != nil {
 			t.Errorf("%s: unavailable with everything: %v", name, err)
 		}

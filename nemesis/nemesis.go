@@ -131,6 +131,14 @@ type Env struct {
 	// Logger receives one line per step (injected, healed, skipped); nil
 	// discards.
 	Logger *slog.Logger
+	// TransactionalIDs are the transactional ids the workload uses; the
+	// "coordinator" selector draws from them. Nil: it draws from the ids
+	// the cluster lists (ListTransactions).
+	TransactionalIDs []string
+	// NoTransactions says the workload runs no transactions, so the
+	// coordinator faults are unavailable. False (the zero value) leaves
+	// them available wherever coordinators can be looked up.
+	NoTransactions bool
 	// HealTimeout bounds each heal, which runs even after the run's context
 	// is cancelled. Zero means DefaultHealTimeout.
 	HealTimeout time.Duration
@@ -227,6 +235,9 @@ type Target struct {
 	Nodes []int32
 	Desc  string
 	Seed  int64
+	// TransactionalID is the id a "coordinator" selector resolved through
+	// (empty for other selectors).
+	TransactionalID string
 }
 
 var registry = struct {

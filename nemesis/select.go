@@ -25,6 +25,8 @@ import (
 //	all              every node, in random order
 //	majority-ring    every node in random order (the ring's order)
 //	bridge           every node in random order (the first is the bridge)
+//	coordinator      the transaction coordinator of one transactional id
+//	coordinator:tx-1 the transaction coordinator of transactional id tx-1
 const (
 	SelectRandom       = "random"
 	SelectNode         = "node"
@@ -75,6 +77,8 @@ func Resolve(ctx context.Context, env Env, sel string, rnd *rand.Rand) (Target, 
 			return Target{}, fmt.Errorf("%w: %q: active controller %d is not a known node", ErrSelect, sel, id)
 		}
 		return Target{Nodes: []int32{id}, Desc: fmt.Sprintf("controller n%d", id)}, nil
+	case SelectCoordinator:
+		return selectCoordinator(ctx, env, sel, arg, hasArg, ids, rnd)
 	case SelectRack:
 		return selectRack(env, sel, arg, hasArg, rnd)
 	default:

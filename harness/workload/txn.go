@@ -108,7 +108,7 @@ func endTime(rec Recorder) *int64 {
 // manual partitioning, one request in flight, and the transaction timeout.
 func (w *Workload) txnProducerOpts(tid string, timeout time.Duration) []kgo.Opt {
 	return append(w.producerOpts(),
-		kgo.TransactionalID(tid),
+		kgo.TransactionalID(tid), kgo.ClientID(tid), // the client id names the producer to per-client nemesis faults
 		kgo.TransactionTimeout(timeout),
 	)
 }
