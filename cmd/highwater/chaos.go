@@ -248,7 +248,13 @@ func runChaos(ctx context.Context, cmd *cobra.Command, f chaosFlags) error {
 		logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "seed %d\n", f.seed)
-	res, err := run.Run(ctx, sc, run.Options{RunsDir: f.runsDir, Seed: f.seed, Out: cmd.OutOrStdout(), Logger: logger})
+	opts := run.Options{RunsDir: f.runsDir, Seed: f.seed, Out: cmd.OutOrStdout(), Logger: logger}
+	if errOut := cmd.ErrOrStderr(); !f.verbose && isTerminal(errOut) { // bench.go
+		// A live status line on the terminal; pipes and logs keep only
+		// the plain progress lines (and --verbose logs would tear it).
+		opts.Status = errOut
+	}
+	res, err := run.Run(ctx, sc, opts)
 	if err != nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "highwater chaos:", err)
 		if res.Dir != "" {

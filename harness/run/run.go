@@ -30,6 +30,9 @@ type Options struct {
 	// Out receives progress lines and, at the end, summary.txt; nil
 	// discards.
 	Out io.Writer
+	// Status, when set (a terminal), shows a live one-line status
+	// (progress.go) redrawn in place; nil shows only Out's lines.
+	Status io.Writer
 	// Logger receives the clients' and nemesis's log; nil discards.
 	Logger *slog.Logger
 	// Replay, when set, renders the replay command (scenario suites name
@@ -72,10 +75,12 @@ type runState struct {
 	info Info
 	out  io.Writer
 	log  *slog.Logger
+	// status is the live status line; nil without Options.Status.
+	status *status
 }
 
 func (s *runState) say(format string, args ...any) {
-	fmt.Fprintf(s.out, format+"\n", args...)
+	s.status.print(func() { fmt.Fprintf(s.out, format+"\n", args...) })
 }
 
 func (s *runState) save() error { return writeJSON(filepath.Join(s.dir, RunJSON), s.info) }
@@ -105,6 +110,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.log = s.log.With("seed", opts.Seed)
+	s.status = startStatus(opts.Status, time.Now())
+	defer s.status.stop()
 	start := time.Now().UTC()
 	s.dir = Dir(opts.RunsDir, sc.Name, start, opts.Seed)
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
@@ -166,6 +173,7 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 		return res, s.fail(err)
 	}
 	defer hw.Close()
+	s.status.watch(histPath, sc.Workload.Duration)
 
 	res.Converged, res.Drained, err = s.execute(ctx, c, env, sched, hw)
 	if err != nil {
@@ -295,6 +303,7 @@ func (s *runState) execute(ctx context.Context, c cluster.Cluster, env nemesis.E
 
 // judge checks the history, writes results and summary, and fills res.
 func (s *runState) judge(ctx context.Context, histPath string, res Result) (Result, error) {
+	s.status.phase("checking")
 	s.say("checking %s", histPath)
 	cctx, cancel := context.WithTimeout(ctx, s.sc.CheckTimeout)
 	sum, err := checker.Check(cctx, histPath, s.dir)
@@ -345,6 +354,7 @@ func (s *runState) judge(ctx context.Context, histPath string, res Result) (Resu
 	if err := reports.WriteRunReport(s.dir); err != nil {
 		s.say("report.html: %v", err)
 	}
+	s.status.stop()
 	fmt.Fprint(s.out, "\n"+res.Text)
 	return res, nil
 }
