@@ -119,6 +119,9 @@ func coordinatorOf(resp *kmsg.FindCoordinatorResponse, tid string) (int32, error
 	return node, nil
 }
 
+// TransactionalIDs lists the ids with an ongoing transaction, so a fault
+// lands mid-transaction, or, when none is ongoing, every id the
+// coordinators know.
 func (k kafkaCoordinators) TransactionalIDs(ctx context.Context) ([]string, error) {
 	cl, err := k.client()
 	if err != nil {
@@ -127,9 +130,24 @@ func (k kafkaCoordinators) TransactionalIDs(ctx context.Context) ([]string, erro
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(ctx, coordinatorQueryTimeout)
 	defer cancel()
+	ids, err := listTransactions(ctx, cl, []string{"Ongoing"})
+	if len(ids) > 0 {
+		return ids, nil
+	}
+	if all, err2 := listTransactions(ctx, cl, nil); len(all) > 0 || err2 != nil {
+		return all, err2
+	}
+	return nil, err
+}
+
+// listTransactions asks every node for the transactional ids it
+// coordinates in the given states (nil: any).
+func listTransactions(ctx context.Context, cl *kgo.Client, states []string) ([]string, error) {
+	req := kmsg.NewPtrListTransactionsRequest()
+	req.StateFilters = states
 	var ids []string
 	var errs []error
-	for _, sh := range cl.RequestSharded(ctx, kmsg.NewPtrListTransactionsRequest()) {
+	for _, sh := range cl.RequestSharded(ctx, req) {
 		if sh.Err != nil {
 			errs = append(errs, sh.Err)
 			continue
