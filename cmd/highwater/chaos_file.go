@@ -39,7 +39,7 @@ type scenarioFile struct {
 	Acks              *string           `yaml:"acks,omitempty"`
 	ReplicationFactor *int              `yaml:"replication-factor,omitempty"`
 	MinInsyncReplicas *int              `yaml:"min-insync-replicas,omitempty"`
-	Faults            *string           `yaml:"faults,omitempty"`
+	Faults            *faultList        `yaml:"faults,omitempty"`
 	Schedule          *string           `yaml:"schedule,omitempty"`
 	MeanQuiet         *time.Duration    `yaml:"mean-quiet,omitempty"`
 	MeanFault         *time.Duration    `yaml:"mean-fault,omitempty"`
@@ -48,6 +48,28 @@ type scenarioFile struct {
 	Proxy             *bool             `yaml:"proxy,omitempty"`
 	Set               map[string]string `yaml:"set,omitempty"`
 	Seed              *int64            `yaml:"seed,omitempty"`
+}
+
+// faultList is the faults key: "kill,pause" as on the command line, or a
+// YAML list of names.
+type faultList string
+
+// UnmarshalYAML accepts a string or a sequence of strings.
+func (l *faultList) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.SequenceNode {
+		var names []string
+		if err := node.Load(&names); err != nil {
+			return err
+		}
+		*l = faultList(strings.Join(names, ","))
+		return nil
+	}
+	var s string
+	if err := node.Load(&s); err != nil {
+		return err
+	}
+	*l = faultList(s)
+	return nil
 }
 
 // parseScenarioFile decodes a scenario; an unknown key is an error that
@@ -130,7 +152,7 @@ func mergeScenarioFile(f *chaosFlags, sf scenarioFile, changed func(flag string)
 	take("replication-factor", &f.rf, sf.ReplicationFactor)
 	take("min-insync-replicas", &f.minISR, sf.MinInsyncReplicas)
 	if !changed("faults") && !changed("nemesis") && sf.Faults != nil {
-		f.faults, f.nemesis = *sf.Faults, ""
+		f.faults, f.nemesis = string(*sf.Faults), ""
 	}
 	take("schedule", &f.schedule, sf.Schedule)
 	take("mean-quiet", &f.meanQuiet, sf.MeanQuiet)
@@ -158,13 +180,13 @@ func scenarioFileFrom(f chaosFlags) (scenarioFile, error) {
 	if err != nil {
 		return scenarioFile{}, err
 	}
-	faults := run.FaultsAll
+	faults := faultList(run.FaultsAll)
 	switch {
 	case sc.Faults == nil:
 	case len(sc.Faults) == 0:
 		faults = "none"
 	default:
-		faults = strings.Join(sc.Faults, ",")
+		faults = faultList(strings.Join(sc.Faults, ","))
 	}
 	w := sc.Workload
 	sf := scenarioFile{

@@ -33,6 +33,12 @@ func TestParseScenarioFile(t *testing.T) {
 					t.Errorf("absent key partitions decoded as %d", *sf.Partitions)
 				}
 			}},
+		{name: "faults as a list", in: "faults: [kill, pause]\n", check: func(t *testing.T, sf scenarioFile) {
+			if sf.Faults == nil || *sf.Faults != "kill,pause" {
+				t.Errorf("faults = %v", sf.Faults)
+			}
+		}},
+		{name: "faults list of maps", in: "faults: [{a: 1}]\n", wantErr: "scenario file"},
 		{name: "unknown key", in: "name: s1\nbogus-key: 3\n", wantErr: "bogus-key"},
 		{name: "flag spelling only", in: "min_insync_replicas: 2\n", wantErr: "min_insync_replicas"},
 		{name: "bad duration", in: "duration: soon\n", wantErr: "soon"},
