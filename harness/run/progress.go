@@ -20,6 +20,9 @@ import (
 // the history file read for new events).
 const statusRedrawInterval = 250 * time.Millisecond
 
+// statusMaxFaults is how many open faults the line names.
+const statusMaxFaults = 2
+
 // status is the live one-line progress display of Options.Status: phase,
 // elapsed/duration, operations, acknowledged sends and the open faults.
 // It learns all but the harness's own phases by tailing history.jsonl, so
@@ -255,6 +258,11 @@ func statusText(st statusState, t statusTail, now time.Time) string {
 		var names []string
 		for _, w := range slices.Sorted(maps.Keys(t.Faults)) {
 			names = append(names, t.Faults[w])
+		}
+		// A line wider than the terminal wraps, and \r redraws only its
+		// last row: name two faults at most.
+		if len(names) > statusMaxFaults {
+			names = append(names[:statusMaxFaults], fmt.Sprintf("+%d", len(names)-statusMaxFaults))
 		}
 		fmt.Fprintf(&b, " · fault %s", strings.Join(names, " "))
 	}

@@ -56,6 +56,10 @@ func TestStatusTailAndText(t *testing.T) {
 	if got := statusText(statusState{Start: t0, PhaseStart: t0}, statusTail{}, t0); got != "starting 0s · elapsed 0s · ops 0 · acked 0" {
 		t.Errorf("empty: %q", got)
 	}
+	many := statusTail{Faults: map[int64]string{3: "c", 1: "a", 2: "b", 4: "d"}}
+	if got := statusText(statusState{Phase: "drain", Start: t0, PhaseStart: t0}, many, t0); got != "drain 0s · elapsed 0s · ops 0 · acked 0 · fault a b +2" {
+		t.Errorf("many faults: %q", got)
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for the status goroutine and the test.
