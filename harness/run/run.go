@@ -152,6 +152,10 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	}
 
 	env, netErr := NemesisEnv(c, nemesis.NewRand(seed.Derive(opts.Seed, "nemesis/targets")), s.log.With("component", "nemesis"))
+	// Coordinator faults aim at the workload's own transactional ids, and
+	// are unavailable to a workload without transactions.
+	env.TransactionalIDs = sc.Workload.TransactionalIDs(sc.Kind)
+	env.NoTransactions = len(env.TransactionalIDs) == 0
 	sched, err := s.schedule(env, netErr)
 	if err != nil {
 		return res, s.fail(err)

@@ -125,3 +125,18 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// TransactionalIDs are the transactional ids the txn (kind "txn") or eos
+// (kind "eos") workload of c uses, one per producer slot — what the
+// nemesis aims its coordinator faults at. Other kinds use none.
+func (c Config) TransactionalIDs(kind string) []string {
+	prefix := map[string]string{"txn": "highwater-txn-", "eos": "highwater-eos-"}[kind]
+	if prefix == "" {
+		return nil
+	}
+	ids := make([]string, c.Producers)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%d", prefix, i)
+	}
+	return ids
+}
