@@ -7,6 +7,11 @@
 #   python3-snappy         libraries: snappy, lz4, zstd (gzip is built in)
 #   python3-lz4
 #   python3-zstandard
+#   python3-venv         a venv outside git ($HIGHWATER_CACHE/py-kafka-python-
+#                        <version>, with the codec libraries above visible)
+#                        holding kafka-python from PyPI, pinned below: the
+#                        transactional producer needs >= 2.1, Debian has 2.0.2
+#                        (python_txn_test.go)
 #   chromium             headless browser: reports' report.html screenshot
 #                        test (scripts/report-screenshot.sh)
 #   java/fetch.sh        Kafka server + tools + clients jars (java_test.go,
@@ -17,7 +22,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-pkgs=(kcat python3-kafka python3-snappy python3-lz4 python3-zstandard chromium)
+pkgs=(kcat python3-kafka python3-snappy python3-lz4 python3-zstandard python3-venv chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -28,6 +33,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kafka-python with transactions, in its own venv; the version is read by
+# python_txn_test.go from the line below, so keep it a plain assignment.
+kafka_python_version=2.3.3
+pyvenv="${HIGHWATER_CACHE:-$HOME/.cache/highwater}/py-kafka-python-$kafka_python_version"
+if ! "$pyvenv/bin/python" -c "import kafka, sys; sys.exit(kafka.__version__ != '$kafka_python_version')" 2>/dev/null; then
+  rm -rf "$pyvenv"
+  /usr/bin/python3 -m venv --system-site-packages "$pyvenv"
+  "$pyvenv/bin/python" -m pip install -q --disable-pip-version-check "kafka-python==$kafka_python_version" >&2
 fi
 
 command -v java >/dev/null || { echo "deps.sh: java not found (Java 17 needed)" >&2; exit 1; }

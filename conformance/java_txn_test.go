@@ -123,26 +123,27 @@ func TestJavaTxnProducerReadCommitted(t *testing.T) {
 	// never reached the log or were aborted when the second producer
 	// initialised, so only read_uncommitted may show them.
 	txnCheckRead(t, "read_committed", res.ReadCommitted, txnExpect("c1", "c3", "b5"))
-	uncommitted := txnExpect("c1", "a2", "c3", "b5")
-	for _, rec := range res.ReadUncommitted.Records {
-		if v, _ := rec[2].(string); strings.HasPrefix(v, "f4-") {
-			t.Logf("read_uncommitted saw the fenced producer's %s", v)
-			res.ReadUncommitted.Records = txnDropValue(res.ReadUncommitted.Records, v)
-		}
-	}
-	txnCheckRead(t, "read_uncommitted", res.ReadUncommitted, uncommitted)
+	res.ReadUncommitted.Records = txnWithoutFenced(t, res.ReadUncommitted.Records)
+	txnCheckRead(t, "read_uncommitted", res.ReadUncommitted, txnExpect("c1", "a2", "c3", "b5"))
 	if t.Failed() {
 		t.Logf("TxnCheck.java stderr:\n%s", stockTail(stderr, 40))
 	}
 }
 
-// txnDropValue returns records without the one whose value is v.
-func txnDropValue(recs [][]any, v string) [][]any {
-	out := recs[:0:0]
-	for _, r := range recs {
-		if s, _ := r[2].(string); s != v {
-			out = append(out, r)
+// txnWithoutFenced drops the fenced producer's "f4" records, logging them:
+// whether they reached the log (to be aborted) differs between transaction
+// protocol versions, so read_uncommitted may or may not show them.
+func txnWithoutFenced(t *testing.T, recs [][]any) [][]any {
+	t.Helper()
+	var out [][]any
+	for _, rec := range recs {
+		if len(rec) == 3 {
+			if v, _ := rec[2].(string); strings.HasPrefix(v, "f4-") {
+				t.Logf("read_uncommitted saw the fenced producer's %s", v)
+				continue
+			}
 		}
+		out = append(out, rec)
 	}
 	return out
 }
