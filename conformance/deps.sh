@@ -8,10 +8,11 @@
 #   python3-lz4
 #   python3-zstandard
 #   python3-venv         a venv outside git ($HIGHWATER_CACHE/py-kafka-python-
-#                        <version>, with the codec libraries above visible)
-#                        holding kafka-python from PyPI, pinned below: the
-#                        transactional producer needs >= 2.1, Debian has 2.0.2
-#                        (python_txn_test.go)
+#                        <v>-confluent-kafka-<v>, the codec libraries above
+#                        visible) holding kafka-python and confluent-kafka
+#                        from PyPI, pinned below: kafka-python's
+#                        transactional producer needs >= 2.1 and Debian has
+#                        2.0.2 (python_txn_test.go)
 #   chromium             headless browser: reports' report.html screenshot
 #                        test (scripts/report-screenshot.sh)
 #   java/fetch.sh        Kafka server + tools + clients jars (java_test.go,
@@ -35,14 +36,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# kafka-python with transactions, in its own venv; the version is read by
-# python_txn_test.go from the line below, so keep it a plain assignment.
+# Transactional Python clients in their own venv; python_txn_test.go reads
+# both versions from the lines below, so keep them plain assignments.
 kafka_python_version=2.3.3
-pyvenv="${HIGHWATER_CACHE:-$HOME/.cache/highwater}/py-kafka-python-$kafka_python_version"
-if ! "$pyvenv/bin/python" -c "import kafka, sys; sys.exit(kafka.__version__ != '$kafka_python_version')" 2>/dev/null; then
+confluent_kafka_version=2.12.2
+pyvenv="${HIGHWATER_CACHE:-$HOME/.cache/highwater}/py-kafka-python-$kafka_python_version-confluent-kafka-$confluent_kafka_version"
+if ! "$pyvenv/bin/python" -c "import kafka, confluent_kafka, sys; sys.exit(kafka.__version__ != '$kafka_python_version' or confluent_kafka.__version__ != '$confluent_kafka_version')" 2>/dev/null; then
   rm -rf "$pyvenv"
   /usr/bin/python3 -m venv --system-site-packages "$pyvenv"
-  "$pyvenv/bin/python" -m pip install -q --disable-pip-version-check "kafka-python==$kafka_python_version" >&2
+  # Binary wheels only: confluent-kafka's bundles librdkafka, so nothing
+  # is compiled here.
+  "$pyvenv/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+    "kafka-python==$kafka_python_version" "confluent-kafka==$confluent_kafka_version" >&2
 fi
 
 command -v java >/dev/null || { echo "deps.sh: java not found (Java 17 needed)" >&2; exit 1; }
