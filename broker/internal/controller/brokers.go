@@ -72,34 +72,16 @@ func (c *Controller) RegisterBroker(reg Registration, nowMs int64) (int64, []met
 
 // removeUnclean is KIP-966's handling of a broker registering after an
 // unclean shutdown: its log may lack records it had acknowledged as a
-// follower, so it leaves every ISR. Where it is the last member the ISR
-// keeps it (an ISR is never empty here) but is marked unclean while
-// another replica is active, has been heard from by this controller and
-// has a log that did not go through an unclean shutdown since (it may hold
-// what this one lost): the partition stays
-// leaderless until an unclean election, which is what Kafka's empty ISR
-// and ELR amount to without ELR recovery. When every other replica is
-// down or restarted uncleanly too (a power cut of the whole replica set),
-// no copy is better than the last ISR member's: it keeps its place and
-// leads again once unfenced, as in Kafka without ELR.
+// follower, so it leaves every ISR it shares with another member. Where it
+// is the last member the ISR keeps it (an ISR is never empty here) and it
+// leads again once unfenced, as in Kafka without ELR: marking such a
+// partition leaderless until an unclean election (what Kafka's empty ISR
+// amounts to without ELR recovery) left partitions offline for good after
+// ordinary leader kills — a kill -9 keeps the OS page cache, so the last
+// member's log is usually whole — and that trade is not worth it without
+// ELR's recovery (Partition.UncleanISR stays in the metadata for it).
 func (c *Controller) removeUnclean(t *txn, id int32) {
 	c.updateLeadersAndISRs(t, change{remove: id}, func(p metadata.Partition) bool { return slices.Contains(p.ISR, id) })
-	betterCopy := func(r int32) bool {
-		s := c.sessions[r]
-		// Live as this controller knows it: an unfenced registration
-		// alone may be a dead process's after a full restart.
-		return r != id && active(t.img, r) && s != nil && s.contacted && !c.uncleanIncarnation[r]
-	}
-	forEachPartition(t, func(tp metadata.Topic, pid int32, p metadata.Partition) {
-		if len(p.ISR) != 1 || p.ISR[0] != id || p.UncleanISR || !slices.ContainsFunc(p.Replicas, betterCopy) {
-			return
-		}
-		rec := metadata.PartitionChangeRecord{TopicID: tp.ID, PartitionID: pid, Leader: metadata.NoLeaderChange, MarkUncleanISR: true}
-		if p.Leader != metadata.NoLeader {
-			rec.Leader = metadata.NoLeader
-		}
-		t.add(rec)
-	})
 }
 
 // Heartbeat is a BrokerHeartbeat request.

@@ -339,7 +339,12 @@ func (p *Partition) completeWaiters() {
 			c.Err = ErrNotEnoughReplicasAfterAppend
 		} else {
 			for _, id := range maximal {
-				if r := p.remote(id); r != nil && r.maxLEO <= w.LastOffset {
+				// A member this leader has not heard from in its epoch
+				// (maxLEO -1: a re-elected leader whose ISR gained a
+				// restarted member, or a high watermark carried over) is
+				// no evidence either way; hw-within-isr guards every
+				// advance the leader makes itself.
+				if r := p.remote(id); r != nil && r.maxLEO >= 0 && r.maxLEO <= w.LastOffset {
 					p.fail("acked-on-isr", "offset %d acked, isr member %d reached only %d", w.LastOffset, id, r.maxLEO)
 					return
 				}
