@@ -24,9 +24,10 @@ import (
 	"github.com/highwater-io/highwater/harness/run"
 )
 
-// nodeKills kills the single node four times, 3 s apart, restarting it
-// after 1 s.
-const nodeKills = "at 2s for 1s kill all; at 5s for 1s kill all; at 8s for 1s kill all; at 11s for 1s kill all"
+// nodeKills kills the single node six times, 2 s apart, restarting it
+// after 1 s: each kill has to land while a batch is appended but not yet
+// answered, so more kills make a detection likelier per seed.
+const nodeKills = "at 2s for 1s kill all; at 4s for 1s kill all; at 6s for 1s kill all; at 8s for 1s kill all; at 10s for 1s kill all; at 12s for 1s kill all"
 
 // forgetProducerState is the forget-producer-state case (and its control,
 // bug ""): one reference node, 3 partitions, 16 producers sending 200
@@ -54,7 +55,7 @@ func forgetProducerState(bug string) plantedCase {
 		DrainTimeout:    30 * time.Second,
 		CheckTimeout:    60 * time.Second,
 	}
-	return plantedCase{Bug: bug, Scenario: sc, Expect: []string{checker.Duplicate}, Seeds: []int64{1, 2}}
+	return plantedCase{Bug: bug, Scenario: sc, Expect: []string{checker.Duplicate}, Seeds: []int64{1, 2, 3, 4}}
 }
 
 var _ = Describe("planted producer-state bug", Label(LabelPlanted), func() {
