@@ -32,7 +32,9 @@
 //     probability DropPercent, the connection is either closed at once
 //     (both sides see a reset or EOF, in-flight requests fail) or stalled
 //     for StallFor (nothing moves in that direction, as after a burst of
-//     lost packets), half the time each. Refuse closes every connection
+//     lost packets), half the time each; a direction's first chunk is
+//     only ever stalled (clients take an EOF right after their first
+//     request for a refused handshake and stop retrying). Refuse closes every connection
 //     and accepts none (a cut that the peer notices at once, unlike a
 //     silent packet drop). For real packet loss use harness/netns (root).
 //   - Blackhole is a silent partition: nothing is forwarded or closed;

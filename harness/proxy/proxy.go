@@ -386,6 +386,7 @@ func (c *conn) pipe(dst, src net.Conn, fromClient bool) {
 // applies drops.
 func (c *conn) writer(dst net.Conn, q <-chan chunk) {
 	var free time.Time // when the rate cap lets the next byte go
+	delivered := false // a drop before the first chunk stalls, never closes
 	for ch := range q {
 		f, ok := c.waitOpen()
 		if !ok {
@@ -396,7 +397,11 @@ func (c *conn) writer(dst net.Conn, q <-chan chunk) {
 			return
 		}
 		if c.drop(f) {
-			if c.coin() {
+			// Clients read an EOF right after their first request as a
+			// refused handshake (SASL) and give up instead of retrying,
+			// which real packet loss never causes; so a connection's
+			// first chunk is only ever stalled.
+			if c.coin() && delivered {
 				c.close()
 				return
 			}
@@ -424,6 +429,7 @@ func (c *conn) writer(dst net.Conn, q <-chan chunk) {
 			c.close()
 			return
 		}
+		delivered = true
 	}
 }
 
