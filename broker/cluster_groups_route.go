@@ -14,7 +14,7 @@ var notCoordinator = kerr.NotCoordinator.Code
 
 // JoinGroup implements handler.Groups.
 func (g *clusterGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.JoinGroup(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
@@ -24,7 +24,7 @@ func (g *clusterGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupReques
 
 // SyncGroup implements handler.Groups.
 func (g *clusterGroups) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.SyncGroup(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
@@ -34,7 +34,7 @@ func (g *clusterGroups) SyncGroup(ctx context.Context, req *kmsg.SyncGroupReques
 
 // Heartbeat implements handler.Groups.
 func (g *clusterGroups) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.Heartbeat(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
@@ -44,7 +44,7 @@ func (g *clusterGroups) Heartbeat(ctx context.Context, req *kmsg.HeartbeatReques
 
 // LeaveGroup implements handler.Groups.
 func (g *clusterGroups) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.LeaveGroup(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
@@ -54,7 +54,7 @@ func (g *clusterGroups) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequ
 
 // OffsetCommit implements handler.Groups.
 func (g *clusterGroups) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.OffsetCommit(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
@@ -75,7 +75,7 @@ func (g *clusterGroups) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommit
 // answered by its own Service.
 func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	if req.Version < 8 {
-		if svc := g.serviceFor(req.Group); svc != nil {
+		if svc, ok := g.serviceFor(req.Group); ok {
 			return svc.OffsetFetch(ctx, req)
 		}
 		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
@@ -94,8 +94,8 @@ func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRe
 	}
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
 	for _, rg := range req.Groups {
-		svc := g.serviceFor(rg.Group)
-		if svc == nil {
+		svc, ok := g.serviceFor(rg.Group)
+		if !ok {
 			og := kmsg.NewOffsetFetchResponseGroup()
 			og.Group, og.ErrorCode = rg.Group, notCoordinator
 			resp.Groups = append(resp.Groups, og)
@@ -115,15 +115,9 @@ func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRe
 // ListGroups implements handler.Groups: the groups of every partition led
 // here.
 func (g *clusterGroups) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
-	g.mu.Lock()
-	var svcs []*ledPartition
-	for _, lp := range g.led {
-		svcs = append(svcs, lp)
-	}
-	g.mu.Unlock()
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	for _, lp := range svcs {
-		r := lp.svc.ListGroups(ctx, req)
+	for _, svc := range g.services() {
+		r := svc.ListGroups(ctx, req)
 		if r == nil {
 			return nil
 		}
@@ -139,8 +133,8 @@ func (g *clusterGroups) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequ
 func (g *clusterGroups) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range req.Groups {
-		svc := g.serviceFor(id)
-		if svc == nil {
+		svc, ok := g.serviceFor(id)
+		if !ok {
 			og := kmsg.NewDescribeGroupsResponseGroup()
 			og.Group, og.ErrorCode = id, notCoordinator
 			resp.Groups = append(resp.Groups, og)
@@ -161,8 +155,8 @@ func (g *clusterGroups) DescribeGroups(ctx context.Context, req *kmsg.DescribeGr
 func (g *clusterGroups) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
 	for _, id := range req.Groups {
-		svc := g.serviceFor(id)
-		if svc == nil {
+		svc, ok := g.serviceFor(id)
+		if !ok {
 			og := kmsg.NewDeleteGroupsResponseGroup()
 			og.Group, og.ErrorCode = id, notCoordinator
 			resp.Groups = append(resp.Groups, og)
@@ -181,7 +175,7 @@ func (g *clusterGroups) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroups
 
 // OffsetDelete implements handler.Groups.
 func (g *clusterGroups) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.OffsetDelete(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)

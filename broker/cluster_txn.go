@@ -7,7 +7,8 @@ package broker
 // by replaying the partition's local log; it resumes the markers of every
 // PrepareCommit/PrepareAbort it finds, so a coordinator failover completes
 // what the previous coordinator prepared. Dropped when the node stops
-// leading the partition (or the leader epoch changes). State records are
+// leading the partition (or the leader epoch changes): the lifecycle of
+// internalTopic (cluster_internal_topic.go), as for groups. State records are
 // appended through the replication driver and acknowledged once the high
 // watermark passed them. Markers go to each partition's leader: this
 // node's handler for partitions led here, WriteTxnMarkers over the wire
@@ -31,7 +32,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/highwater-io/highwater/broker/internal/controller"
+	"github.com/highwater-io/highwater/broker/internal/config"
 	"github.com/highwater-io/highwater/broker/internal/group"
 	"github.com/highwater-io/highwater/broker/internal/handler"
 	"github.com/highwater-io/highwater/broker/internal/metadata"
@@ -43,21 +44,14 @@ import (
 // txnMarkerTimeout bounds one WriteTxnMarkers round trip to a leader.
 const txnMarkerTimeout = 10 * time.Second
 
-type ledTxnPartition struct {
-	svc    *txn.Service
-	epoch  int32
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
 // clusterTxn is the cluster's transaction coordinator: handler.ProducerIDs
-// (delegated), handler.Transactions and handler.TxnCoordinators.
+// (delegated), handler.Transactions and handler.TxnCoordinators; one
+// txn.Service per __transaction_state partition led here.
 type clusterTxn struct {
 	handler.ProducerIDs
-	c *clusterNode
+	*internalTopic[*txn.Service]
 
 	mu      sync.Mutex
-	led     map[int32]*ledTxnPartition
 	clients map[int32]*nodeClient // markers to other nodes, by node id
 	watched bool                  // a goroutine stops every Service when the driver ends
 }
@@ -69,7 +63,20 @@ var (
 
 // openTxn wraps the cluster's producer id allocator with the coordinator.
 func (c *clusterNode) openTxn(ids handler.ProducerIDs) *clusterTxn {
-	t := &clusterTxn{ProducerIDs: ids, c: c, led: map[int32]*ledTxnPartition{}, clients: map[int32]*nodeClient{}}
+	t := &clusterTxn{ProducerIDs: ids, clients: map[int32]*nodeClient{}}
+	t.internalTopic = newInternalTopic(c, internalTopicSpec[*txn.Service]{
+		name:           txnStateTopic,
+		partitionOf:    TxnPartition,
+		partitionsKey:  "transaction.state.log.num.partitions",
+		replicationKey: "transaction.state.log.replication.factor",
+		configs: func(props *config.Broker, rf int) map[string]string {
+			cfgs := txnTopicConfigs(props)
+			cfgs["min.insync.replicas"] = strconv.Itoa(min(int(props.Int64("transaction.state.log.min.isr")), rf))
+			return cfgs
+		},
+		open:       t.open,
+		loadingMsg: "loading transactions", servingMsg: "coordinating transactions",
+	})
 	c.b.clusterTxn = t
 	return t
 }
@@ -80,81 +87,16 @@ func (t *clusterTxn) apply(ctx context.Context, img metadata.Image) {
 	t.mu.Lock()
 	if !t.watched {
 		t.watched = true
-		go func() { <-ctx.Done(); t.dropExcept(nil) }()
+		go func() { <-ctx.Done(); t.stopAll() }()
 	}
 	t.mu.Unlock()
-	tt, ok := img.TopicByName(txnStateTopic)
-	if !ok {
-		t.dropExcept(nil)
-		rf := int(t.c.b.s.props.Int64("transaction.state.log.replication.factor"))
-		if t.c.srv.Leader() == t.c.nodeID && t.c.groups.liveBrokers(img) >= rf {
-			t.createTopic(ctx, img)
-		}
-		return
-	}
-	keep := map[int32]bool{}
-	for i, ip := range tt.Partitions {
-		idx := int32(i)
-		if ip.Leader != t.c.nodeID {
-			continue
-		}
-		if _, err := t.c.repl.HighWatermark([16]byte(tt.ID), idx); err != nil {
-			continue // the replication driver does not lead it (yet)
-		}
-		keep[idx] = true
-		t.mu.Lock()
-		lp := t.led[idx]
-		t.mu.Unlock()
-		if lp != nil && lp.epoch == ip.LeaderEpoch {
-			continue
-		}
-		if lp != nil {
-			t.drop(idx)
-		}
-		if err := t.load(ctx, [16]byte(tt.ID), idx, ip.LeaderEpoch); err != nil {
-			t.c.b.log.Error("loading transactions", "partition", idx, "err", err)
-			delete(keep, idx)
-		}
-	}
-	t.dropExcept(keep)
+	t.internalTopic.apply(ctx, img)
 }
 
-// createTopic asks the in-process controller (this node must be it) for
-// __transaction_state, the replication factor capped at the live brokers.
-func (t *clusterTxn) createTopic(ctx context.Context, img metadata.Image) {
-	props := t.c.b.s.props
-	rf := min(int(props.Int64("transaction.state.log.replication.factor")), t.c.groups.liveBrokers(img))
-	if rf < 1 {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, groupCommitTimeout)
-	defer cancel()
-	cfgs := txnTopicConfigs(props)
-	cfgs["min.insync.replicas"] = strconv.Itoa(min(int(props.Int64("transaction.state.log.min.isr")), rf))
-	res, err := t.c.srv.CreateTopics(ctx, []controller.CreateTopic{{Name: txnStateTopic,
-		NumPartitions: int32(props.Int64("transaction.state.log.num.partitions")), ReplicationFactor: int16(rf), Configs: cfgs}})
-	if err == nil && len(res) == 1 {
-		err = res[0].Err
-	}
-	if err != nil {
-		t.c.b.log.Debug("creating "+txnStateTopic, "err", err)
-	}
-}
-
-// load replays partition idx and starts its Service.
-func (t *clusterTxn) load(ctx context.Context, topicID [16]byte, idx, epoch int32) error {
-	ct, ok := t.c.catalog.Get(txnStateTopic)
-	if !ok {
-		return fmt.Errorf("%s not in the catalogue", txnStateTopic)
-	}
-	tp := ct.Partition(idx)
-	if tp == nil {
-		return fmt.Errorf("%s-%d not hosted", txnStateTopic, idx)
-	}
-	got, err := replayPartition(tp)
-	if err != nil {
-		return err
-	}
+// open builds partition tp's Service from its replayed records; it
+// coordinates at the partition's leader epoch, and its Store's waits end
+// with ctx.
+func (t *clusterTxn) open(ctx context.Context, topicID [16]byte, tp *topics.Partition, got []group.KV, epoch int32) (*txn.Service, error) {
 	kvs := make([]txn.KV, 0, len(got))
 	for _, kv := range got {
 		kvs = append(kvs, txn.KV{Key: kv.Key, Value: kv.Value})
@@ -166,111 +108,29 @@ func (t *clusterTxn) load(ctx context.Context, topicID [16]byte, idx, epoch int3
 		}
 		return 0
 	}
-	cfg := txnServiceConfig(b.s.props, t.ProducerIDs, b.cfg.Now, b.log.With("partition", idx), offsetsPartitions, t.c.topicExists)
+	cfg := txnServiceConfig(b.s.props, t.ProducerIDs, b.cfg.Now, b.log.With("partition", tp.Index), offsetsPartitions, t.c.topicExists)
 	cfg.CoordinatorEpoch = epoch
-	rctx, cancel := context.WithCancel(ctx)
-	store := &replicatedTxnStore{repl: t.c.repl, topicID: topicID, tp: tp, now: b.cfg.Now, done: rctx.Done()}
+	store := &replicatedTxnStore{repl: t.c.repl, topicID: topicID, tp: tp, now: b.cfg.Now, done: ctx.Done()}
 	svc, err := txn.NewService(cfg, store, clusterMarkers{t})
 	if err == nil {
 		err = svc.Load(kvs)
 	}
 	if err != nil {
-		cancel()
-		return fmt.Errorf("%s-%d: %w", txnStateTopic, idx, err)
+		return nil, fmt.Errorf("%s-%d: %w", txnStateTopic, tp.Index, err)
 	}
-	lp := &ledTxnPartition{svc: svc, epoch: epoch, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(lp.done)
-		svc.Run(rctx)
-	}()
-	t.mu.Lock()
-	t.led[idx] = lp
-	t.mu.Unlock()
-	b.log.Info("coordinating transactions", "partition", idx, "leader_epoch", epoch, "records", len(kvs))
-	return nil
-}
-
-func (t *clusterTxn) drop(idx int32) {
-	t.mu.Lock()
-	lp := t.led[idx]
-	delete(t.led, idx)
-	t.mu.Unlock()
-	if lp != nil {
-		lp.cancel()
-		<-lp.done
-	}
-}
-
-func (t *clusterTxn) dropExcept(keep map[int32]bool) {
-	t.mu.Lock()
-	var gone []int32
-	for idx := range t.led {
-		if !keep[idx] {
-			gone = append(gone, idx)
-		}
-	}
-	t.mu.Unlock()
-	for _, idx := range gone {
-		t.drop(idx)
-	}
-}
-
-// serviceFor is the loaded Service coordinating id here, or nil.
-func (t *clusterTxn) serviceFor(id string) *txn.Service {
-	tt, ok := t.c.Image().TopicByName(txnStateTopic)
-	if !ok || len(tt.Partitions) == 0 {
-		return nil
-	}
-	idx := TxnPartition(id, int32(len(tt.Partitions)))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if lp := t.led[idx]; lp != nil {
-		return lp.svc
-	}
-	return nil
+	return svc, nil
 }
 
 // TxnCoordinator implements handler.TxnCoordinators: the leader of the
-// id's partition, creating __transaction_state first if this node is the
-// active controller and it does not exist (Kafka does it on the first
-// FindCoordinator).
+// id's partition (internalTopic.coordinator).
 func (t *clusterTxn) TxnCoordinator(ctx context.Context, id string) (int32, string, int32, error) {
-	img := t.c.Image()
-	tt, ok := img.TopicByName(txnStateTopic)
-	if !ok {
-		if t.c.srv.Leader() == t.c.nodeID {
-			t.createTopic(ctx, img)
-		}
-		return -1, "", -1, kerr.CoordinatorNotAvailable
-	}
-	if len(tt.Partitions) == 0 {
-		return -1, "", -1, kerr.CoordinatorNotAvailable
-	}
-	ip := tt.Partitions[TxnPartition(id, int32(len(tt.Partitions)))]
-	if ip.Leader < 0 {
-		return -1, "", -1, kerr.CoordinatorNotAvailable
-	}
-	if host, port, ok := plaintextEndpoint(img, ip.Leader); ok {
-		return ip.Leader, host, port, nil
-	}
-	return -1, "", -1, kerr.CoordinatorNotAvailable
-}
-
-func plaintextEndpoint(img metadata.Image, node int32) (string, int32, bool) {
-	if b, ok := img.Broker(node); ok {
-		for _, e := range b.Endpoints {
-			if e.Name == "PLAINTEXT" {
-				return e.Host, e.Port, true
-			}
-		}
-	}
-	return "", 0, false
+	return t.coordinator(ctx, id)
 }
 
 // InitProducerID implements handler.Transactions.
 func (t *clusterTxn) InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
 	if req.TransactionalID != nil {
-		if svc := t.serviceFor(*req.TransactionalID); svc != nil {
+		if svc, ok := t.serviceFor(*req.TransactionalID); ok {
 			return svc.InitProducerID(ctx, req)
 		}
 	}
@@ -283,7 +143,7 @@ func (t *clusterTxn) InitProducerID(ctx context.Context, req *kmsg.InitProducerI
 // split per transaction.
 func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
 	if req.Version < 4 {
-		if svc := t.serviceFor(req.TransactionalID); svc != nil {
+		if svc, ok := t.serviceFor(req.TransactionalID); ok {
 			return svc.AddPartitionsToTxn(ctx, req)
 		}
 		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
@@ -300,7 +160,7 @@ func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartit
 	for _, tx := range req.Transactions {
 		one := *req
 		one.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{tx}
-		if svc := t.serviceFor(tx.TransactionalID); svc != nil {
+		if svc, ok := t.serviceFor(tx.TransactionalID); ok {
 			resp.Transactions = append(resp.Transactions, svc.AddPartitionsToTxn(ctx, &one).Transactions...)
 			continue
 		}
@@ -319,7 +179,7 @@ func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartit
 
 // AddOffsetsToTxn implements handler.Transactions.
 func (t *clusterTxn) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse {
-	if svc := t.serviceFor(req.TransactionalID); svc != nil {
+	if svc, ok := t.serviceFor(req.TransactionalID); ok {
 		return svc.AddOffsetsToTxn(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
@@ -329,7 +189,7 @@ func (t *clusterTxn) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsTo
 
 // EndTxn implements handler.Transactions.
 func (t *clusterTxn) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
-	if svc := t.serviceFor(req.TransactionalID); svc != nil {
+	if svc, ok := t.serviceFor(req.TransactionalID); ok {
 		return svc.EndTxn(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
@@ -341,7 +201,7 @@ func (t *clusterTxn) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.
 func (t *clusterTxn) DescribeTransactions(_ context.Context, req *kmsg.DescribeTransactionsRequest) *kmsg.DescribeTransactionsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
 	for _, id := range req.TransactionalIDs {
-		if svc := t.serviceFor(id); svc != nil {
+		if svc, ok := t.serviceFor(id); ok {
 			resp.TransactionStates = append(resp.TransactionStates, svc.DescribeOne(id))
 			continue
 		}
@@ -362,14 +222,8 @@ func (t *clusterTxn) ListTransactions(_ context.Context, req *kmsg.ListTransacti
 		resp.ErrorCode = kerr.InvalidRegularExpression.Code
 		return resp
 	}
-	t.mu.Lock()
-	var svcs []*txn.Service
-	for _, lp := range t.led {
-		svcs = append(svcs, lp.svc)
-	}
-	t.mu.Unlock()
 	onlyUnknown := len(req.StateFilters) > 0 && f.States == nil
-	for _, svc := range svcs {
+	for _, svc := range t.services() {
 		resp.TransactionStates = append(resp.TransactionStates, svc.List(t.c.b.cfg.Now(), f, onlyUnknown)...)
 	}
 	return resp
@@ -506,7 +360,7 @@ type nodeClient struct {
 // close stops every Service (waiting for their goroutines) and releases
 // the marker clients (Broker.Close).
 func (t *clusterTxn) close() {
-	t.dropExcept(nil)
+	t.stopAll()
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for node, nc := range t.clients {
@@ -528,17 +382,24 @@ type replicatedTxnStore struct {
 
 // Append implements txn.Store.
 func (s *replicatedTxnStore) Append(kvs []txn.KV) error {
-	recs := make([]records.Record, len(kvs))
-	for i, kv := range kvs {
-		recs[i] = records.Record{OffsetDelta: int32(i), Key: kv.Key, Value: kv.Value}
-	}
-	now := s.now().UnixMilli()
-	batch, err := records.Build(records.BuildOptions{FirstTimestamp: now, MaxTimestamp: now, PartitionLeaderEpoch: -1,
-		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records.CodecNone, recs)
+	batch, err := plainBatch(s.now().UnixMilli(), len(kvs), func(i int) ([]byte, []byte) { return kvs[i].Key, kvs[i].Value })
 	if err != nil {
 		return err
 	}
 	return replicateBatch(s.repl, s.topicID, s.tp, batch, txnStateTopic, s.done)
+}
+
+// plainBatch is one uncompressed, non-transactional batch of n records
+// (kv gives record i's key and value) timestamped nowMs, to be appended as
+// leader (replicateBatch sets its leader epoch).
+func plainBatch(nowMs int64, n int, kv func(i int) (key, value []byte)) ([]byte, error) {
+	recs := make([]records.Record, n)
+	for i := range recs {
+		recs[i].OffsetDelta = int32(i)
+		recs[i].Key, recs[i].Value = kv(i)
+	}
+	return records.Build(records.BuildOptions{FirstTimestamp: nowMs, MaxTimestamp: nowMs, PartitionLeaderEpoch: -1,
+		ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, records.CodecNone, recs)
 }
 
 // replicateBatch appends batch as leader with acks=all semantics and waits
@@ -594,21 +455,19 @@ func (s *replicatedGroupStore) AppendTxn(kvs []group.KV) error {
 // the driver may still be loading: it waits for it (bounded) rather than
 // acknowledge a marker the offsets never saw.
 func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, producerEpoch int16, commit bool) {
-	var lp *ledPartition
+	var svc *group.Service
 	for deadline := time.Now().Add(groupCommitTimeout); ; time.Sleep(10 * time.Millisecond) {
-		c.groups.mu.Lock()
-		lp = c.groups.led[partition]
-		c.groups.mu.Unlock()
-		if lp != nil || time.Now().After(deadline) {
+		var ok bool
+		if svc, ok = c.groups.servicePartition(partition); ok || time.Now().After(deadline) {
 			break
 		}
 	}
-	if lp == nil {
+	if svc == nil {
 		c.b.log.Error("transaction marker for a __consumer_offsets partition whose groups are not loaded here",
 			"partition", partition, "producer_id", producerID)
 		return
 	}
-	if err := lp.svc.CompleteTxn(producerID, producerEpoch, commit, nil); err != nil {
+	if err := svc.CompleteTxn(producerID, producerEpoch, commit, nil); err != nil {
 		c.b.log.Error("completing transactional offset commits", "partition", partition, "producer_id", producerID, "err", err)
 	}
 }
@@ -616,7 +475,7 @@ func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, prod
 // TxnOffsetCommit implements handler.TxnOffsetCommitter for the cluster's
 // group router.
 func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
-	if svc := g.serviceFor(req.Group); svc != nil {
+	if svc, ok := g.serviceFor(req.Group); ok {
 		return svc.TxnOffsetCommit(ctx, req)
 	}
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
@@ -637,7 +496,7 @@ var _ handler.TxnOffsetCommitter = (*clusterGroups)(nil)
 // coordinates id, else with AddPartitionsToTxn v4 verifyOnly sent to the
 // coordinator.
 func (t *clusterTxn) verify(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) error {
-	if svc := t.serviceFor(id); svc != nil {
+	if svc, ok := t.serviceFor(id); ok {
 		return svc.VerifyPartition(id, pid, epoch, tp)
 	}
 	node, _, _, err := t.TxnCoordinator(ctx, id)
