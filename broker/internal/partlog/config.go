@@ -47,17 +47,40 @@ type Config struct {
 	// IndexIntervalBytes (index.interval.bytes): bytes of log between offset
 	// index entries.
 	IndexIntervalBytes int
+
+	// Delete (cleanup.policy contains delete): EnforceRetention deletes by
+	// time and size. Without it only records below the log start offset go.
+	Delete bool
+	// Compact (cleanup.policy contains compact): Clean may compact the log.
+	Compact bool
+	// DeleteRetention (delete.retention.ms): how long tombstones and
+	// transaction markers survive after their segment was first cleaned.
+	DeleteRetention time.Duration
+	// MinCompactionLag (min.compaction.lag.ms): segments holding a batch
+	// younger than this are not cleaned.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag (max.compaction.lag.ms): a log whose oldest dirty
+	// segment is older than this is cleaned whatever its dirty ratio. < 0 or
+	// 0: never forced.
+	MaxCompactionLag time.Duration
+	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio): the share of dirty
+	// bytes a log needs before it is worth cleaning.
+	MinCleanableDirtyRatio float64
 }
 
 // DefaultConfig returns Kafka's defaults.
 func DefaultConfig() Config {
 	return Config{
-		SegmentBytes:          1 << 30,
-		SegmentRoll:           7 * 24 * time.Hour,
-		RetentionTime:         7 * 24 * time.Hour,
-		RetentionBytes:        -1,
-		FlushIntervalMessages: math.MaxInt64,
-		IndexIntervalBytes:    4096,
+		SegmentBytes:           1 << 30,
+		SegmentRoll:            7 * 24 * time.Hour,
+		RetentionTime:          7 * 24 * time.Hour,
+		RetentionBytes:         -1,
+		FlushIntervalMessages:  math.MaxInt64,
+		IndexIntervalBytes:     4096,
+		Delete:                 true,
+		DeleteRetention:        24 * time.Hour,
+		MaxCompactionLag:       -1,
+		MinCleanableDirtyRatio: 0.5,
 	}
 }
 
@@ -68,6 +91,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: SegmentBytes %d must be positive", ErrInvalidConfig, c.SegmentBytes)
 	case c.IndexIntervalBytes < 0:
 		return fmt.Errorf("%w: IndexIntervalBytes %d must not be negative", ErrInvalidConfig, c.IndexIntervalBytes)
+	case c.MinCleanableDirtyRatio < 0 || c.MinCleanableDirtyRatio > 1 || math.IsNaN(c.MinCleanableDirtyRatio):
+		return fmt.Errorf("%w: MinCleanableDirtyRatio %v must be in [0, 1]", ErrInvalidConfig, c.MinCleanableDirtyRatio)
+	case c.DeleteRetention < 0 || c.MinCompactionLag < 0:
+		return fmt.Errorf("%w: DeleteRetention and MinCompactionLag must not be negative", ErrInvalidConfig)
 	}
 	return nil
 }

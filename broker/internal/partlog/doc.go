@@ -52,6 +52,14 @@
 //     ErrStorage (a failed fsync may have dropped dirty pages; retrying it
 //     could falsely succeed). Reopen to recover.
 //
+// Compaction (compact.go): Clean runs one pass of Kafka's log cleaner over
+// the sealed segments below a bound the caller gives (the last stable
+// offset), keeping the newest record per key at its original offset.
+// Offsets only grow along the log but may have gaps, within and between
+// segments; recovery accepts gaps, Read skips them and AppendReplica takes
+// a batch above the log end. A cleaned segment is swapped in through
+// <base>.log.swap, which Open completes after a crash.
+//
 // Goroutines: Log starts none. All methods are safe for concurrent use; reads
 // share a read lock and proceed in parallel, writes are serialised. Periodic
 // work (Flush every log.flush.interval.ms, EnforceRetention every

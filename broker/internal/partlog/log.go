@@ -34,6 +34,8 @@ type Log struct {
 
 	closed bool
 	failed error // sticky ErrStorage
+
+	cleanMu sync.Mutex // one cleaning pass at a time (compact.go)
 }
 
 // Open opens or creates the log in dir, recovering from an unclean
@@ -49,6 +51,10 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 		return nil, err
 	}
 	l := &Log{fs: fsys, dir: dir, cfg: cfg, now: now, maxTs: -1, maxTsOffset: -1, txns: newTxnTracker()}
+	swapped, err := l.completeSwaps()
+	if err != nil {
+		return nil, err
+	}
 	bases, err := l.cleanDir()
 	if err != nil {
 		return nil, err
@@ -57,7 +63,7 @@ func Open(fsys vfs.FS, dir string, cfg Config, now func() time.Time) (*Log, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := l.loadSegments(bases); err != nil {
+	if err := l.loadSegments(bases, swapped); err != nil {
 		l.closeSegments()
 		return nil, err
 	}
@@ -110,17 +116,20 @@ func (l *Log) cleanDir() ([]int64, error) {
 	return bases, nil
 }
 
-// loadSegments opens every segment; the last is fully validated. The first
-// segment that does not continue its predecessor's offsets, and everything
-// after it, is deleted: the log must stay a contiguous prefix.
-func (l *Log) loadSegments(bases []int64) error {
+// loadSegments opens every segment; the last (and any just swapped in by
+// the cleaner) is fully validated. The first segment that overlaps its
+// predecessor's offsets, and everything after it, is deleted: the log must
+// stay a prefix whose offsets only grow.
+func (l *Log) loadSegments(bases []int64, swapped map[int64]bool) error {
 	now := l.now()
 	for i, base := range bases {
 		s, err := openSegment(l.fs, l.dir, base, false, now)
 		if err != nil {
 			return err
 		}
-		if i == len(bases)-1 {
+		if i == len(bases)-1 || swapped[base] {
+			// The last segment may hold unsynced data; a segment whose
+			// cleaned copy was just swapped in has no indexes yet.
 			err = s.recover(l.cfg.IndexIntervalBytes)
 		} else {
 			err = s.load(l.cfg.IndexIntervalBytes)
@@ -129,9 +138,11 @@ func (l *Log) loadSegments(bases []int64) error {
 			s.close()
 			return err
 		}
-		if n := len(l.segs); n > 0 && l.segs[n-1].next != s.base {
-			// A gap (or overlap): the data from here on cannot be trusted
-			// to follow what came before.
+		if n := len(l.segs); n > 0 && (l.segs[n-1].next > s.base || l.segs[n-1].cutInRecovery) {
+			// An overlap, or a sealed predecessor that lost its tail: the
+			// data from here on cannot be trusted to follow what came
+			// before. (A gap is legal: compaction may remove the last
+			// batches of a segment.)
 			if err := s.remove(l.fs); err != nil {
 				return err
 			}
@@ -249,7 +260,7 @@ func (l *Log) Append(batch []byte) (AppendResult, error) {
 		return AppendResult{}, err
 	}
 	now := l.now()
-	if l.shouldRoll(h, now) {
+	if l.shouldRoll(h, l.endOffset, now) {
 		if err := l.roll(now); err != nil {
 			return AppendResult{}, l.fail(err)
 		}
@@ -284,8 +295,9 @@ func (l *Log) writeLocked(batch []byte, h records.Header, now time.Time) (Append
 // segment; when the batch would push it past SegmentBytes; when the batch's
 // timestamp is SegmentRoll past the segment's first batch (or, without
 // timestamps, the segment is that old); or when the indexes' 4-byte
-// relative offsets or positions would overflow.
-func (l *Log) shouldRoll(h records.Header, now time.Time) bool {
+// relative offsets or positions would overflow. base is the batch's base
+// offset once appended.
+func (l *Log) shouldRoll(h records.Header, base int64, now time.Time) bool {
 	s := l.active()
 	if s.size == 0 {
 		return false
@@ -294,7 +306,7 @@ func (l *Log) shouldRoll(h records.Header, now time.Time) bool {
 	if s.size+size > l.cfg.SegmentBytes || s.size+size > math.MaxInt32 {
 		return true
 	}
-	if l.endOffset+int64(h.LastOffsetDelta)-s.base > math.MaxInt32 {
+	if base+int64(h.LastOffsetDelta)-s.base > math.MaxInt32 {
 		return true
 	}
 	if l.cfg.SegmentRoll > 0 {

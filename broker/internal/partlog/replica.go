@@ -8,9 +8,10 @@ import (
 
 // AppendReplica appends one batch as a follower copies it from its leader
 // (Kafka's appendAsFollower): the batch keeps its base offset and leader
-// epoch, which must start exactly at the log end offset (ErrOffsetOutOfRange
-// otherwise: the follower's state machine truncates before appending, so a
-// gap or overlap means the driver is wrong, not the leader).
+// epoch, which must start at or after the log end offset (ErrOffsetOutOfRange
+// otherwise: the follower's state machine truncates before appending, so an
+// overlap means the driver is wrong, not the leader). A gap is allowed, as
+// Kafka allows it: the leader's compaction may have removed whole batches.
 func (l *Log) AppendReplica(batch []byte) (AppendResult, error) {
 	h, err := records.ReadHeader(batch)
 	if err != nil {
@@ -24,11 +25,11 @@ func (l *Log) AppendReplica(batch []byte) (AppendResult, error) {
 	if err := l.writable(); err != nil {
 		return AppendResult{}, err
 	}
-	if h.BaseOffset != l.endOffset {
+	if h.BaseOffset < l.endOffset {
 		return AppendResult{}, fmt.Errorf("%w: replica batch at %d, log ends at %d", ErrOffsetOutOfRange, h.BaseOffset, l.endOffset)
 	}
 	now := l.now()
-	if l.shouldRoll(h, now) {
+	if l.shouldRoll(h, h.BaseOffset, now) {
 		if err := l.roll(now); err != nil {
 			return AppendResult{}, l.fail(err)
 		}

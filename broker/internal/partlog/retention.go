@@ -104,7 +104,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	if err := l.writable(); err != nil {
 		return 0, err
 	}
-	if l.cfg.RetentionTime >= 0 {
+	if l.cfg.Delete && l.cfg.RetentionTime >= 0 {
 		nowMs, limitMs := l.now().UnixMilli(), l.cfg.RetentionTime.Milliseconds()
 		n := l.countDeletable(func(s *segment) bool { return nowMs-s.largestTimestamp() > limitMs })
 		d, err := l.deletePrefix(n)
@@ -113,7 +113,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 			return deletedSegments, err
 		}
 	}
-	if l.cfg.RetentionBytes >= 0 {
+	if l.cfg.Delete && l.cfg.RetentionBytes >= 0 {
 		var total int64
 		for _, s := range l.segs {
 			total += s.size

@@ -75,6 +75,8 @@ type segment struct {
 	created      time.Time
 	lastModified time.Time
 	dirty        bool // .log has bytes not yet fsynced
+	// cutInRecovery: recover dropped bad data at the end of the .log.
+	cutInRecovery bool
 
 	// The aborted transaction index (.txnindex) exists only once the
 	// segment holds an ABORT marker that ended a transaction.
@@ -279,8 +281,8 @@ func (s *segment) offsetForTime(ts int64) int64 {
 }
 
 // walk validates batches from pos onwards, stopping at the end of the file
-// or at the first batch that is short, fails its CRC, does not continue the
-// offsets (expectBase < 0 skips that check for the first batch), or would
+// or at the first batch that is short, fails its CRC, starts below
+// expectBase (< 0 skips that check for the first batch), or would
 // overflow the 4-byte relative offsets and positions of the indexes. It
 // calls visit for each good batch and returns where the good data ends.
 // The returned error is for I/O failures only.
@@ -295,7 +297,9 @@ func (s *segment) walk(pos, fileSize, expectBase int64, visit func(h records.Hea
 		if err != nil || int64(h.Size()) > fileSize-pos {
 			break
 		}
-		if expectBase >= 0 && h.BaseOffset != expectBase {
+		if expectBase >= 0 && h.BaseOffset < expectBase {
+			// Offsets only grow. Gaps are legal: compaction removes whole
+			// batches (Kafka's recovery accepts them too).
 			break
 		}
 		if h.BaseOffset < s.base || h.LastOffset() < h.BaseOffset || h.LastOffset()-s.base > math.MaxInt32 || pos+int64(h.Size()) > math.MaxInt32 {
@@ -344,6 +348,7 @@ func (s *segment) recover(indexIntervalBytes int) error {
 		if err := s.log.Truncate(end); err != nil {
 			return err
 		}
+		s.cutInRecovery = true
 	}
 	if _, err := s.log.Seek(end, io.SeekStart); err != nil {
 		return err

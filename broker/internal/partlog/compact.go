@@ -1,0 +1,535 @@
+package partlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+// Log compaction (Kafka's LogCleaner), one pass at a time.
+//
+// The log splits into a clean prefix (segments already cleaned) and a dirty
+// rest, starting at the first dirty offset kept in cleaner-checkpoint. A
+// pass builds the newest offset of every key in the cleanable part of the
+// dirty section (sealed segments wholly below the caller's bound and older
+// than min.compaction.lag.ms), then rewrites every segment from the log
+// start to the end of that range, keeping a record only if no newer record
+// has its key. Offsets never change: a rewritten batch keeps its base
+// offset and its last offset delta, and batches that lose every record
+// vanish, leaving a gap. Aborted transactional data goes; tombstones and
+// transaction markers stay until delete.retention.ms after their segment
+// was first cleaned (markers longer, while data of their transaction
+// remains); an emptied batch that is a producer's last data batch in the
+// log stays without records so that the producer's sequence survives a
+// rebuild from the log.
+//
+// A segment is rewritten into <base>.log.cleaned, fsynced, renamed to
+// <base>.log.swap (the commit point: Open finishes a swap it finds), then
+// its old indexes are removed and the .swap renamed over the .log.
+
+// cleanerCheckpointName holds the first dirty offset and, per segment, when
+// it was first cleaned (the start of its tombstones' delete.retention.ms).
+// Content: "0\n<first dirty offset>\n<count>\n" then "<base> <ms>
+// <purged 0|1>\n" per segment. Missing or malformed: everything is dirty, nothing was cleaned,
+// which only delays tombstone removal.
+const cleanerCheckpointName = "cleaner-checkpoint"
+
+const (
+	cleanedSuffix = ".cleaned"
+	swapSuffix    = ".swap"
+)
+
+// ErrCleaningAborted: the log changed under a cleaning pass (a segment was
+// deleted or truncated); the pass stopped and may simply be retried.
+var ErrCleaningAborted = errors.New("partlog: cleaning aborted by a concurrent change")
+
+// Cleanability describes how much of a log a cleaning pass could clean.
+type Cleanability struct {
+	FirstDirtyOffset       int64
+	FirstUncleanableOffset int64 // cleaning stops below this segment base
+	CleanBytes, DirtyBytes int64 // cleanable dirty bytes only
+	// DirtyRatio is DirtyBytes / (CleanBytes + DirtyBytes), 0 for none.
+	DirtyRatio float64
+	// MaxLagExceeded: the oldest dirty segment is older than
+	// max.compaction.lag.ms, so the log is cleaned whatever the ratio.
+	MaxLagExceeded bool
+	// PurgeDue: a clean segment's delete horizon passed and it was not
+	// cleaned since, so it may hold tombstones and markers to remove.
+	PurgeDue bool
+}
+
+// Due reports whether a compacted log should be cleaned now.
+func (c Cleanability) Due(minRatio float64) bool {
+	return (c.DirtyBytes > 0 && (c.DirtyRatio >= minRatio || c.MaxLagExceeded)) || c.PurgeDue
+}
+
+// CleanStats describes one cleaning pass.
+type CleanStats struct {
+	FirstDirtyOffset  int64 // start of the range whose keys were deduplicated
+	EndOffset         int64 // its end: the next pass's first dirty offset
+	SegmentsRead      int
+	SegmentsRewritten int
+	BytesRead         int64
+	BytesWritten      int64
+	RecordsRead       int64
+	RecordsRemoved    int64
+}
+
+type cleanerState struct {
+	firstDirty  int64
+	cleanedAtMs map[int64]int64 // segment base -> first cleaned, unix ms
+	// purged: segments cleaned again after their delete horizon, so no
+	// expired tombstone or marker is left in them.
+	purged map[int64]bool
+}
+
+func newCleanerState() cleanerState {
+	return cleanerState{cleanedAtMs: map[int64]int64{}, purged: map[int64]bool{}}
+}
+
+func (l *Log) readCleanerState() cleanerState {
+	st := newCleanerState()
+	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, cleanerCheckpointName))
+	if err != nil {
+		return st
+	}
+	var version, first int64
+	var n int
+	rest := string(data)
+	if _, err := fmt.Sscanf(rest, "%d\n%d\n%d\n", &version, &first, &n); err != nil || version != 0 || first < 0 || n < 0 {
+		return st
+	}
+	lines := splitLines(rest)
+	if len(lines) != 3+n {
+		return st
+	}
+	for _, line := range lines[3:] {
+		var base, ms, purged int64
+		if _, err := fmt.Sscanf(line, "%d %d %d", &base, &ms, &purged); err != nil {
+			return newCleanerState()
+		}
+		st.cleanedAtMs[base] = ms
+		st.purged[base] = purged == 1
+	}
+	st.firstDirty = first
+	return st
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+
+func (l *Log) writeCleanerState(st cleanerState) error {
+	bases := make([]int64, 0, len(st.cleanedAtMs))
+	for b := range st.cleanedAtMs {
+		bases = append(bases, b)
+	}
+	slices.Sort(bases)
+	out := fmt.Appendf(nil, "0\n%d\n%d\n", st.firstDirty, len(bases))
+	for _, b := range bases {
+		purged := 0
+		if st.purged[b] {
+			purged = 1
+		}
+		out = fmt.Appendf(out, "%d %d %d\n", b, st.cleanedAtMs[b], purged)
+	}
+	return vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanerCheckpointName), out, 0o644)
+}
+
+// Cleanable measures the log for the cleaner: upTo bounds what may be
+// cleaned (the last stable offset: below the high watermark and every open
+// transaction), now is the clock for the compaction lags.
+func (l *Log) Cleanable(upTo int64, now time.Time) Cleanability {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return Cleanability{}
+	}
+	c, _, _ := l.cleanableLocked(l.readCleanerState(), upTo, now)
+	return c
+}
+
+// cleanableLocked also returns the index of the first dirty segment and of
+// the first uncleanable one (segments [dirty, uncleanable) are cleanable).
+func (l *Log) cleanableLocked(st cleanerState, upTo int64, now time.Time) (Cleanability, int, int) {
+	firstDirty := max(st.firstDirty, l.startOffset)
+	nowMs, lagMs := now.UnixMilli(), l.cfg.MinCompactionLag.Milliseconds()
+	dirty, stop := len(l.segs)-1, len(l.segs)-1 // the active segment is never cleaned
+	for i, s := range l.segs[:len(l.segs)-1] {
+		if s.next > firstDirty && dirty == len(l.segs)-1 {
+			dirty = i
+		}
+		if s.next > upTo || (i >= dirty && lagMs > 0 && nowMs-s.largestTimestamp() < lagMs) {
+			stop = i
+			break
+		}
+	}
+	dirty = min(dirty, stop)
+	c := Cleanability{FirstDirtyOffset: firstDirty, FirstUncleanableOffset: l.segs[stop].base}
+	for i, s := range l.segs[:stop] {
+		if i < dirty {
+			c.CleanBytes += s.size
+		} else {
+			c.DirtyBytes += s.size
+		}
+	}
+	for _, s := range l.segs[:dirty] {
+		if at, ok := st.cleanedAtMs[s.base]; ok && !st.purged[s.base] && nowMs-at >= l.cfg.DeleteRetention.Milliseconds() {
+			c.PurgeDue = true
+		}
+	}
+	if total := c.CleanBytes + c.DirtyBytes; total > 0 {
+		c.DirtyRatio = float64(c.DirtyBytes) / float64(total)
+	}
+	if lag := l.cfg.MaxCompactionLag; lag > 0 && dirty < stop {
+		first := l.segs[dirty]
+		ts := first.firstTs
+		if ts < 0 {
+			if h, err := first.header(0); err == nil && first.size > 0 {
+				ts = h.MaxTimestamp
+			}
+		}
+		if ts < 0 {
+			ts = first.largestTimestamp()
+		}
+		c.MaxLagExceeded = nowMs-ts > lag.Milliseconds()
+	}
+	return c, dirty, stop
+}
+
+// Clean runs one cleaning pass (see the comment at the top of compact.go).
+// upTo is the last stable offset; nothing at or above it is touched, nor
+// the active segment. maxMapEntries bounds the key map (Kafka's dedupe
+// buffer): the pass then covers fewer dirty segments, at least one. It is
+// a no-op for a log whose Config.Compact is false.
+func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, error) {
+	l.cleanMu.Lock()
+	defer l.cleanMu.Unlock()
+	p, err := l.planClean(upTo, now, maxMapEntries)
+	if err != nil || p == nil {
+		return CleanStats{}, err
+	}
+	stats := p.stats
+	for i, s := range p.segs {
+		written, changed, err := l.cleanSegment(p, i, s, now)
+		if err != nil {
+			return stats, err
+		}
+		stats.SegmentsRead++
+		stats.BytesRead += s.size
+		if changed {
+			stats.SegmentsRewritten++
+		}
+		stats.BytesWritten += written
+	}
+	stats.RecordsRead, stats.RecordsRemoved = p.recordsRead, p.recordsRemoved
+	nowMs := now.UnixMilli()
+	for _, s := range p.segs {
+		at, ok := p.state.cleanedAtMs[s.base]
+		if !ok {
+			p.state.cleanedAtMs[s.base] = nowMs
+		} else if nowMs-at >= l.cfg.DeleteRetention.Milliseconds() {
+			p.state.purged[s.base] = true
+		}
+	}
+	p.state.firstDirty = stats.EndOffset
+	l.mu.RLock()
+	live := map[int64]bool{}
+	for _, s := range l.segs {
+		live[s.base] = true
+	}
+	l.mu.RUnlock()
+	for b := range p.state.cleanedAtMs {
+		if !live[b] {
+			delete(p.state.cleanedAtMs, b)
+			delete(p.state.purged, b)
+		}
+	}
+	if err := l.writeCleanerState(p.state); err != nil {
+		return stats, fmt.Errorf("partlog: cleaner checkpoint: %w", err)
+	}
+	return stats, nil
+}
+
+// cleanPlan is what a pass decided under the read lock.
+type cleanPlan struct {
+	state    cleanerState
+	segs     []*segment // to rewrite, ascending, all sealed
+	sizes    []int64    // their sizes when planned
+	latest   map[string]int64
+	aborted  map[int64][]AbortedTxn // producer id -> its aborted transactions
+	lastData map[int64]int64        // producer id -> last offset of its last data batch
+	stats    CleanStats
+
+	// retained transactional data since the producer's last marker, in
+	// this pass's output: its marker must stay while any does.
+	openData                    map[int64]bool
+	recordsRead, recordsRemoved int64
+}
+
+// planClean picks the range and builds the key map; nil means nothing to do.
+func (l *Log) planClean(upTo int64, now time.Time, maxMapEntries int) (*cleanPlan, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.writable(); err != nil {
+		return nil, err
+	}
+	if !l.cfg.Compact {
+		return nil, nil
+	}
+	st := l.readCleanerState()
+	c, dirty, stop := l.cleanableLocked(st, upTo, now)
+	if dirty >= stop && !c.PurgeDue {
+		return nil, nil
+	}
+	p := &cleanPlan{state: st, latest: map[string]int64{}, aborted: map[int64][]AbortedTxn{},
+		lastData: map[int64]int64{}, openData: map[int64]bool{}}
+	for _, s := range l.segs {
+		for _, e := range s.aborted {
+			p.aborted[e.ProducerID] = append(p.aborted[e.ProducerID], e)
+		}
+	}
+	end := dirty
+	for end < stop {
+		if err := l.mapSegment(p, l.segs[end]); err != nil {
+			return nil, err
+		}
+		end++
+		if maxMapEntries > 0 && len(p.latest) >= maxMapEntries {
+			break
+		}
+	}
+	if err := l.scanProducers(p); err != nil {
+		return nil, err
+	}
+	p.segs = slices.Clone(l.segs[:end])
+	for _, s := range p.segs {
+		p.sizes = append(p.sizes, s.size)
+	}
+	p.stats = CleanStats{FirstDirtyOffset: c.FirstDirtyOffset, EndOffset: max(l.segs[end].base, c.FirstDirtyOffset)}
+	return p, nil
+}
+
+// forEachBatch reads s's batches in order; each buffer is reused.
+func forEachBatch(s *segment, fn func(h records.Header, batch []byte) error) error {
+	var buf []byte
+	for pos := int64(0); pos < s.size; {
+		h, err := s.header(pos)
+		if err != nil {
+			return err
+		}
+		if cap(buf) < h.Size() {
+			buf = make([]byte, h.Size())
+		}
+		buf = buf[:h.Size()]
+		if _, err := s.log.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("partlog: read %s at %d: %w", s.paths[0], pos, err)
+		}
+		if err := fn(h, buf); err != nil {
+			return err
+		}
+		pos += int64(h.Size())
+	}
+	return nil
+}
+
+// isAborted reports whether a transactional data batch belongs to an
+// aborted transaction.
+func (p *cleanPlan) isAborted(h records.Header) bool {
+	if !h.Transactional() || h.Control() || h.ProducerID < 0 {
+		return false
+	}
+	for _, e := range p.aborted[h.ProducerID] {
+		if h.BaseOffset >= e.FirstOffset && h.BaseOffset < e.LastOffset {
+			return true
+		}
+	}
+	return false
+}
+
+// mapSegment adds the keys of s's live data records to the map.
+func (l *Log) mapSegment(p *cleanPlan, s *segment) error {
+	return forEachBatch(s, func(h records.Header, batch []byte) error {
+		if h.Control() || p.isAborted(h) {
+			return nil
+		}
+		_, recs, err := records.Decode(batch)
+		if err != nil {
+			return fmt.Errorf("partlog: cleaner: %s at %d: %w", s.paths[0], h.BaseOffset, err)
+		}
+		for _, r := range recs {
+			if r.Key != nil {
+				p.latest[string(r.Key)] = h.BaseOffset + int64(r.OffsetDelta)
+			}
+		}
+		return nil
+	})
+}
+
+// scanProducers finds every producer's last data batch in the whole log.
+func (l *Log) scanProducers(p *cleanPlan) error {
+	for _, s := range l.segs {
+		for pos := int64(0); pos < s.size; {
+			h, err := s.header(pos)
+			if err != nil {
+				return err
+			}
+			if h.ProducerID >= 0 && !h.Control() {
+				p.lastData[h.ProducerID] = h.LastOffset()
+			}
+			pos += int64(h.Size())
+		}
+	}
+	return nil
+}
+
+// cleanSegment rewrites segment i of the plan if cleaning changes it and
+// swaps the result in.
+func (l *Log) cleanSegment(p *cleanPlan, i int, s *segment, now time.Time) (written int64, changed bool, err error) {
+	cleanedPath := s.paths[0] + cleanedSuffix
+	out, kept, changed, err := l.filterSegment(p, s, now)
+	if err != nil || !changed {
+		return int64(len(out)), false, err
+	}
+	if err := writeSynced(l.fs, cleanedPath, out); err != nil {
+		return 0, false, l.failUnlocked(err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	idx := slices.Index(l.segs, s)
+	if idx < 0 || idx == len(l.segs)-1 || s.size != p.sizes[i] || l.failed != nil || l.closed {
+		_ = l.fs.Remove(cleanedPath)
+		return 0, false, fmt.Errorf("%w: segment %d", ErrCleaningAborted, s.base)
+	}
+	ns, err := l.swapSegment(s, cleanedPath, kept)
+	if err != nil {
+		return 0, false, l.fail(err)
+	}
+	l.segs[idx] = ns
+	l.recomputeMaxTimestamp()
+	return int64(len(out)), true, nil
+}
+
+func (l *Log) failUnlocked(err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fail(err)
+}
+
+func writeSynced(fsys vfs.FS, path string, data []byte) error {
+	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	if werr == nil {
+		werr = f.Sync()
+	}
+	return errors.Join(werr, f.Close())
+}
+
+// swapSegment replaces s by the cleaned .log at cleanedPath; l.mu is held.
+// The rename to .swap is the commit point; Open completes a swap it finds.
+func (l *Log) swapSegment(s *segment, cleanedPath string, aborted []AbortedTxn) (*segment, error) {
+	swapPath := s.paths[0] + swapSuffix
+	if err := l.fs.Rename(cleanedPath, swapPath); err != nil {
+		return nil, err
+	}
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
+		return nil, err
+	}
+	if err := s.close(); err != nil {
+		return nil, err
+	}
+	for _, p := range []string{s.paths[1], s.paths[2]} {
+		if err := l.fs.Remove(p); err != nil && !vfs.IsNotExist(err) {
+			return nil, err
+		}
+	}
+	if err := l.fs.Rename(swapPath, s.paths[0]); err != nil {
+		return nil, err
+	}
+	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
+		return nil, err
+	}
+	ns, err := openSegment(l.fs, l.dir, s.base, false, l.now())
+	if err != nil {
+		return nil, err
+	}
+	if err := ns.recover(l.cfg.IndexIntervalBytes); err != nil {
+		ns.close()
+		return nil, err
+	}
+	if err := ns.setAborted(l.fs, aborted); err != nil {
+		ns.close()
+		return nil, err
+	}
+	return ns, nil
+}
+
+// completeSwaps finishes cleaner swaps interrupted by a crash: a
+// <base>.log.swap is a complete, synced cleaned segment that replaces
+// <base>.log. Its old indexes go (the caller rebuilds them: the returned
+// bases), and so does the transaction checkpoint, since the segment's
+// aborted transaction index must be rebuilt from the log.
+func (l *Log) completeSwaps() (map[int64]bool, error) {
+	names, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	swapped := map[int64]bool{}
+	for _, n := range names {
+		logName, ok := cutSuffix(n, swapSuffix)
+		if !ok {
+			continue
+		}
+		base, ok := parseSegmentName(logName, logSuffix)
+		if !ok {
+			continue
+		}
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+			if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, suffix))); err != nil && !vfs.IsNotExist(err) {
+				return nil, err
+			}
+		}
+		if err := l.fs.Rename(filepath.Join(l.dir, n), filepath.Join(l.dir, logName)); err != nil {
+			return nil, err
+		}
+		swapped[base] = true
+	}
+	if len(swapped) > 0 {
+		if err := l.removeTxnCheckpoint(); err != nil {
+			return nil, err
+		}
+		if err := vfs.SyncDir(l.fs, l.dir); err != nil {
+			return nil, err
+		}
+	}
+	return swapped, nil
+}
+
+func cutSuffix(s, suffix string) (string, bool) {
+	if len(s) < len(suffix) || s[len(s)-len(suffix):] != suffix {
+		return s, false
+	}
+	return s[:len(s)-len(suffix)], true
+}

@@ -1,0 +1,484 @@
+package partlog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/internal/vfs"
+)
+
+// rec is one record as a reader sees it.
+type rec struct {
+	offset int64
+	key    string
+	value  []byte // nil: tombstone
+}
+
+func (r rec) String() string {
+	if r.value == nil {
+		return fmt.Sprintf("%d:%s=<nil>", r.offset, r.key)
+	}
+	return fmt.Sprintf("%d:%s=%s", r.offset, r.key, r.value)
+}
+
+type kvIn struct {
+	key   string
+	value *string // nil: tombstone
+}
+
+func val(s string) *string { return &s }
+
+// keyedBatch builds a batch of keyed records (nil value: tombstone).
+func keyedBatch(t tb, tsMs int64, kvs ...kvIn) []byte {
+	t.Helper()
+	recs := make([]records.Record, len(kvs))
+	for i, kv := range kvs {
+		recs[i] = records.Record{OffsetDelta: int32(i), TimestampDelta: int64(i), Key: []byte(kv.key)}
+		if kv.value != nil {
+			recs[i].Value = []byte(*kv.value)
+		}
+	}
+	opts := records.DefaultBuildOptions()
+	opts.FirstTimestamp = tsMs
+	b, err := records.Build(opts, records.CodecNone, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// readRecs decodes everything readable from offset on.
+func readRecs(t tb, l *Log, from int64) []rec {
+	t.Helper()
+	var out []rec
+	for off := from; off < l.EndOffset(); {
+		data, err := l.Read(off, 1<<20, l.EndOffset())
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+		if len(data) == 0 {
+			break
+		}
+		for len(data) > 0 {
+			h, recs, err := records.Decode(data[:hdr(t, data).Size()])
+			if err != nil {
+				t.Fatalf("decode at %d: %v", off, err)
+			}
+			for _, r := range recs {
+				if o := h.BaseOffset + int64(r.OffsetDelta); o >= from && !h.Control() {
+					out = append(out, rec{offset: o, key: string(r.Key), value: bytes.Clone(r.Value)})
+				}
+			}
+			off = h.LastOffset() + 1
+			data = data[h.Size():]
+		}
+	}
+	return out
+}
+
+// padBatch is a keyed record big enough to fill a segment of
+// smallConfig, so that the next append rolls.
+func padBatch(t tb, tsMs int64) []byte {
+	return keyedBatch(t, tsMs, kvIn{"pad", val(string(bytes.Repeat([]byte{'x'}, 380)))})
+}
+
+func compactConfig() Config {
+	cfg := smallConfig()
+	cfg.Compact, cfg.Delete = true, false
+	cfg.DeleteRetention = time.Hour
+	cfg.MinCleanableDirtyRatio = 0
+	return cfg
+}
+
+// Overwrites leave the newest record per key at its original offset;
+// tombstones survive the first clean and go after delete.retention.ms.
+func TestCleanKeepsNewestPerKey(t *testing.T) {
+	fsys, c := vfs.NewMem(), newClock()
+	l := openLog(t, fsys, compactConfig(), c.now)
+	defer func() { l.Close() }()
+	steps := [][]kvIn{
+		{{"a", val("1")}, {"b", val("1")}},
+		{{"c", val("1")}, {"a", val("2")}},
+		{{"b", nil}, {"d", val("1")}},
+		{{"a", val("3")}, {"c", val("2")}},
+		{{"e", val("1")}},
+		{{"e", val("2")}},
+	}
+	for _, kvs := range steps {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvs...))
+	}
+	// Roll so that all of the above is sealed.
+	mustAppend(t, l, padBatch(t, c.ms()))
+	if cl := l.Cleanable(l.EndOffset(), c.now()); !cl.Due(0.5) || cl.FirstDirtyOffset != 0 {
+		t.Fatalf("cleanable %+v, want due from 0", cl)
+	}
+	st, err := l.Clean(l.EndOffset(), c.now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RecordsRemoved != 5 || st.SegmentsRewritten == 0 {
+		t.Fatalf("stats %+v, want 5 records removed", st)
+	}
+	got := fmt.Sprint(readRecs(t, l, 0)[:5])
+	want := "[4:b=<nil> 5:d=1 6:a=3 7:c=2 9:e=2]"
+	if got != want {
+		t.Fatalf("after clean: %s, want %s", got, want)
+	}
+	// Nothing dirty: a second pass now is a no-op.
+	if cl := l.Cleanable(l.EndOffset(), c.now()); cl.Due(0) {
+		t.Fatalf("cleanable %+v after cleaning, want not due", cl)
+	}
+	// Past delete.retention.ms the tombstone goes.
+	c.advance(2 * time.Hour)
+	if cl := l.Cleanable(l.EndOffset(), c.now()); !cl.PurgeDue {
+		t.Fatalf("cleanable %+v, want a purge due", cl)
+	}
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	got = fmt.Sprint(readRecs(t, l, 0)[:4])
+	want = "[5:d=1 6:a=3 7:c=2 9:e=2]"
+	if got != want {
+		t.Fatalf("after purge: %s, want %s", got, want)
+	}
+	// Reading from inside a gap starts at the next surviving record.
+	if got := readRecs(t, l, 1); len(got) == 0 || got[0].offset != 5 {
+		t.Fatalf("read from 1: %v, want first offset 5", got)
+	}
+	// Reopen: the cleaned log and its end offset survive.
+	end := l.EndOffset()
+	before := fmt.Sprint(readRecs(t, l, 0))
+	l.Close()
+	l = openLog(t, fsys, compactConfig(), c.now)
+	if l.EndOffset() != end || fmt.Sprint(readRecs(t, l, 0)) != before {
+		t.Fatalf("after reopen: end %d %v, want end %d %s", l.EndOffset(), readRecs(t, l, 0), end, before)
+	}
+	// And takes appends after the gap.
+	res := mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"z", val("1")}))
+	if res.BaseOffset != end {
+		t.Fatalf("append at %d, want %d", res.BaseOffset, end)
+	}
+}
+
+// The active segment, segments reaching upTo and segments younger than
+// min.compaction.lag.ms are never cleaned.
+func TestCleanBounds(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		lag     time.Duration
+		upTo    func(end int64) int64
+		cleaned bool
+	}{
+		{"all sealed", 0, func(end int64) int64 { return end }, true},
+		{"upTo inside the sealed segment", 0, func(int64) int64 { return 3 }, false},
+		{"compaction lag", time.Hour, func(end int64) int64 { return end }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			cfg := compactConfig()
+			cfg.MinCompactionLag = tc.lag
+			l := openLog(t, vfs.NewMem(), cfg, c.now)
+			defer l.Close()
+			for range 3 {
+				mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k", val("v")}, kvIn{"k", val("w")}))
+			}
+			mustAppend(t, l, padBatch(t, c.ms())) // rolls
+			mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k", val("active")}))
+			before := len(readRecs(t, l, 0))
+			if _, err := l.Clean(tc.upTo(l.EndOffset()), c.now(), 0); err != nil {
+				t.Fatal(err)
+			}
+			after := readRecs(t, l, 0)
+			if cleaned := len(after) < before; cleaned != tc.cleaned {
+				t.Fatalf("cleaned %v (%d -> %d records: %v), want %v", cleaned, before, len(after), after, tc.cleaned)
+			}
+			if last := after[len(after)-1]; string(last.value) != "active" {
+				t.Fatalf("active segment record %v changed", last)
+			}
+		})
+	}
+}
+
+// Aborted transactional data goes; its ABORT marker stays until the delete
+// horizon; committed data is compacted like any other.
+func TestCleanTransactions(t *testing.T) {
+	c := newClock()
+	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+	defer l.Close()
+	txnBatch := func(pid int64, kvs ...kvIn) []byte {
+		recs := make([]records.Record, len(kvs))
+		for i, kv := range kvs {
+			recs[i] = records.Record{OffsetDelta: int32(i), Key: []byte(kv.key), Value: []byte(*kv.value)}
+		}
+		opts := records.DefaultBuildOptions()
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = pid, 0, 0, true
+		opts.FirstTimestamp = c.ms()
+		b, err := records.Build(opts, records.CodecNone, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	marker := func(pid int64, commit bool) []byte {
+		b, err := BuildMarker(pid, 0, 0, commit, c.ms())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"a", val("plain")}))
+	mustAppend(t, l, txnBatch(7, kvIn{"a", val("aborted")}, kvIn{"x", val("aborted")}))
+	mustAppend(t, l, marker(7, false))
+	mustAppend(t, l, txnBatch(7, kvIn{"c", val("committed")}))
+	mustAppend(t, l, marker(7, true))
+	mustAppend(t, l, txnBatch(8, kvIn{"b", val("committed")}))
+	mustAppend(t, l, marker(8, true))
+	mustAppend(t, l, padBatch(t, c.ms())) // rolls
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	got := fmt.Sprint(readRecs(t, l, 0))
+	if want := "[0:a=plain 4:c=committed 6:b=committed"; got[:len(want)] != want {
+		t.Fatalf("after clean: %s, want prefix %s", got, want)
+	}
+	if ab := l.AbortedTxns(0, l.EndOffset()); len(ab) != 1 {
+		t.Fatalf("aborted index %v, want the entry kept with its marker", ab)
+	}
+	if l.FirstUnstableOffset() != l.EndOffset() {
+		t.Fatalf("first unstable offset %d, want none open", l.FirstUnstableOffset())
+	}
+	// After the horizon the ABORT marker goes (no data of it is left: the
+	// aborted batch is not producer 7's last); the COMMIT markers stay
+	// while their committed records do.
+	c.advance(2 * time.Hour)
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if ab := l.AbortedTxns(0, l.EndOffset()); len(ab) != 0 {
+		t.Fatalf("aborted index %v, want empty once the marker went", ab)
+	}
+	markers := 0
+	data, _ := l.Read(0, 1<<20, l.EndOffset())
+	for len(data) > 0 {
+		h := hdr(t, data)
+		if h.Control() {
+			markers++
+		}
+		data = data[h.Size():]
+	}
+	if markers != 2 {
+		t.Fatalf("%d markers left, want the two COMMITs only", markers)
+	}
+	// A full rebuild of the transaction state finds nothing open.
+	if err := l.rebuildFromScratch(); err != nil {
+		t.Fatal(err)
+	}
+	if l.FirstUnstableOffset() != l.EndOffset() {
+		t.Fatalf("after rebuild first unstable %d, want none open", l.FirstUnstableOffset())
+	}
+}
+
+func (l *Log) rebuildFromScratch() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.replayTxnsLocked(l.segs[0].base, map[int64]int64{})
+}
+
+// A producer's last batch stays, emptied, so its sequence survives.
+func TestCleanKeepsProducersLastBatch(t *testing.T) {
+	c := newClock()
+	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+	defer l.Close()
+	opts := records.DefaultBuildOptions()
+	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 3, 0, 0
+	b, _ := records.Build(opts, records.CodecNone, []records.Record{{Key: []byte("k"), Value: []byte("1")}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("2")}})
+	mustAppend(t, l, b)
+	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k", val("3")}))
+	mustAppend(t, l, padBatch(t, c.ms()))
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := l.Read(0, 1<<20, l.EndOffset())
+	h := hdr(t, data)
+	if h.ProducerID != 3 || h.NumRecords != 0 || h.BaseOffset != 0 || h.LastOffset() != 1 || h.BaseSequence != 0 {
+		t.Fatalf("first batch %+v, want producer 3's batch kept empty at [0, 1]", h)
+	}
+	if _, err := records.CheckBatch(data[:h.Size()]); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A follower accepts a batch above its log end (the leader compacted).
+func TestAppendReplicaAcceptsGap(t *testing.T) {
+	c := newClock()
+	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+	defer l.Close()
+	b := keyedBatch(t, c.ms(), kvIn{"k", val("v")})
+	records.SetBaseOffset(b, 10)
+	if _, err := l.AppendReplica(b); err != nil {
+		t.Fatal(err)
+	}
+	if l.EndOffset() != 11 {
+		t.Fatalf("end %d, want 11", l.EndOffset())
+	}
+	if got := readRecs(t, l, 0); len(got) != 1 || got[0].offset != 10 {
+		t.Fatalf("read %v, want the record at 10", got)
+	}
+}
+
+// A crash after the .swap rename is finished by Open.
+func TestCleanSwapRecovery(t *testing.T) {
+	fsys, c := vfs.NewMem(), newClock()
+	l := openLog(t, fsys, compactConfig(), c.now)
+	for i := range 6 {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{fmt.Sprint("k", i%2), val(fmt.Sprint(i))}))
+	}
+	mustAppend(t, l, padBatch(t, c.ms()))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before := fsys.Crash() // the log as it was, all synced
+	l = openLog(t, fsys, compactConfig(), c.now)
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprint(readRecs(t, l, 0))
+	cleaned, err := vfs.ReadFile(fsys, segPath(0, logSuffix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	// The crash: the cleaned copy is committed as .swap, nothing else done;
+	// a stale .cleaned of another pass lies around too.
+	for name, data := range map[string][]byte{segPath(0, logSuffix) + swapSuffix: cleaned, segPath(0, logSuffix) + cleanedSuffix: []byte("junk")} {
+		f, _ := before.OpenFile(name, 0o102, 0o644) // O_RDWR|O_CREATE
+		f.Write(data)
+		f.Sync()
+		f.Close()
+	}
+	l = openLog(t, before, compactConfig(), c.now)
+	defer l.Close()
+	if got := fmt.Sprint(readRecs(t, l, 0)); got != want {
+		t.Fatalf("after swap recovery %s, want %s", got, want)
+	}
+	names, _ := before.ReadDir(testDir)
+	for _, n := range names {
+		if _, ok := cutSuffix(n, swapSuffix); ok {
+			t.Fatalf("%s left behind", n)
+		}
+		if _, ok := cutSuffix(n, cleanedSuffix); ok {
+			t.Fatalf("%s left behind", n)
+		}
+	}
+}
+
+// A segment deleted under a pass aborts it cleanly.
+func TestCleanAbortsOnConcurrentDelete(t *testing.T) {
+	c := newClock()
+	cfg := compactConfig()
+	l := openLog(t, vfs.NewMem(), cfg, c.now)
+	defer l.Close()
+	for i := range 6 {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k", val(fmt.Sprint(i))}))
+	}
+	mustAppend(t, l, padBatch(t, c.ms()))
+	p, err := l.planClean(l.EndOffset(), c.now(), 0)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	if err := l.DeleteRecordsBefore(l.EndOffset()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := l.cleanSegment(p, 0, p.segs[0], c.now()); !errors.Is(err, ErrCleaningAborted) {
+		t.Fatalf("clean of a deleted segment: %v, want ErrCleaningAborted", err)
+	}
+}
+
+// Property: after any sequence of appends and cleans, reading from any
+// offset gives a subsequence of what was appended (same offsets, keys and
+// values), every key's newest record survives unless it is a tombstone,
+// everything at or above the cleaning bound is untouched, and a reopen
+// changes nothing.
+func TestCleanProperty(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		fsys, c := vfs.NewMem(), newClock()
+		cfg := compactConfig()
+		cfg.SegmentBytes = int64(rapid.IntRange(150, 600).Draw(rt, "segmentBytes"))
+		cfg.DeleteRetention = time.Duration(rapid.IntRange(0, 3).Draw(rt, "retentionHours")) * time.Hour
+		l := openLog(rt, fsys, cfg, c.now)
+		defer func() { l.Close() }()
+		var orig []rec // everything appended
+		minBound := int64(1 << 62)
+		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		for i := range steps {
+			switch op := rapid.IntRange(0, 9).Draw(rt, fmt.Sprint("op", i)); {
+			case op < 7:
+				n := rapid.IntRange(1, 4).Draw(rt, "n")
+				kvs := make([]kvIn, n)
+				for j := range kvs {
+					kvs[j].key = fmt.Sprint("k", rapid.IntRange(0, 5).Draw(rt, "key"))
+					if rapid.IntRange(0, 4).Draw(rt, "tomb") > 0 {
+						kvs[j].value = val(fmt.Sprint(i, "-", j))
+					}
+				}
+				res := mustAppend(rt, l, keyedBatch(rt, c.ms(), kvs...))
+				for j, kv := range kvs {
+					r := rec{offset: res.BaseOffset + int64(j), key: kv.key}
+					if kv.value != nil {
+						r.value = []byte(*kv.value)
+					}
+					orig = append(orig, r)
+				}
+			case op < 9:
+				upTo := rapid.Int64Range(0, l.EndOffset()).Draw(rt, "upTo")
+				minBound = min(minBound, upTo)
+				if _, err := l.Clean(upTo, c.now(), rapid.IntRange(0, 4).Draw(rt, "mapEntries")); err != nil {
+					rt.Fatal(err)
+				}
+			default:
+				c.advance(time.Duration(rapid.IntRange(0, 120).Draw(rt, "minutes")) * time.Minute)
+			}
+		}
+		checkCompacted(rt, l, orig)
+		l.Close()
+		l = openLog(rt, fsys, cfg, c.now)
+		checkCompacted(rt, l, orig)
+	})
+}
+
+func checkCompacted(t tb, l *Log, orig []rec) {
+	t.Helper()
+	byOffset := map[int64]rec{}
+	newest := map[string]rec{}
+	for _, r := range orig {
+		byOffset[r.offset] = r
+		newest[r.key] = r
+	}
+	for from := int64(0); from <= l.EndOffset(); from++ {
+		got := readRecs(t, l, from)
+		last := from - 1
+		for _, r := range got {
+			o, ok := byOffset[r.offset]
+			if !ok || r.offset <= last || o.key != r.key || !bytes.Equal(o.value, r.value) || (o.value == nil) != (r.value == nil) {
+				t.Fatalf("read from %d: %v is not in the original log in order (original %v)", from, r, o)
+			}
+			last = r.offset
+		}
+	}
+	all := readRecs(t, l, 0)
+	have := map[int64]bool{}
+	for _, r := range all {
+		have[r.offset] = true
+	}
+	for k, r := range newest {
+		if r.value != nil && !have[r.offset] {
+			t.Fatalf("newest record of %s (%v) lost; log %v", k, r, all)
+		}
+	}
+}
