@@ -56,8 +56,24 @@ func TestTopicResolution(t *testing.T) {
 			t.Errorf("%s: got %s (%d), want %s (%d)", c.key, v, src, c.want, c.src)
 		}
 	}
-	if err := ValidateTopic("cleanup.policy", "compact"); err == nil {
-		t.Error("compact must be refused until compaction exists")
+	for v, ok := range map[string]bool{"compact": true, "delete": true, "compact,delete": true, "delete, compact": true, "": false, "none": false, "compact,x": false} {
+		if err := ValidateTopic("cleanup.policy", v); (err == nil) != ok {
+			t.Errorf("cleanup.policy=%q: %v, want ok %v", v, err, ok)
+		}
+	}
+	for v, ok := range map[string]bool{"0": true, "0.5": true, "1": true, "1.5": false, "-0.1": false, "x": false} {
+		if err := ValidateTopic("min.cleanable.dirty.ratio", v); (err == nil) != ok {
+			t.Errorf("min.cleanable.dirty.ratio=%q: %v, want ok %v", v, err, ok)
+		}
+	}
+	if d, c := CleanupPolicy("compact,delete"); !d || !c {
+		t.Error("compact,delete must mean both")
+	}
+	if v, _ := b.Topic(nil, "delete.retention.ms"); v != "86400000" {
+		t.Errorf("delete.retention.ms default %q, want Kafka's 86400000", v)
+	}
+	if v, _ := b.Topic(nil, "max.compaction.lag.ms"); v != "9223372036854775807" {
+		t.Errorf("max.compaction.lag.ms default %q, want Long.MAX_VALUE", v)
 	}
 	if err := ValidateTopic("nope", "1"); err == nil {
 		t.Error("unknown topic key accepted")

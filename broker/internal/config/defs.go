@@ -96,17 +96,38 @@ func oneOf(values ...string) func(string) error {
 	}
 }
 
-// cleanupPolicy accepts only "delete": compaction is not implemented yet,
-// and silently accepting "compact" would promise what the broker does not do.
+// cleanupPolicy accepts Kafka's cleanup.policy: a non-empty list of
+// delete and compact.
 func cleanupPolicy(v string) error {
 	for _, p := range strings.Split(v, ",") {
 		switch strings.TrimSpace(p) {
-		case "delete":
-		case "compact":
-			return fmt.Errorf("cleanup.policy=compact is not supported by this broker yet")
+		case "delete", "compact":
 		default:
-			return fmt.Errorf("expected delete")
+			return fmt.Errorf("String must be one of: compact, delete")
 		}
+	}
+	return nil
+}
+
+// CleanupPolicy splits a (validated) cleanup.policy value: whether
+// segments are deleted by retention and whether the log is compacted.
+func CleanupPolicy(v string) (deleteSegments, compact bool) {
+	for _, p := range strings.Split(v, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			deleteSegments = true
+		case "compact":
+			compact = true
+		}
+	}
+	return deleteSegments, compact
+}
+
+// ratio accepts a number from 0 to 1 (min.cleanable.dirty.ratio).
+func ratio(v string) error {
+	f, _ := strconv.ParseFloat(v, 64)
+	if f < 0 || f > 1 {
+		return fmt.Errorf("value must be between 0 and 1")
 	}
 	return nil
 }
@@ -149,6 +170,14 @@ var brokerDefs = []*Def{
 	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", HasDefault: true, check: atLeast(1)},
 	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", HasDefault: true, check: atLeast(0)},
 	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", HasDefault: true, check: cleanupPolicy},
+	{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true", HasDefault: true, Doc: "run the log cleaner (compaction)"},
+	{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(0), Doc: "accepted; this broker runs one cleaner"},
+	{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", HasDefault: true, check: atLeast(0), Doc: "sleep between cleaning passes when no log needs cleaning"},
+	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", HasDefault: true, check: atLeast(1), Doc: "memory for the key map of one pass (24 bytes per key, as Kafka counts)"},
+	{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", HasDefault: true, check: ratio},
+	{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", HasDefault: true, check: atLeast(0)},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", HasDefault: true, check: atLeast(0)},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, HasDefault: true, check: atLeast(1)},
 	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", HasDefault: true, check: oneOf("CreateTime", "LogAppendTime")},
 	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", HasDefault: true, check: atLeast(0)},
 	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", HasDefault: true, check: atLeast(1)},
@@ -196,11 +225,15 @@ var brokerDefs = []*Def{
 var topicDefs = []*Def{
 	{Name: "cleanup.policy", Type: TypeList, BrokerSynonym: "log.cleanup.policy", check: cleanupPolicy},
 	{Name: "compression.type", Type: TypeString, BrokerSynonym: "compression.type", check: oneOf(compressionTypes...)},
+	{Name: "delete.retention.ms", Type: TypeLong, BrokerSynonym: "log.cleaner.delete.retention.ms", check: atLeast(0)},
 	{Name: "flush.messages", Type: TypeLong, BrokerSynonym: "log.flush.interval.messages", check: atLeast(1)},
 	{Name: "flush.ms", Type: TypeLong, BrokerSynonym: "log.flush.interval.ms", check: atLeast(0)},
 	{Name: "index.interval.bytes", Type: TypeInt, BrokerSynonym: "log.index.interval.bytes", check: atLeast(0)},
+	{Name: "max.compaction.lag.ms", Type: TypeLong, BrokerSynonym: "log.cleaner.max.compaction.lag.ms", check: atLeast(1)},
 	{Name: "max.message.bytes", Type: TypeInt, BrokerSynonym: "message.max.bytes", check: atLeast(0)},
 	{Name: "message.timestamp.type", Type: TypeString, BrokerSynonym: "log.message.timestamp.type", check: oneOf("CreateTime", "LogAppendTime")},
+	{Name: "min.cleanable.dirty.ratio", Type: TypeDouble, BrokerSynonym: "log.cleaner.min.cleanable.ratio", check: ratio},
+	{Name: "min.compaction.lag.ms", Type: TypeLong, BrokerSynonym: "log.cleaner.min.compaction.lag.ms", check: atLeast(0)},
 	{Name: "min.insync.replicas", Type: TypeInt, BrokerSynonym: "min.insync.replicas", check: atLeast(1)},
 	{Name: "retention.bytes", Type: TypeLong, BrokerSynonym: "log.retention.bytes"},
 	{Name: "retention.ms", Type: TypeLong, BrokerSynonym: "log.retention.ms", check: atLeast(-1)},
