@@ -13,6 +13,9 @@
 //   - "Who leads what" comes from the Kafka protocol (Metadata,
 //     DescribeQuorum) through the helpers in this package, never from a
 //     driver's private knowledge, so every driver answers the same way.
+//     Direct (a client seeded with one node) asks a single node for its
+//     own view: readiness (Sees, AnySees) and, for brokers that name
+//     their quorum leader in Metadata, MetadataController.
 //   - Network faults are a separate interface (Network) because many drivers
 //     cannot cut links. NetworkOf returns ErrUnavailable, wrapped with the
 //     reason and the fix, when a cluster cannot.

@@ -123,6 +123,12 @@ func describeQuorum(ctx context.Context, r kmsg.Requestor) (leader, epoch int32,
 // eachNode runs f against every node concurrently, each bounded by
 // PerNodeTimeout, and returns the failures (one per failed node).
 func eachNode(ctx context.Context, cl *kgo.Client, ids []int32, f func(context.Context, kmsg.Requestor) error) []error {
+	return perNode(ctx, ids, func(ctx context.Context, i int) error { return f(ctx, cl.Broker(int(ids[i]))) })
+}
+
+// perNode runs f(ctx, i) for every index of ids concurrently, each bounded
+// by PerNodeTimeout, and returns the failures, each naming its node.
+func perNode(ctx context.Context, ids []int32, f func(ctx context.Context, i int) error) []error {
 	errs := make([]error, len(ids))
 	var wg sync.WaitGroup
 	for i, id := range ids {
@@ -131,7 +137,7 @@ func eachNode(ctx context.Context, cl *kgo.Client, ids []int32, f func(context.C
 			defer wg.Done()
 			nctx, cancel := context.WithTimeout(ctx, PerNodeTimeout)
 			defer cancel()
-			if err := f(nctx, cl.Broker(int(id))); err != nil {
+			if err := f(nctx, i); err != nil {
 				errs[i] = fmt.Errorf("node %d: %w", id, err)
 			}
 		}()

@@ -131,7 +131,7 @@ type node struct {
 	dir      string // host directory: data/ and server.log
 	logPath  string
 	ctr      testcontainers.Container
-	direct   *kgo.Client // seeded with this node only
+	direct   *kgo.Client // seeded with this node only (also in Cluster.directs)
 	// mu serialises container operations on this node.
 	mu sync.Mutex
 }
@@ -154,8 +154,11 @@ type Cluster struct {
 	ownImage bool
 	network  *testcontainers.DockerNetwork
 	admin    *kgo.Client
-	cuts     cutState
-	clocks   clockState
+	// directs reach each node alone (index id-1), for the Metadata
+	// queries that must not depend on the cluster's view of a node.
+	directs []cluster.Direct
+	cuts    cutState
+	clocks  clockState
 
 	closeMu sync.Mutex
 	closed  bool
@@ -208,6 +211,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
 			return fmt.Errorf("container: %w", err)
 		}
+		c.directs = append(c.directs, cluster.Direct{ID: n.id, Client: n.direct})
 		addrs = append(addrs, n.addr(clientIdx))
 	}
 	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
@@ -545,41 +549,5 @@ func lastLines(s string, k int) string {
 // clusterReady: some node's Metadata lists every node and names a
 // controller.
 func (c *Cluster) clusterReady(ctx context.Context) error {
-	var last error
-	for _, n := range c.nodes {
-		if last = nodeSees(ctx, n, allIDs(c.nodes)); last == nil {
-			return nil
-		}
-	}
-	return last
-}
-
-// nodeSees asks n for Metadata and wants every id in want listed as a
-// live broker and a controller named.
-func nodeSees(ctx context.Context, n *node, want []int32) error {
-	resp, err := metadata(ctx, n)
-	if err != nil {
-		return fmt.Errorf("node %d: %w", n.id, err)
-	}
-	live := map[int32]bool{}
-	for _, b := range resp.Brokers {
-		live[b.NodeID] = true
-	}
-	for _, id := range want {
-		if !live[id] {
-			return fmt.Errorf("node %d's metadata lists %d live brokers, not node %d", n.id, len(resp.Brokers), id)
-		}
-	}
-	if resp.ControllerID < 0 {
-		return fmt.Errorf("node %d's metadata names no controller", n.id)
-	}
-	return nil
-}
-
-func allIDs(nodes []*node) []int32 {
-	out := make([]int32, len(nodes))
-	for i, n := range nodes {
-		out[i] = n.id
-	}
-	return out
+	return cluster.AnySees(ctx, c.directs, cluster.IDs(c.directs))
 }

@@ -334,7 +334,7 @@ func checkIsolation(ctx context.Context, t *testing.T, c *Cluster, nw cluster.Ne
 	t.Logf("node %d isolated; node %d leads after %v", old, newLeader, time.Since(cut))
 	// The harness still reaches the isolated node: only peers are cut.
 	mctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
-	_, err := metadata(mctx, c.nodes[old-1])
+	_, err := c.directs[old-1].Metadata(mctx)
 	cancel()
 	if err != nil {
 		t.Errorf("isolated node %d does not answer the harness: %v", old, err)

@@ -167,6 +167,7 @@ func (o *OfficialCluster) setup(ctx context.Context) error {
 		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
 			return fmt.Errorf("container: %w", err)
 		}
+		c.directs = append(c.directs, cluster.Direct{ID: n.id, Client: n.direct})
 		addrs = append(addrs, n.addr(clientIdx))
 	}
 	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
@@ -295,7 +296,7 @@ func (o *OfficialCluster) createNode(ctx context.Context, n *node) error {
 // reference driver's vote applies.
 func (o *OfficialCluster) ActiveController(ctx context.Context) (int32, error) {
 	if o.flavor == FlavorKafka {
-		return cluster.QuorumLeader(ctx, o.admin, allIDs(o.nodes))
+		return cluster.QuorumLeader(ctx, o.admin, cluster.IDs(o.directs))
 	}
 	return o.Cluster.ActiveController(ctx)
 }

@@ -126,7 +126,7 @@ func TestProxyLinks(t *testing.T) {
 		t.Fatalf("leadership did not leave isolated node %d: %v", victim, err)
 	}
 	t.Logf("isolated leader %d through the proxies; moved after %v", victim, time.Since(cut).Round(time.Millisecond))
-	if _, err := metadata(ctx, c.nodes[victim-1]); err != nil {
+	if _, err := c.directs[victim-1].Metadata(ctx); err != nil {
 		t.Errorf("isolated node %d does not answer the harness: %v", victim, err)
 	}
 	// No produce while cut off: a new idempotent producer may ask the

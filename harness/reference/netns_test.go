@@ -91,7 +91,7 @@ func TestNetNSPartition(t *testing.T) {
 	t.Logf("isolated leader %d; node %d leads after %v", victim, moved, time.Since(cut).Round(time.Millisecond))
 	// The isolated node still answers the harness (only node-to-node
 	// links are cut).
-	if _, err := metadata(ctx, c.nodes[victim-1]); err != nil {
+	if _, err := c.directs[victim-1].Metadata(ctx); err != nil {
 		t.Errorf("isolated node %d does not answer the harness: %v", victim, err)
 	}
 	want = append(want, produce(ctx, t, c, topic, 20, "b")...)

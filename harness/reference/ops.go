@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
-
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/harness/cluster"
 )
@@ -98,7 +95,7 @@ func (c *Cluster) restart(ctx context.Context, n *node) error {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.ReadyTimeout)
 	defer cancel()
 	return c.poll(rctx, fmt.Sprintf("node %d", n.id), func(ctx context.Context) error {
-		return c.nodeSees(ctx, n, []int32{n.id})
+		return c.directs[n.id-1].Sees(ctx, []int32{n.id})
 	})
 }
 
@@ -125,7 +122,7 @@ func (c *Cluster) Resume(_ context.Context, id int32) error {
 // Leaders is every partition's leader, the highest leader epoch across the
 // nodes' Metadata answers winning.
 func (c *Cluster) Leaders(ctx context.Context) (map[cluster.TopicPartition]int32, error) {
-	return cluster.MetadataLeaders(ctx, c.admin, allIDs(c.nodes))
+	return cluster.MetadataLeaders(ctx, c.admin, cluster.IDs(c.directs))
 }
 
 // ActiveController is the controller id the answering nodes' Metadata
@@ -134,55 +131,7 @@ func (c *Cluster) Leaders(ctx context.Context) (map[cluster.TopicPartition]int32
 // a paused node does not answer within cluster.PerNodeTimeout and is not
 // counted.
 func (c *Cluster) ActiveController(ctx context.Context) (int32, error) {
-	votes := map[int32]int{}
-	var mu sync.Mutex
-	var errs []error
-	var wg sync.WaitGroup
-	for _, n := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
-			defer cancel()
-			resp, err := metadata(qctx, n)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("node %d: %w", n.id, err))
-				return
-			}
-			if resp.ControllerID >= 0 {
-				votes[resp.ControllerID]++
-			}
-		}()
-	}
-	wg.Wait()
-	best, bestVotes := int32(-1), 0
-	ids := make([]int32, 0, len(votes))
-	for id := range votes {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		if votes[id] > bestVotes {
-			best, bestVotes = id, votes[id]
-		}
-	}
-	if best < 0 {
-		return -1, fmt.Errorf("%w: no controller named: %w", cluster.ErrNoAnswer, errors.Join(errs...))
-	}
-	return best, nil
-}
-
-// metadata asks node n (and only n) for cluster metadata without topics.
-func metadata(ctx context.Context, n *node) (*kmsg.MetadataResponse, error) {
-	seeds := n.direct.SeedBrokers()
-	if len(seeds) == 0 {
-		return nil, errors.New("no seed broker")
-	}
-	req := kmsg.NewPtrMetadataRequest()
-	req.Topics = []kmsg.MetadataRequestTopic{}
-	return req.RequestWith(ctx, seeds[0])
+	return cluster.MetadataController(ctx, c.directs)
 }
 
 // StopAll stops every node gracefully and concurrently (SIGTERM, SIGKILL

@@ -92,7 +92,7 @@ type node struct {
 	log                *os.File
 	logPath            string
 	binary             string      // what brokerproc runs
-	direct             *kgo.Client // seeded with this node only
+	direct             *kgo.Client // seeded with this node only (also in Cluster.directs)
 	// mu serialises process operations on this node.
 	mu sync.Mutex
 }
@@ -102,7 +102,10 @@ type Cluster struct {
 	cfg   Config
 	nodes []*node // index id-1
 	admin *kgo.Client
-	net   *netns.Net // nil unless cfg.NetNS
+	// directs reach each node alone (index id-1), for the Metadata
+	// queries that must not depend on the cluster's view of a node.
+	directs []cluster.Direct
+	net     *netns.Net // nil unless cfg.NetNS
 	// proxies is nil unless cfg.Proxy; faults (faults.go) holds the
 	// link degradations and the clock seam's availability.
 	proxies *proxies
@@ -345,6 +348,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.client)); err != nil {
 			return fmt.Errorf("reference: %w", err)
 		}
+		c.directs = append(c.directs, cluster.Direct{ID: n.id, Client: n.direct})
 		if n.binary, err = c.binary(n); err != nil {
 			return err
 		}
@@ -412,41 +416,5 @@ func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Cont
 
 // clusterReady: Metadata lists every node unfenced and names a controller.
 func (c *Cluster) clusterReady(ctx context.Context) error {
-	var last error
-	for _, n := range c.nodes {
-		if last = c.nodeSees(ctx, n, allIDs(c.nodes)); last == nil {
-			return nil
-		}
-	}
-	return last
-}
-
-// nodeSees asks n for Metadata and wants every id in want listed as a
-// live broker and a controller named.
-func (c *Cluster) nodeSees(ctx context.Context, n *node, want []int32) error {
-	resp, err := metadata(ctx, n)
-	if err != nil {
-		return fmt.Errorf("node %d: %w", n.id, err)
-	}
-	live := map[int32]bool{}
-	for _, b := range resp.Brokers {
-		live[b.NodeID] = true
-	}
-	for _, id := range want {
-		if !live[id] {
-			return fmt.Errorf("node %d's metadata lists %d live brokers, not node %d", n.id, len(resp.Brokers), id)
-		}
-	}
-	if resp.ControllerID < 0 {
-		return fmt.Errorf("node %d's metadata names no controller", n.id)
-	}
-	return nil
-}
-
-func allIDs(nodes []*node) []int32 {
-	out := make([]int32, len(nodes))
-	for i, n := range nodes {
-		out[i] = n.id
-	}
-	return out
+	return cluster.AnySees(ctx, c.directs, cluster.IDs(c.directs))
 }
