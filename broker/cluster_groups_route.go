@@ -1,63 +1,57 @@
 package broker
 
-// Routing of the group APIs to the Service of the group's partition;
-// groups not coordinated here answer NOT_COORDINATOR.
+// Routing of the group APIs to the Service of the group's partition
+// (route, split: cluster_internal_topic_route.go); groups not coordinated
+// here answer NOT_COORDINATOR.
 
 import (
 	"context"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
-)
 
-var notCoordinator = kerr.NotCoordinator.Code
+	"github.com/highwater-io/highwater/broker/internal/group"
+	"github.com/highwater-io/highwater/broker/internal/handler"
+)
 
 // JoinGroup implements handler.Groups.
 func (g *clusterGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.JoinGroup(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.JoinGroupResponse)
-	resp.ErrorCode, resp.Generation = notCoordinator, -1
-	return resp
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).JoinGroup,
+		func(_ *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse) {
+			resp.ErrorCode, resp.Generation = notCoordinator, -1
+		})
 }
 
 // SyncGroup implements handler.Groups.
 func (g *clusterGroups) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.SyncGroup(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.SyncGroupResponse)
-	resp.ErrorCode = notCoordinator
-	return resp
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).SyncGroup,
+		func(_ *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) { resp.ErrorCode = notCoordinator })
 }
 
 // Heartbeat implements handler.Groups.
 func (g *clusterGroups) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.Heartbeat(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	resp.ErrorCode = notCoordinator
-	return resp
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).Heartbeat,
+		func(_ *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) { resp.ErrorCode = notCoordinator })
 }
 
 // LeaveGroup implements handler.Groups.
 func (g *clusterGroups) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.LeaveGroup(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.LeaveGroupResponse)
-	resp.ErrorCode = notCoordinator
-	return resp
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).LeaveGroup,
+		func(_ *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) { resp.ErrorCode = notCoordinator })
 }
 
-// OffsetCommit implements handler.Groups.
+// OffsetDelete implements handler.Groups.
+func (g *clusterGroups) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).OffsetDelete,
+		func(_ *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) { resp.ErrorCode = notCoordinator })
+}
+
+// OffsetCommit implements handler.Groups; refused, every partition
+// carries NOT_COORDINATOR.
 func (g *clusterGroups) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.OffsetCommit(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).OffsetCommit, refuseOffsetCommit)
+}
+
+func refuseOffsetCommit(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) {
 	for _, rt := range req.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
 		t.Topic, t.TopicID = rt.Topic, rt.TopicID
@@ -68,48 +62,51 @@ func (g *clusterGroups) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommit
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
-	return resp
 }
 
 // OffsetFetch implements handler.Groups. v8+ batches groups: each is
 // answered by its own Service.
 func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
 	if req.Version < 8 {
-		if svc, ok := g.serviceFor(req.Group); ok {
-			return svc.OffsetFetch(ctx, req)
-		}
-		resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-		resp.ErrorCode = notCoordinator
-		for _, rt := range req.Topics {
-			t := kmsg.NewOffsetFetchResponseTopic()
-			t.Topic = rt.Topic
-			for _, p := range rt.Partitions {
-				rp := kmsg.NewOffsetFetchResponseTopicPartition()
-				rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, notCoordinator
-				t.Partitions = append(t.Partitions, rp)
-			}
-			resp.Topics = append(resp.Topics, t)
-		}
-		return resp
+		return route(g.internalTopic, ctx, req.Group, req, (*group.Service).OffsetFetch, refuseOffsetFetch)
 	}
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
-	for _, rg := range req.Groups {
-		svc, ok := g.serviceFor(rg.Group)
-		if !ok {
+	var ok bool
+	resp.Groups, ok = split(g.internalTopic, req.Groups, func(rg kmsg.OffsetFetchRequestGroup) string { return rg.Group },
+		func(svc *group.Service, rg kmsg.OffsetFetchRequestGroup) ([]kmsg.OffsetFetchResponseGroup, bool) {
+			one := *req
+			one.Groups = []kmsg.OffsetFetchRequestGroup{rg}
+			r := svc.OffsetFetch(ctx, &one)
+			if r == nil {
+				return nil, false
+			}
+			return r.Groups, true
+		},
+		func(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
 			og := kmsg.NewOffsetFetchResponseGroup()
 			og.Group, og.ErrorCode = rg.Group, notCoordinator
-			resp.Groups = append(resp.Groups, og)
-			continue
-		}
-		one := *req
-		one.Groups = []kmsg.OffsetFetchRequestGroup{rg}
-		r := svc.OffsetFetch(ctx, &one)
-		if r == nil {
-			return nil
-		}
-		resp.Groups = append(resp.Groups, r.Groups...)
+			return og
+		})
+	if !ok {
+		return nil
 	}
 	return resp
+}
+
+// refuseOffsetFetch answers v0-7: NOT_COORDINATOR at the top and on every
+// partition asked for.
+func refuseOffsetFetch(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
+	resp.ErrorCode = notCoordinator
+	for _, rt := range req.Topics {
+		t := kmsg.NewOffsetFetchResponseTopic()
+		t.Topic = rt.Topic
+		for _, p := range rt.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, notCoordinator
+			t.Partitions = append(t.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
 }
 
 // ListGroups implements handler.Groups: the groups of every partition led
@@ -129,56 +126,70 @@ func (g *clusterGroups) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequ
 	return resp
 }
 
-// DescribeGroups implements handler.Groups.
+// DescribeGroups implements handler.Groups, each group by its own Service.
 func (g *clusterGroups) DescribeGroups(ctx context.Context, req *kmsg.DescribeGroupsRequest) *kmsg.DescribeGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
-	for _, id := range req.Groups {
-		svc, ok := g.serviceFor(id)
-		if !ok {
+	var ok bool
+	resp.Groups, ok = split(g.internalTopic, req.Groups, itself,
+		func(svc *group.Service, id string) ([]kmsg.DescribeGroupsResponseGroup, bool) {
+			one := *req
+			one.Groups = []string{id}
+			r := svc.DescribeGroups(ctx, &one)
+			if r == nil {
+				return nil, false
+			}
+			return r.Groups, true
+		},
+		func(id string) kmsg.DescribeGroupsResponseGroup {
 			og := kmsg.NewDescribeGroupsResponseGroup()
 			og.Group, og.ErrorCode = id, notCoordinator
-			resp.Groups = append(resp.Groups, og)
-			continue
-		}
-		one := *req
-		one.Groups = []string{id}
-		r := svc.DescribeGroups(ctx, &one)
-		if r == nil {
-			return nil
-		}
-		resp.Groups = append(resp.Groups, r.Groups...)
+			return og
+		})
+	if !ok {
+		return nil
 	}
 	return resp
 }
 
-// DeleteGroups implements handler.Groups.
+// DeleteGroups implements handler.Groups, each group by its own Service.
 func (g *clusterGroups) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroupsRequest) *kmsg.DeleteGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
-	for _, id := range req.Groups {
-		svc, ok := g.serviceFor(id)
-		if !ok {
+	var ok bool
+	resp.Groups, ok = split(g.internalTopic, req.Groups, itself,
+		func(svc *group.Service, id string) ([]kmsg.DeleteGroupsResponseGroup, bool) {
+			one := *req
+			one.Groups = []string{id}
+			r := svc.DeleteGroups(ctx, &one)
+			if r == nil {
+				return nil, false
+			}
+			return r.Groups, true
+		},
+		func(id string) kmsg.DeleteGroupsResponseGroup {
 			og := kmsg.NewDeleteGroupsResponseGroup()
 			og.Group, og.ErrorCode = id, notCoordinator
-			resp.Groups = append(resp.Groups, og)
-			continue
-		}
-		one := *req
-		one.Groups = []string{id}
-		r := svc.DeleteGroups(ctx, &one)
-		if r == nil {
-			return nil
-		}
-		resp.Groups = append(resp.Groups, r.Groups...)
+			return og
+		})
+	if !ok {
+		return nil
 	}
 	return resp
 }
 
-// OffsetDelete implements handler.Groups.
-func (g *clusterGroups) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.OffsetDelete(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	resp.ErrorCode = notCoordinator
-	return resp
+// TxnOffsetCommit implements handler.TxnOffsetCommitter for the cluster's
+// group router; refused, every partition carries NOT_COORDINATOR.
+func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
+	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).TxnOffsetCommit,
+		func(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
+			for _, rt := range req.Topics {
+				t := kmsg.NewTxnOffsetCommitResponseTopic()
+				t.Topic = rt.Topic
+				for _, p := range rt.Partitions {
+					t.Partitions = append(t.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: notCoordinator})
+				}
+				resp.Topics = append(resp.Topics, t)
+			}
+		})
 }
+
+var _ handler.TxnOffsetCommitter = (*clusterGroups)(nil)

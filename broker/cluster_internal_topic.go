@@ -69,13 +69,16 @@ type ledService[S partitionService] struct {
 type internalTopic[S partitionService] struct {
 	c    *clusterNode
 	spec internalTopicSpec[S]
+	// image is the newest metadata image (c.Image; a seam for the
+	// routing tests).
+	image func() metadata.Image
 
 	ledMu sync.Mutex
 	led   map[int32]*ledService[S] // by partition
 }
 
 func newInternalTopic[S partitionService](c *clusterNode, spec internalTopicSpec[S]) *internalTopic[S] {
-	return &internalTopic[S]{c: c, spec: spec, led: map[int32]*ledService[S]{}}
+	return &internalTopic[S]{c: c, spec: spec, image: c.Image, led: map[int32]*ledService[S]{}}
 }
 
 // apply loads the partitions this node newly leads (or leads at a new
@@ -223,7 +226,7 @@ func (it *internalTopic[S]) servicePartition(idx int32) (S, bool) {
 
 // serviceFor is the Service coordinating key here, if one is loaded.
 func (it *internalTopic[S]) serviceFor(key string) (S, bool) {
-	t, ok := it.c.Image().TopicByName(it.spec.name)
+	t, ok := it.image().TopicByName(it.spec.name)
 	if !ok || len(t.Partitions) == 0 {
 		var none S
 		return none, false
@@ -247,7 +250,7 @@ func (it *internalTopic[S]) services() []S {
 // controller and it does not exist (Kafka does it on the first
 // FindCoordinator).
 func (it *internalTopic[S]) coordinator(ctx context.Context, key string) (int32, string, int32, error) {
-	img := it.c.Image()
+	img := it.image()
 	t, ok := img.TopicByName(it.spec.name)
 	if !ok {
 		if it.c.srv.Leader() == it.c.nodeID {

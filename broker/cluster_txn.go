@@ -127,88 +127,96 @@ func (t *clusterTxn) TxnCoordinator(ctx context.Context, id string) (int32, stri
 	return t.coordinator(ctx, id)
 }
 
-// InitProducerID implements handler.Transactions.
+// InitProducerID implements handler.Transactions (for transactional
+// producers only: the handler allocates the others' ids itself).
 func (t *clusterTxn) InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
-	if req.TransactionalID != nil {
-		if svc, ok := t.serviceFor(*req.TransactionalID); ok {
-			return svc.InitProducerID(ctx, req)
-		}
+	refuse := func(_ *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
 	}
-	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
-	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
-	return resp
+	if req.TransactionalID == nil {
+		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
+		refuse(req, resp)
+		return resp
+	}
+	return route(t.internalTopic, ctx, *req.TransactionalID, req, (*txn.Service).InitProducerID, refuse)
 }
 
 // AddPartitionsToTxn implements handler.Transactions; v4 batches are
 // split per transaction.
 func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
 	if req.Version < 4 {
-		if svc, ok := t.serviceFor(req.TransactionalID); ok {
-			return svc.AddPartitionsToTxn(ctx, req)
-		}
-		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-		for _, rt := range req.Topics {
-			ot := kmsg.AddPartitionsToTxnResponseTopic{Topic: rt.Topic}
-			for _, p := range rt.Partitions {
-				ot.Partitions = append(ot.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: notCoordinator})
-			}
-			resp.Topics = append(resp.Topics, ot)
-		}
-		return resp
+		return route(t.internalTopic, ctx, req.TransactionalID, req, (*txn.Service).AddPartitionsToTxn, refuseAddPartitionsToTxn)
 	}
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-	for _, tx := range req.Transactions {
-		one := *req
-		one.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{tx}
-		if svc, ok := t.serviceFor(tx.TransactionalID); ok {
-			resp.Transactions = append(resp.Transactions, svc.AddPartitionsToTxn(ctx, &one).Transactions...)
-			continue
-		}
-		ot := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
-		for _, rt := range tx.Topics {
-			tt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: rt.Topic}
-			for _, p := range rt.Partitions {
-				tt.Partitions = append(tt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: notCoordinator})
+	var ok bool
+	resp.Transactions, ok = split(t.internalTopic, req.Transactions,
+		func(tx kmsg.AddPartitionsToTxnRequestTransaction) string { return tx.TransactionalID },
+		func(svc *txn.Service, tx kmsg.AddPartitionsToTxnRequestTransaction) ([]kmsg.AddPartitionsToTxnResponseTransaction, bool) {
+			one := *req
+			one.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{tx}
+			r := svc.AddPartitionsToTxn(ctx, &one)
+			if r == nil {
+				return nil, false
 			}
-			ot.Topics = append(ot.Topics, tt)
-		}
-		resp.Transactions = append(resp.Transactions, ot)
+			return r.Transactions, true
+		},
+		func(tx kmsg.AddPartitionsToTxnRequestTransaction) kmsg.AddPartitionsToTxnResponseTransaction {
+			ot := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
+			for _, rt := range tx.Topics {
+				tt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: rt.Topic}
+				for _, p := range rt.Partitions {
+					tt.Partitions = append(tt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: notCoordinator})
+				}
+				ot.Topics = append(ot.Topics, tt)
+			}
+			return ot
+		})
+	if !ok {
+		return nil
 	}
 	return resp
+}
+
+// refuseAddPartitionsToTxn answers v0-3: NOT_COORDINATOR on every
+// partition.
+func refuseAddPartitionsToTxn(req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
+	for _, rt := range req.Topics {
+		ot := kmsg.AddPartitionsToTxnResponseTopic{Topic: rt.Topic}
+		for _, p := range rt.Partitions {
+			ot.Partitions = append(ot.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: notCoordinator})
+		}
+		resp.Topics = append(resp.Topics, ot)
+	}
 }
 
 // AddOffsetsToTxn implements handler.Transactions.
 func (t *clusterTxn) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse {
-	if svc, ok := t.serviceFor(req.TransactionalID); ok {
-		return svc.AddOffsetsToTxn(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	resp.ErrorCode = notCoordinator
-	return resp
+	return route(t.internalTopic, ctx, req.TransactionalID, req, (*txn.Service).AddOffsetsToTxn,
+		func(_ *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
+			resp.ErrorCode = notCoordinator
+		})
 }
 
 // EndTxn implements handler.Transactions.
 func (t *clusterTxn) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
-	if svc, ok := t.serviceFor(req.TransactionalID); ok {
-		return svc.EndTxn(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-	resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
-	return resp
+	return route(t.internalTopic, ctx, req.TransactionalID, req, (*txn.Service).EndTxn,
+		func(_ *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
+			resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
+		})
 }
 
 // DescribeTransactions implements handler.Transactions, per id.
 func (t *clusterTxn) DescribeTransactions(_ context.Context, req *kmsg.DescribeTransactionsRequest) *kmsg.DescribeTransactionsResponse {
 	resp := req.ResponseKind().(*kmsg.DescribeTransactionsResponse)
-	for _, id := range req.TransactionalIDs {
-		if svc, ok := t.serviceFor(id); ok {
-			resp.TransactionStates = append(resp.TransactionStates, svc.DescribeOne(id))
-			continue
-		}
-		st := kmsg.NewDescribeTransactionsResponseTransactionState()
-		st.TransactionalID, st.ErrorCode = id, notCoordinator
-		resp.TransactionStates = append(resp.TransactionStates, st)
-	}
+	resp.TransactionStates, _ = split(t.internalTopic, req.TransactionalIDs, itself,
+		func(svc *txn.Service, id string) ([]kmsg.DescribeTransactionsResponseTransactionState, bool) {
+			return []kmsg.DescribeTransactionsResponseTransactionState{svc.DescribeOne(id)}, true
+		},
+		func(id string) kmsg.DescribeTransactionsResponseTransactionState {
+			st := kmsg.NewDescribeTransactionsResponseTransactionState()
+			st.TransactionalID, st.ErrorCode = id, notCoordinator
+			return st
+		})
 	return resp
 }
 
@@ -471,26 +479,6 @@ func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, prod
 		c.b.log.Error("completing transactional offset commits", "partition", partition, "producer_id", producerID, "err", err)
 	}
 }
-
-// TxnOffsetCommit implements handler.TxnOffsetCommitter for the cluster's
-// group router.
-func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
-	if svc, ok := g.serviceFor(req.Group); ok {
-		return svc.TxnOffsetCommit(ctx, req)
-	}
-	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
-	for _, rt := range req.Topics {
-		t := kmsg.NewTxnOffsetCommitResponseTopic()
-		t.Topic = rt.Topic
-		for _, p := range rt.Partitions {
-			t.Partitions = append(t.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: notCoordinator})
-		}
-		resp.Topics = append(resp.Topics, t)
-	}
-	return resp
-}
-
-var _ handler.TxnOffsetCommitter = (*clusterGroups)(nil)
 
 // verify answers KIP-890 part 1 verification: locally when this node
 // coordinates id, else with AddPartitionsToTxn v4 verifyOnly sent to the
