@@ -214,6 +214,10 @@ func (b *Broker) Run(ctx context.Context) error {
 		g.Go(func() error { b.txns.Run(ctx); return nil })
 	}
 	g.Go(func() error { b.retentionLoop(ctx); return nil })
+	if b.s.props.Bool("log.cleaner.enable") {
+		cleaner := b.newCleaner() // cleaner.go: compacts cleanup.policy=compact logs
+		g.Go(func() error { cleaner.run(ctx); return nil })
+	}
 	g.Go(func() error { b.flushLoop(ctx); return nil })
 	if b.cluster != nil {
 		g.Go(func() error { b.cluster.drive(ctx); return nil })

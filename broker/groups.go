@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strconv"
 	"time"
 
@@ -32,18 +33,12 @@ func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func(
 	t, ok := catalog.Get(offsetsTopic)
 	if !ok {
 		var err error
-		t, err = catalog.Create(offsetsTopic, int32(props.Int64("offsets.topic.num.partitions")), map[string]string{
-			"segment.bytes": strconv.FormatInt(props.Int64("offsets.topic.segment.bytes"), 10),
-			// Without compaction (not implemented yet) nothing may expire:
-			// the newest record per key must stay readable forever.
-			"retention.ms":    "-1",
-			"retention.bytes": "-1",
-			// A commit is acknowledged only once it is on disk.
-			"flush.messages": "1",
-		}, true, false)
+		t, err = catalog.Create(offsetsTopic, int32(props.Int64("offsets.topic.num.partitions")), offsetsTopicConfigs(props), true, false)
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", offsetsTopic, err)
 		}
+	} else if err := compactOffsetsTopic(catalog, t); err != nil {
+		return nil, err
 	}
 	gs := &groupStore{catalog: catalog, topic: t, now: now}
 	svc, err := group.NewService(groupServiceConfig(props, now, log, lookup.PartitionExists, lookup.TopicName, lookup.TopicID), gs)
@@ -60,6 +55,38 @@ func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func(
 	}
 	log.Info("loaded consumer groups", "records", len(kvs))
 	return gs, nil
+}
+
+// offsetsTopicConfigs are the configs __consumer_offsets is created with:
+// compacted, as in Kafka, so the newest record per key (an offset commit,
+// a group's metadata, or the tombstone that deleted it) stays readable and
+// everything it superseded is cleaned away.
+func offsetsTopicConfigs(props *config.Broker) map[string]string {
+	return map[string]string{
+		"cleanup.policy": "compact",
+		"segment.bytes":  strconv.FormatInt(props.Int64("offsets.topic.segment.bytes"), 10),
+		// A commit is acknowledged only once it is on disk.
+		"flush.messages": "1",
+	}
+}
+
+// compactOffsetsTopic turns a __consumer_offsets created before compaction
+// existed (retention.ms=-1, nothing ever removed) into a compacted one.
+func compactOffsetsTopic(catalog *topics.Catalog, t *topics.Topic) error {
+	cfg := maps.Clone(t.Configs())
+	if _, compact := config.CleanupPolicy(cfg["cleanup.policy"]); compact {
+		return nil
+	}
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	cfg["cleanup.policy"] = "compact"
+	delete(cfg, "retention.ms")
+	delete(cfg, "retention.bytes")
+	if err := catalog.SetConfigs(offsetsTopic, cfg, false); err != nil {
+		return fmt.Errorf("making %s compacted: %w", offsetsTopic, err)
+	}
+	return nil
 }
 
 // groupServiceConfig is the group.Config both modes use; the topic

@@ -10,6 +10,10 @@ package handler
 // must be exactly one batch (INVALID_RECORD otherwise, Kafka's v3+ rule).
 // Every batch is CRC-checked and its records validated (CORRUPT_MESSAGE);
 // a batch larger than the topic's max.message.bytes gets MESSAGE_TOO_LARGE.
+// On a compacted topic (cleanup.policy contains compact) a batch with a
+// keyless record gets INVALID_RECORD with v8+ ErrorRecords naming the
+// records, as Kafka answers ("Compacted topic cannot accept message
+// without key ..."); other partitions of the request are unaffected.
 // The topic's compression.type recompresses batches whose codec differs
 // (kept as sent when it is "producer"); message.timestamp.type=LogAppendTime
 // stamps the broker's time. acks 0, 1 and -1 (all): with one replica the
@@ -56,6 +60,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/highwater-io/highwater/broker/internal/config"
 	"github.com/highwater-io/highwater/broker/internal/producers"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/topics"
@@ -228,7 +233,22 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		return 0, kerrWithMessage(kerr.InvalidRecord, "a produce request must carry exactly one record batch per partition, got %d", len(batches))
 	}
 	batch := batches[0]
-	h, err := records.Validate(batch, maxDecompressedBatchBytes)
+	overrides := p.Topic.Configs()
+	policy, _ := s.cfg.Broker.Topic(overrides, "cleanup.policy")
+	_, compacted := config.CleanupPolicy(policy)
+	v, err := records.ValidateBatch(batch, records.ValidateOptions{MaxDecompressedBytes: maxDecompressedBatchBytes, RequireKeys: compacted})
+	h := v.Header
+	if verr := (*records.ValidationError)(nil); errors.As(err, &verr) {
+		// Kafka names the records it refused (v8+ ErrorRecords): a keyless
+		// record on a compacted topic is INVALID_RECORD, this partition only.
+		for _, re := range verr.Records {
+			msg := re.Err.Error()
+			sp.ErrorRecords = append(sp.ErrorRecords, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: int32(re.Index), ErrorMessage: &msg})
+		}
+		if compacted && !errors.Is(err, records.ErrInvalidTimestamp) {
+			return 0, kerrWithMessage(kerr.InvalidRecord, "Compacted topic cannot accept message without key in topic partition %s-%d.", p.Topic.Name, p.Index)
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -238,7 +258,6 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 	if h.Control() {
 		return 0, kerrWithMessage(kerr.InvalidRecord, "clients may not write control batches")
 	}
-	overrides := p.Topic.Configs()
 	if max := s.cfg.Broker.TopicInt64(overrides, "max.message.bytes"); int64(len(batch)) > max {
 		return 0, kerrWithMessage(kerr.MessageTooLarge, "batch of %d bytes exceeds max.message.bytes %d", len(batch), max)
 	}

@@ -408,7 +408,7 @@ func (l *Log) cleanSegment(p *cleanPlan, i int, s *segment, now time.Time) (writ
 	cleanedPath := s.paths[0] + cleanedSuffix
 	out, kept, changed, err := l.filterSegment(p, s, now)
 	if err != nil || !changed {
-		return int64(len(out)), false, err
+		return 0, false, err
 	}
 	if err := writeSynced(l.fs, cleanedPath, out); err != nil {
 		return 0, false, l.failUnlocked(err)
@@ -532,4 +532,18 @@ func cutSuffix(s, suffix string) (string, bool) {
 		return s, false
 	}
 	return s[:len(s)-len(suffix)], true
+}
+
+// CleanDue measures the log (Cleanable) and says whether a pass is due
+// under its own configuration: compacted, and dirty enough
+// (min.cleanable.dirty.ratio), overdue (max.compaction.lag.ms) or holding
+// tombstones past their delete horizon.
+func (l *Log) CleanDue(upTo int64, now time.Time) (Cleanability, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed || l.failed != nil || !l.cfg.Compact {
+		return Cleanability{}, false
+	}
+	c, _, _ := l.cleanableLocked(l.readCleanerState(), upTo, now)
+	return c, c.Due(l.cfg.MinCleanableDirtyRatio)
 }

@@ -62,7 +62,9 @@ func (p *Partition) appendFromLeader(m FetchResponse) error {
 	next := p.leo
 	latest := p.epochs.latestEpoch()
 	for _, b := range m.Batches {
-		if b.BaseOffset != next || b.LastOffset < b.BaseOffset || b.LeaderEpoch < latest || b.LeaderEpoch > p.leaderEpoch {
+		// A batch may start above the log end (never below): the leader's
+		// log compaction removes whole batches, as Kafka's follower allows.
+		if b.BaseOffset < next || b.LastOffset < b.BaseOffset || b.LeaderEpoch < latest || b.LeaderEpoch > p.leaderEpoch {
 			p.fetching.backoffUntilMs = p.nowMs + p.cfg.FetchBackoffMs
 			return fmt.Errorf("%w: fetched batch %+v at log end %d, latest epoch %d, leader epoch %d",
 				ErrBadInput, b, next, latest, p.leaderEpoch)

@@ -223,12 +223,25 @@ func (c *Catalog) LogConfig(overrides map[string]string) partlog.Config {
 		}
 		return time.Duration(v) * time.Millisecond
 	}
+	policy, _ := b.Topic(overrides, "cleanup.policy")
+	deleteSegments, compact := config.CleanupPolicy(policy)
+	ratioText, _ := b.Topic(overrides, "min.cleanable.dirty.ratio")
+	ratio, err := strconv.ParseFloat(ratioText, 64)
+	if err != nil || ratio < 0 || ratio > 1 {
+		ratio = partlog.DefaultConfig().MinCleanableDirtyRatio
+	}
 	return partlog.Config{
-		SegmentBytes:          b.TopicInt64(overrides, "segment.bytes"),
-		SegmentRoll:           ms("segment.ms"),
-		RetentionTime:         ms("retention.ms"),
-		RetentionBytes:        b.TopicInt64(overrides, "retention.bytes"),
-		FlushIntervalMessages: b.TopicInt64(overrides, "flush.messages"),
-		IndexIntervalBytes:    int(b.TopicInt64(overrides, "index.interval.bytes")),
+		SegmentBytes:           b.TopicInt64(overrides, "segment.bytes"),
+		SegmentRoll:            ms("segment.ms"),
+		RetentionTime:          ms("retention.ms"),
+		RetentionBytes:         b.TopicInt64(overrides, "retention.bytes"),
+		FlushIntervalMessages:  b.TopicInt64(overrides, "flush.messages"),
+		IndexIntervalBytes:     int(b.TopicInt64(overrides, "index.interval.bytes")),
+		Delete:                 deleteSegments,
+		Compact:                compact,
+		DeleteRetention:        max(ms("delete.retention.ms"), 0),
+		MinCompactionLag:       max(ms("min.compaction.lag.ms"), 0),
+		MaxCompactionLag:       ms("max.compaction.lag.ms"),
+		MinCleanableDirtyRatio: ratio,
 	}
 }

@@ -1,0 +1,137 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/highwater-io/highwater/broker/internal/partlog"
+	"github.com/highwater-io/highwater/broker/internal/topics"
+)
+
+// dedupeBytesPerKey is what Kafka's cleaner counts per key of its offset
+// map (a 16-byte hash and an 8-byte offset); log.cleaner.dedupe.buffer.size
+// divided by it bounds the keys of one pass.
+const dedupeBytesPerKey = 24
+
+// logCleaner is the broker's one log cleaner (Kafka's LogCleaner with
+// log.cleaner.threads=1): a thin driver that, every log.cleaner.backoff.ms
+// while nothing is due, picks the compacted log with the largest cleanable
+// dirty ratio among those due (partlog.Cleanability.Due) and runs one
+// partlog.Log.Clean pass on it. Each replica cleans its own log up to its
+// own last stable offset, as in Kafka.
+type logCleaner struct {
+	catalog       *topics.Catalog
+	stableOffset  func(p *topics.Partition) (int64, bool) // the last stable offset; false: skip
+	now           func() time.Time
+	backoff       time.Duration
+	maxMapEntries int
+	log           *slog.Logger
+	// uncleanable are logs a pass failed on with an error other than an
+	// abort; Kafka marks them uncleanable until restart, so a damaged log
+	// does not make the cleaner spin.
+	uncleanable map[*partlog.Log]bool
+}
+
+func (b *Broker) newCleaner() *logCleaner {
+	c := &logCleaner{
+		catalog:       b.catalog,
+		now:           b.cfg.Now,
+		backoff:       time.Duration(b.s.props.Int64("log.cleaner.backoff.ms")) * time.Millisecond,
+		maxMapEntries: int(min(b.s.props.Int64("log.cleaner.dedupe.buffer.size")/dedupeBytesPerKey, 1<<30)),
+		log:           b.log.With("component", "log-cleaner"),
+		uncleanable:   map[*partlog.Log]bool{},
+	}
+	c.stableOffset = func(p *topics.Partition) (int64, bool) {
+		// A single node's high watermark is its log end offset.
+		return p.Log.FirstUnstableOffset(), true
+	}
+	if b.cluster != nil {
+		repl := b.cluster.repl
+		c.stableOffset = func(p *topics.Partition) (int64, bool) {
+			hw, err := repl.ReplicaHighWatermark(p.Topic.ID, p.Index)
+			if err != nil {
+				return 0, false
+			}
+			return min(hw, p.Log.FirstUnstableOffset()), true
+		}
+	}
+	return c
+}
+
+// run cleans until ctx ends: straight on while logs are due, sleeping the
+// backoff when none is.
+func (c *logCleaner) run(ctx context.Context) {
+	for {
+		cleaned := c.cleanOnce()
+		wait := c.backoff
+		if cleaned {
+			wait = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// cleanOnce cleans the dirtiest due log, if any, and reports whether it did.
+func (c *logCleaner) cleanOnce() bool {
+	p, upTo := c.pickDirtiest()
+	if p == nil {
+		return false
+	}
+	start := c.now()
+	st, err := p.Log.Clean(upTo, start, c.maxMapEntries)
+	switch {
+	case errors.Is(err, partlog.ErrCleaningAborted):
+		c.log.Debug("cleaning aborted", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		return true
+	case err != nil:
+		c.uncleanable[p.Log] = true
+		c.log.Error("cleaning failed; partition marked uncleanable", "topic", p.Topic.Name, "partition", p.Index, "err", err)
+		return true
+	}
+	c.log.Info("cleaned log", "topic", p.Topic.Name, "partition", p.Index,
+		"dirty_from", st.FirstDirtyOffset, "dirty_to", st.EndOffset, "segments", st.SegmentsRead,
+		"rewritten", st.SegmentsRewritten, "bytes_read", st.BytesRead, "bytes_written", st.BytesWritten,
+		"records_removed", st.RecordsRemoved, "took", c.now().Sub(start))
+	return true
+}
+
+// pickDirtiest returns the due compacted log with the largest dirty ratio
+// (a log whose max.compaction.lag.ms or delete horizon passed counts as
+// due whatever its ratio) and its cleaning bound.
+func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
+	var best *topics.Partition
+	var bestUpTo int64
+	bestRatio := -1.0
+	now := c.now()
+	for _, t := range c.catalog.List() {
+		for _, p := range t.Partitions() {
+			if c.uncleanable[p.Log] {
+				continue
+			}
+			upTo, ok := c.stableOffset(p)
+			if !ok {
+				continue
+			}
+			cl, due := p.Log.CleanDue(upTo, now)
+			if !due {
+				continue
+			}
+			ratio := cl.DirtyRatio
+			if cl.MaxLagExceeded || cl.PurgeDue {
+				ratio = 2 // ahead of any ratio: Kafka cleans these first
+			}
+			if ratio > bestRatio {
+				best, bestUpTo, bestRatio = p, upTo, ratio
+			}
+		}
+	}
+	return best, bestUpTo
+}

@@ -1,0 +1,259 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// startCleanerBroker starts a single-node broker on dir; stop shuts it down.
+func startCleanerBroker(t *testing.T, dir string, kv ...string) (b *Broker, stop func()) {
+	t.Helper()
+	cfg := DefaultConfig()
+	cfg.Properties = props(dir, kv...)
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- b.Run(ctx) }()
+	return b, func() {
+		cancel()
+		if err := <-ran; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := b.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	}
+}
+
+var cleanerProps = []string{
+	"log.cleaner.backoff.ms", "20",
+	"offsets.topic.num.partitions", "1",
+	"offsets.topic.segment.bytes", "2048",
+	"group.initial.rebalance.delay.ms", "0",
+}
+
+type keyed struct {
+	offset int64
+	value  string // "<nil>" for a tombstone
+}
+
+// consumeCompacted reads partition 0 of topic from its start to its end.
+func consumeCompacted(ctx context.Context, t *testing.T, addr, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(topic, 0)
+	var out []*kgo.Record
+	next := int64(0)
+	for next < end.Offset {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consuming %s: %v (at %d of %d)", topic, err, next, end.Offset)
+		}
+		fs.EachError(func(_ string, _ int32, err error) { t.Fatalf("fetch: %v", err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			next = r.Offset + 1
+		})
+	}
+	return out
+}
+
+// A compacted topic keeps, once cleaned, exactly the newest record per key
+// at its original offset (tombstones too, within delete.retention.ms), a
+// restart keeps it so, and a keyless record is refused with
+// INVALID_RECORD without failing the request's other partitions.
+func TestCompactedTopic(t *testing.T) {
+	const topic = "compacted"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	b, stop := startCleanerBroker(t, dir, cleanerProps...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.MaxBufferedRecords(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	segBytes := "1024"
+	res, err := adm.CreateTopic(ctx, 2, 1, map[string]*string{"cleanup.policy": ptr("compact"), "segment.bytes": &segBytes,
+		"min.cleanable.dirty.ratio": ptr("0.01")}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	want := map[string]keyed{}
+	produce := func(key string, value []byte) {
+		r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		v := "<nil>"
+		if value != nil {
+			v = string(value)
+		}
+		want[key] = keyed{r.Offset, v}
+	}
+	for round := range 15 {
+		for k := range 8 {
+			produce(fmt.Sprint("k", k), fmt.Appendf(nil, "v%d-%d", round, k))
+		}
+	}
+	produce("k3", nil) // a tombstone
+	produce("k5", []byte("last"))
+	// Unique keys push everything above into sealed segments.
+	for i := range 30 {
+		produce(fmt.Sprint("filler", i), []byte("................................"))
+	}
+	check := func() error {
+		got := map[string]keyed{}
+		n := 0
+		for _, r := range consumeCompacted(ctx, t, b.Addr().String(), topic) {
+			v := "<nil>"
+			if r.Value != nil {
+				v = string(r.Value)
+			}
+			got[string(r.Key)] = keyed{r.Offset, v}
+			n++
+		}
+		if n != len(got) {
+			return fmt.Errorf("%d records for %d keys: not compacted yet", n, len(got))
+		}
+		for k, w := range want {
+			if got[k] != w {
+				return fmt.Errorf("key %s: got %+v, want %+v", k, got[k], w)
+			}
+		}
+		return nil
+	}
+	eventually(ctx, t, "the topic compacted to the newest record per key", check)
+
+	// Keyless record on partition 0, keyed on partition 1, one request.
+	keyless := &kgo.Record{Topic: topic, Partition: 0, Value: []byte("no key")}
+	keyedRec := &kgo.Record{Topic: topic, Partition: 1, Key: []byte("k"), Value: []byte("v")}
+	results := cl.ProduceSync(ctx, keyless, keyedRec)
+	for _, r := range results {
+		switch r.Record.Partition {
+		case 0:
+			if !errors.Is(r.Err, kerr.InvalidRecord) {
+				t.Errorf("keyless record: %v, want INVALID_RECORD", r.Err)
+			}
+		case 1:
+			if r.Err != nil {
+				t.Errorf("keyed record on the other partition: %v", r.Err)
+			}
+		}
+	}
+	cl.Close()
+	stop()
+
+	b, stop = startCleanerBroker(t, dir, cleanerProps...)
+	defer stop()
+	if err := check(); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+}
+
+func ptr(s string) *string { return &s }
+
+// __consumer_offsets is compacted and group state survives it: many
+// commits, a cleaning, a restart, and the last commit per partition is
+// what OffsetFetch answers; a deleted group stays deleted.
+func TestCompactedGroupOffsetsSurviveRestart(t *testing.T) {
+	const topic = "data"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	b, stop := startCleanerBroker(t, dir, cleanerProps...)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 3, 1, nil, topic); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := b.catalog.Get(offsetsTopic); v.Configs()["cleanup.policy"] != "compact" {
+		t.Fatalf("%s configs %v, want cleanup.policy=compact", offsetsTopic, v.Configs())
+	}
+	commit := func(group string, offset int64) {
+		os := kadm.Offsets{}
+		for p := range int32(3) {
+			os.Add(kadm.Offset{Topic: topic, Partition: p, At: offset + int64(p), LeaderEpoch: -1})
+		}
+		resp, err := adm.CommitOffsets(ctx, group, os)
+		if err != nil || resp.Error() != nil {
+			t.Fatal(err, resp.Error())
+		}
+	}
+	for i := range 200 {
+		commit("g", int64(i))
+	}
+	commit("gone", 5)
+	if _, err := adm.DeleteGroups(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	// Push the commits into sealed segments with another group's.
+	for i := range 40 {
+		commit(fmt.Sprint("other", i), 1)
+	}
+	eventually(ctx, t, "__consumer_offsets compacted", func() error {
+		tp, _ := b.catalog.Get(offsetsTopic)
+		kvs, err := replayPartition(tp.Partition(0))
+		if err != nil {
+			return err
+		}
+		if n := len(kvs); n > 150 {
+			return fmt.Errorf("%d records readable, not compacted yet", n)
+		}
+		return nil
+	})
+	cl.Close()
+	stop()
+
+	b, stop = startCleanerBroker(t, dir, cleanerProps...)
+	defer stop()
+	cl, err = kgo.NewClient(kgo.SeedBrokers(b.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm = kadm.NewClient(cl)
+	fetched, err := adm.FetchOffsets(ctx, "g")
+	if err != nil || fetched.Error() != nil {
+		t.Fatal(err, fetched.Error())
+	}
+	for p := range int32(3) {
+		o, ok := fetched.Lookup(topic, p)
+		if !ok || o.At != 199+int64(p) {
+			t.Errorf("group g %s-%d: committed %+v (found %v), want %d", topic, p, o, ok, 199+p)
+		}
+	}
+	gone, err := adm.FetchOffsets(ctx, "gone")
+	if err == nil && len(gone) > 0 {
+		for _, ps := range gone {
+			for _, o := range ps {
+				if o.At >= 0 {
+					t.Errorf("deleted group came back with %+v", o)
+				}
+			}
+		}
+	}
+}
