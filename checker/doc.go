@@ -63,6 +63,39 @@
 // may have consumed records nobody saw). Fail polls and fetches never count
 // as session reads.
 //
+// # Transactional anomalies
+//
+// [Txn] checks G1a, precommitted-read, lost-write, duplicate,
+// inconsistent-offsets and unexpected over transactional histories (see
+// the constants in txn.go). [TxnCycles] searches dependency cycles:
+//
+//   - G1c: a cycle of write-write and write-read edges that no interleaving
+//     of Kafka's transactions allows (an invalid verdict).
+//   - G0: a cycle of write-write edges alone. Kafka does not isolate
+//     concurrent transactions' writes, so it is allowed: counted in
+//     Stats["G0-allowed"], an anomaly only with StrictG0.
+//   - G0-process, G1c-process: a cycle that needs a process edge (one
+//     process completed T1, then invoked T2) besides write-write (and, for
+//     G1c-process, write-read) edges.
+//   - G0-realtime, G1c-realtime: a cycle that needs a realtime edge (T1
+//     completed before T2 was invoked). Every -process cycle is also a
+//     -realtime one and is reported as both, as Elle does.
+//
+// The process and realtime variants are searched in the same graph of
+// events as G1c, so only cycles that contradict what a correct broker
+// orders — offsets follow append order, read_committed reads follow the
+// commit, an op's effects lie between its invocation and its completion —
+// are reported, and each makes the verdict invalid. Cycles that only
+// Jepsen's coarser graph of whole operations shows (an interleaving of
+// unisolated writes explains them; Jepsen's Kafka checker allows them) are
+// not reported: Kafka promises neither serializability nor strict
+// serializability. G-single and G2-item need anti-dependency edges, which
+// polls cannot justify, and are not checked. Each cycle is explained by
+// the operations on it and, per edge, the values and offsets (ww), the
+// value read (wr), or the completion and invocation times (process,
+// realtime); chains of realtime edges through operations that add nothing
+// are shortened to the one edge that matters.
+//
 // # Consumer-group anomalies
 //
 // The [Group] checker judges group consumers from the membership changes

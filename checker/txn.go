@@ -31,11 +31,16 @@ import (
 //     offset holding two or more values (any isolation level: aborted
 //     records take offsets too); unexpected: a value nobody sent, or read
 //     from another partition than it was sent to.
-//   - G1c, G0: see TxnCycles. eos-*: see ExactlyOnce.
+//   - G1c, G0, G0-process, G1c-process, G0-realtime, G1c-realtime: see
+//     TxnCycles. eos-*: see ExactlyOnce.
 const (
 	PrecommittedRead   = "precommitted-read"
 	CycleG0            = "G0"
 	CycleG1c           = "G1c"
+	CycleG0Process     = "G0-process"
+	CycleG1cProcess    = "G1c-process"
+	CycleG0Realtime    = "G0-realtime"
+	CycleG1cRealtime   = "G1c-realtime"
 	EOSDuplicate       = "eos-duplicate"
 	EOSLost            = "eos-lost"
 	EOSUnconsumedWrite = "eos-unconsumed-output"

@@ -3,15 +3,19 @@ package checker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/highwater-io/highwater/history"
 )
 
-// TxnCycles looks for dependency cycles among transactions (G0, G1c) as
-// Elle and Jepsen's Kafka workload define them: a write-write edge T1 → T2
-// when T1's value directly precedes T2's in a partition's offset order, a
-// write-read edge T1 → T2 when a read inside T2 returned T1's value.
+// TxnCycles looks for dependency cycles among transactions (G0, G1c and
+// their process and realtime variants) as Elle and Jepsen's Kafka workload
+// define them: a write-write edge T1 → T2 when T1's value directly
+// precedes T2's in a partition's offset order, a write-read edge T1 → T2
+// when a read inside T2 (or a poll T2) returned T1's value, a process edge
+// T1 → T2 when one process completed T1 and then invoked T2, and a
+// realtime edge T1 → T2 when T1 completed before T2 was invoked.
 //
 // Kafka does not isolate concurrent transactions' writes from each other,
 // so a cycle of write-write edges (G0) is allowed there (Jepsen's Kafka
@@ -23,6 +27,25 @@ import (
 // before it commits, a partition's records append in offset order, and a
 // read_committed read follows the commit of what it returned. A cycle
 // there needs at least one write-read edge, so it is G1c.
+//
+// The process and realtime variants are searched in the same event graph,
+// with each op's invocation and completion added as events: an op's events
+// follow its invocation and precede its completion (ok or fail; an info op
+// may take effect later, so nothing is ordered after it), one process's
+// ops run one after another, and an op completed before another was
+// invoked precedes it. Every such edge is an order a correct broker keeps
+// — a record appended after another was acknowledged gets a higher offset,
+// and a read_committed read returns only what committed before it — so a
+// cycle through one (G0-process, G1c-process, G0-realtime, G1c-realtime)
+// is an anomaly, not an allowed interleaving: records landed or were read
+// against real time. Cycles Jepsen's op-level graph shows that an
+// interleaving of unisolated writes explains are not reported (Kafka
+// promises no serializability, let alone strict serializability). A
+// -process cycle is a -realtime cycle too and is reported as both, as
+// Elle does. G-single and G2-item need anti-dependency (rw) edges, which a
+// poll cannot justify — it reads from its position, not the log's end —
+// so they are not checked (Jepsen's Kafka checker leaves rw edges out for
+// the same reason).
 type TxnCycles struct {
 	// StrictG0 reports write-write cycles as G0 anomalies (for a broker
 	// that promises to isolate transactions' writes; Kafka does not).
@@ -38,7 +61,11 @@ func (c *TxnCycles) Check(ctx context.Context, h *history.History) Result {
 	if err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
 	}
-	g := newEventGraph(m)
+	vo := m.versionOrders()
+	g, err := newEventGraph(ctx, m, vo)
+	if err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
+	}
 	var col collector
 	sccs, err := g.sccs(ctx)
 	if err != nil {
@@ -49,7 +76,10 @@ func (c *TxnCycles) Check(ctx context.Context, h *history.History) Result {
 			col.add(g.explain(cyc))
 		}
 	}
-	g0, err := c.writeCycles(ctx, m, &col)
+	if err := g.orderCycles(ctx, &col); err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
+	}
+	g0, err := c.writeCycles(ctx, m, vo, &col)
 	if err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
 	}
@@ -68,8 +98,10 @@ func (c *TxnCycles) Check(ctx context.Context, h *history.History) Result {
 // Node kinds of the event graph.
 const (
 	nodeAppend = iota // one record's append
-	nodeCommit        // an op's EndTxn (a plain send's acknowledgement)
-	nodeRead          // an op's poll inside its transaction
+	nodeCommit        // an op's EndTxn (a plain send's acknowledgement): all its appends are done
+	nodeRead          // an op's reads (a transaction's polls, a poll op's records)
+	nodeBegin         // an op's invocation: everything it does comes after
+	nodeEnd           // an op's completion (ok or fail): everything it did came before
 )
 
 type eventNode struct {
@@ -80,90 +112,199 @@ type eventNode struct {
 	off   int64
 }
 
-// eventGraph is a compressed adjacency list over eventNodes.
+// Edge kinds of the event graph. A cycle is classified by the kinds it
+// uses (Elle's naming): no process or realtime edge — G0 or G1c; a
+// process edge but no realtime one — G0-process or G1c-process; a
+// realtime edge — G0-realtime or G1c-realtime; G1c* when a write-read
+// edge is on it, G0* otherwise.
+const (
+	edgeOrder    int8 = iota // inside one op: begin, polls, appends, commit, end
+	edgeWW                   // a partition's offset order
+	edgeWR                   // a read returned what an append wrote
+	edgeProcess              // one process: an op completed, then it invoked the next
+	edgeRealtime             // an op completed before another was invoked
+)
+
+// edgeMask selects the edge kinds a search follows.
+type edgeMask uint8
+
+func maskOf(kinds ...int8) edgeMask {
+	var m edgeMask
+	for _, k := range kinds {
+		m |= 1 << k
+	}
+	return m
+}
+
+func (m edgeMask) has(k int8) bool { return m&(1<<k) != 0 }
+
+var (
+	maskBase     = maskOf(edgeOrder, edgeWW, edgeWR)
+	maskProcess  = maskBase | maskOf(edgeProcess)
+	maskRealtime = maskProcess | maskOf(edgeRealtime)
+	maskAll      = maskRealtime
+)
+
+// graphEdge is an edge being built; read is the index into txnModel.reads
+// of the read that justifies a write-read edge, -1 otherwise.
+type graphEdge struct {
+	from, to int
+	kind     int8
+	read     int
+}
+
+// eventGraph is a compressed adjacency list over eventNodes, with each
+// edge's kind (and, for write-read edges, its read). mask selects the
+// kinds sccs and the cycle searches follow.
 type eventGraph struct {
 	m     *txnModel
 	nodes []eventNode
 	n     int
 	start []int // CSR offsets, len n+1
 	to    []int
+	from  []int
+	kind  []int8
+	read  []int32
+	mask  edgeMask
 }
 
-func newEventGraph(m *txnModel) *eventGraph {
-	g := &eventGraph{m: m}
-	commit := map[int]int{}
-	read := map[int]int{}
-	appendOf := map[string]int{}
-	node := func(e eventNode) int { g.nodes = append(g.nodes, e); return len(g.nodes) - 1 }
-	var edges [][2]int
-	for tp, vs := range m.versionOrders() {
+// eventBuilder assembles the event graph: nodes per op, then edges.
+// commit and read hold each op's commit and read node, -1 for none.
+type eventBuilder struct {
+	g        *eventGraph
+	edges    []graphEdge
+	commit   []int32
+	read     []int32
+	appendOf map[string]int
+}
+
+func (b *eventBuilder) node(e eventNode) int {
+	b.g.nodes = append(b.g.nodes, e)
+	return len(b.g.nodes) - 1
+}
+
+func (b *eventBuilder) edge(from, to int, kind int8) {
+	b.edges = append(b.edges, graphEdge{from: from, to: to, kind: kind, read: -1})
+}
+
+func noNodes(n int) []int32 {
+	s := make([]int32, n)
+	for i := range s {
+		s[i] = -1
+	}
+	return s
+}
+
+// newEventGraph builds the event graph of m over its partitions' version
+// orders vo (m.versionOrders()).
+func newEventGraph(ctx context.Context, m *txnModel, vo map[history.TopicPartition][]txnVersion) (*eventGraph, error) {
+	ops := len(m.h.Ops)
+	b := &eventBuilder{g: &eventGraph{m: m, mask: maskBase}, commit: noNodes(ops), read: noNodes(ops),
+		appendOf: make(map[string]int, len(m.writes))}
+	// Sized for the usual shape: an append and a couple of edges per
+	// write, a wr edge per read, a few nodes and edges per op.
+	b.g.nodes = make([]eventNode, 0, len(m.writes)+3*ops)
+	b.edges = make([]graphEdge, 0, 2*len(m.writes)+len(m.reads)+8*ops)
+	b.addAppends(vo)
+	b.addReads()
+	for a, nd := range b.g.nodes {
+		if rd := b.read[nd.op]; nd.kind == nodeAppend && rd >= 0 {
+			b.edge(int(rd), a, edgeOrder) // a transaction polls before it sends
+		}
+	}
+	if err := b.addOrder(ctx); err != nil {
+		return nil, err
+	}
+	b.g.finish(b.edges)
+	return b.g, nil
+}
+
+// addAppends adds each observed version's append, its op's commit and the
+// write-write edges of offset order.
+func (b *eventBuilder) addAppends(vo map[history.TopicPartition][]txnVersion) {
+	m := b.g.m
+	for tp, vs := range vo {
 		prev := []int{}
 		var cur []int
 		curOff := int64(-1)
 		for _, v := range vs {
-			if _, dup := appendOf[v.value]; dup {
+			if _, dup := b.appendOf[v.value]; dup {
 				continue // a duplicate: its lowest offset stands for it
 			}
 			w := m.writes[v.value]
-			a := node(eventNode{kind: nodeAppend, op: w.op, value: v.value, tp: tp, off: v.offset})
-			appendOf[v.value] = a
+			a := b.node(eventNode{kind: nodeAppend, op: w.op, value: v.value, tp: tp, off: v.offset})
+			b.appendOf[v.value] = a
 			if v.offset != curOff {
 				prev, cur, curOff = cur, nil, v.offset
 			}
 			cur = append(cur, a)
 			for _, p := range prev {
-				edges = append(edges, [2]int{p, a}) // ww: offset order
+				b.edge(p, a, edgeWW) // ww: offset order
 			}
-			c, ok := commit[w.op]
-			if !ok {
-				c = node(eventNode{kind: nodeCommit, op: w.op})
-				commit[w.op] = c
+			c := int(b.commit[w.op])
+			if c < 0 {
+				c = b.node(eventNode{kind: nodeCommit, op: w.op})
+				b.commit[w.op] = int32(c)
 			}
-			edges = append(edges, [2]int{a, c}) // a record appends before its commit
+			b.edge(a, c, edgeOrder) // a record appends before its commit
 		}
 	}
-	for _, r := range m.reads {
-		if !r.inTxn {
-			continue
-		}
+}
+
+// addReads adds write-read edges: a read_committed read (inside a
+// transaction, or a poll so marked) follows the commit of what it
+// returned; a read_uncommitted poll follows the append of what it
+// returned.
+func (b *eventBuilder) addReads() {
+	m := b.g.m
+	for i, r := range m.reads {
 		w, ok := m.writes[r.value]
-		c, written := commit[w.op]
-		if !ok || !written || w.op == r.op || w.outcome == outcomeAborted {
+		if !ok || w.op == r.op || w.outcome == outcomeAborted || w.tp != r.tp {
 			continue
 		}
-		rd, ok := read[r.op]
-		if !ok {
-			rd = node(eventNode{kind: nodeRead, op: r.op})
-			read[r.op] = rd
+		src := -1
+		if r.committed {
+			src = int(b.commit[w.op])
+		} else if a, appended := b.appendOf[r.value]; appended {
+			src = a
 		}
-		edges = append(edges, [2]int{c, rd}) // wr: committed before it was read
-	}
-	for v, a := range appendOf {
-		if rd, ok := read[m.writes[v].op]; ok {
-			edges = append(edges, [2]int{rd, a}) // a transaction polls before it sends
+		if src < 0 {
+			continue
 		}
+		rd := int(b.read[r.op])
+		if rd < 0 {
+			rd = b.node(eventNode{kind: nodeRead, op: r.op})
+			b.read[r.op] = int32(rd)
+		}
+		b.edges = append(b.edges, graphEdge{from: src, to: rd, kind: edgeWR, read: i})
 	}
+}
+
+// finish lays edges out as a compressed adjacency list.
+func (g *eventGraph) finish(edges []graphEdge) {
 	g.n = len(g.nodes)
 	g.start = make([]int, g.n+1)
 	for _, e := range edges {
-		g.start[e[0]+1]++
+		g.start[e.from+1]++
 	}
 	for i := range g.n {
 		g.start[i+1] += g.start[i]
 	}
 	g.to = make([]int, len(edges))
+	g.from = make([]int, len(edges))
+	g.kind = make([]int8, len(edges))
+	g.read = make([]int32, len(edges))
 	fill := append([]int(nil), g.start[:g.n]...)
 	for _, e := range edges {
-		g.to[fill[e[0]]] = e[1]
-		fill[e[0]]++
+		i := fill[e.from]
+		g.to[i], g.from[i], g.kind[i], g.read[i] = e.to, e.from, e.kind, int32(e.read)
+		fill[e.from]++
 	}
-	return g
 }
 
-func (g *eventGraph) succ(v int) []int { return g.to[g.start[v]:g.start[v+1]] }
-
 // sccs returns the strongly connected components with more than one node
-// (Tarjan's algorithm, iterative so a long chain cannot overflow the stack).
+// over the edges g.mask selects (Tarjan's algorithm, iterative so a long
+// chain cannot overflow the stack).
 func (g *eventGraph) sccs(ctx context.Context) ([][]int, error) {
 	index := make([]int, g.n)
 	low := make([]int, g.n)
@@ -171,11 +312,12 @@ func (g *eventGraph) sccs(ctx context.Context) ([][]int, error) {
 	for i := range index {
 		index[i] = -1
 	}
-	var stack, out [][]int
-	_ = stack
+	var out [][]int
 	var st []int
 	next := 0
-	type frame struct{ v, i int }
+	type frame struct{ v, e int }
+	var calls []frame // reused: one allocation per search, not per root
+	var comp []int
 	for root := range g.n {
 		if index[root] >= 0 {
 			continue
@@ -183,23 +325,26 @@ func (g *eventGraph) sccs(ctx context.Context) ([][]int, error) {
 		if root%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		calls := []frame{{root, 0}}
+		calls = append(calls[:0], frame{root, g.start[root]})
 		index[root], low[root] = next, next
 		next++
 		st = append(st, root)
 		onStack[root] = true
 		for len(calls) > 0 {
 			f := &calls[len(calls)-1]
-			succ := g.succ(f.v)
-			if f.i < len(succ) {
-				w := succ[f.i]
-				f.i++
+			if f.e < g.start[f.v+1] {
+				e := f.e
+				f.e++
+				if !g.mask.has(g.kind[e]) {
+					continue
+				}
+				w := g.to[e]
 				if index[w] < 0 {
 					index[w], low[w] = next, next
 					next++
 					st = append(st, w)
 					onStack[w] = true
-					calls = append(calls, frame{w, 0})
+					calls = append(calls, frame{w, g.start[w]})
 				} else if onStack[w] {
 					low[f.v] = min(low[f.v], index[w])
 				}
@@ -214,7 +359,7 @@ func (g *eventGraph) sccs(ctx context.Context) ([][]int, error) {
 			if low[v] != index[v] {
 				continue
 			}
-			var comp []int
+			comp = comp[:0] // reused; copied out only for a real component
 			for {
 				w := st[len(st)-1]
 				st = st[:len(st)-1]
@@ -225,49 +370,38 @@ func (g *eventGraph) sccs(ctx context.Context) ([][]int, error) {
 				}
 			}
 			if len(comp) > 1 {
-				out = append(out, comp)
+				out = append(out, slices.Clone(comp))
 			}
 		}
 	}
 	return out, nil
 }
 
-// shortestCycle returns a shortest cycle inside scc through one of its
-// read nodes (every cycle has one), as a node path whose last node leads
-// back to the first.
-func (g *eventGraph) shortestCycle(scc []int) []int {
-	in := make(map[int]bool, len(scc))
-	start := -1
-	for _, v := range scc {
-		in[v] = true
-		if start < 0 && g.nodes[v].kind == nodeRead {
-			start = v
-		}
-	}
-	if start < 0 {
-		start = scc[0]
-	}
-	parent := map[int]int{start: -1}
-	queue := []int{start}
+// path returns the edges of a shortest path from node src to node dst
+// inside the node set in, over the edges g.mask selects (breadth-first);
+// src == dst asks for a shortest cycle through src. nil when there is
+// none.
+func (g *eventGraph) path(in map[int]bool, src, dst int) []int {
+	parent := map[int]int{src: -1} // node → edge that reached it
+	queue := []int{src}
 	for len(queue) > 0 {
 		v := queue[0]
 		queue = queue[1:]
-		for _, w := range g.succ(v) {
-			if !in[w] {
+		for e := g.start[v]; e < g.start[v+1]; e++ {
+			w := g.to[e]
+			if !g.mask.has(g.kind[e]) || !in[w] {
 				continue
 			}
-			if w == start {
-				var path []int
-				for x := v; x >= 0; x = parent[x] {
-					path = append(path, x)
+			if w == dst {
+				out := []int{e}
+				for x := v; parent[x] >= 0; x = g.from[parent[x]] {
+					out = append(out, parent[x])
 				}
-				for i, j := 0, len(path)-1; i < j; i, j = i+1, j-1 {
-					path[i], path[j] = path[j], path[i]
-				}
-				return path
+				slices.Reverse(out)
+				return out
 			}
 			if _, seen := parent[w]; !seen {
-				parent[w] = v
+				parent[w] = e
 				queue = append(queue, w)
 			}
 		}
@@ -275,62 +409,123 @@ func (g *eventGraph) shortestCycle(scc []int) []int {
 	return nil
 }
 
-// explain turns an event cycle into a G1c anomaly naming the operations
-// in order and why each one must precede the next.
+func nodeSet(scc []int) map[int]bool {
+	in := make(map[int]bool, len(scc))
+	for _, v := range scc {
+		in[v] = true
+	}
+	return in
+}
+
+// shortestCycle returns a shortest cycle inside scc through one of its
+// read nodes (every cycle of the base graph has one), as edges.
+func (g *eventGraph) shortestCycle(scc []int) []int {
+	start := scc[0]
+	for _, v := range scc {
+		if g.nodes[v].kind == nodeRead {
+			start = v
+			break
+		}
+	}
+	return g.path(nodeSet(scc), start, start)
+}
+
+// explain turns an event cycle (edges) into an anomaly naming the
+// operations in order and why each one must precede the next; its type
+// follows the edge kinds (see edgeOrder).
 func (g *eventGraph) explain(cyc []int) Anomaly {
-	a := Anomaly{Type: CycleG1c}
-	var steps []string
+	steps := g.collapse(cyc)
+	if g.mask.has(edgeRealtime) {
+		steps = g.shortcut(steps, edgeRealtime)
+	} else if g.mask.has(edgeProcess) {
+		steps = g.shortcut(steps, edgeProcess)
+	}
+	a := Anomaly{}
+	var text []string
 	var ops []int
-	for i, v := range cyc {
-		w := cyc[(i+1)%len(cyc)]
-		from, to := g.nodes[v], g.nodes[w]
+	var wr, proc, rt bool
+	for _, s := range steps {
+		from, to := g.nodes[s.from], g.nodes[s.to]
 		if len(ops) == 0 || ops[len(ops)-1] != from.op {
 			ops = append(ops, from.op)
 		}
-		switch {
-		case from.kind == nodeAppend && to.kind == nodeAppend:
-			steps = append(steps, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)",
-				g.m.describe(from.op), g.m.describe(to.op), from.tp, from.value, from.off, to.value, to.off))
+		fromOp, toOp := g.m.describe(from.op), g.m.describe(to.op)
+		switch s.kind {
+		case edgeWW:
+			text = append(text, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)",
+				fromOp, toOp, from.tp, from.value, from.off, to.value, to.off))
 			a.Values = append(a.Values, from.value, to.value)
 			a.Offsets = append(a.Offsets, from.off, to.off)
 			if a.Topic == "" {
 				a.Topic, a.Partition = from.tp.Topic, from.tp.Partition
 			}
-		case from.kind == nodeCommit && to.kind == nodeRead:
-			v := g.readOf(to.op, from.op)
-			steps = append(steps, fmt.Sprintf("%s →wr %s (it read %q before committing)", g.m.describe(from.op), g.m.describe(to.op), v))
-			a.Values = append(a.Values, v)
+		case edgeWR:
+			wr = true
+			r := g.m.reads[s.read]
+			text = append(text, fmt.Sprintf("%s →wr %s (%s)", fromOp, toOp, g.readWhy(r)))
+			a.Values = append(a.Values, r.value)
+		case edgeProcess:
+			proc = true
+			f, t := &g.m.h.Ops[from.op], &g.m.h.Ops[to.op]
+			text = append(text, fmt.Sprintf("%s →process %s (process %d completed the first at %s and then invoked the second at %s)",
+				fromOp, toOp, f.Process, seconds(f.Complete.Time), seconds(t.Invoke.Time)))
+		case edgeRealtime:
+			rt = true
+			f, t := &g.m.h.Ops[from.op], &g.m.h.Ops[to.op]
+			text = append(text, fmt.Sprintf("%s →rt %s (the first completed at %s, before the second was invoked at %s)",
+				fromOp, toOp, seconds(f.Complete.Time), seconds(t.Invoke.Time)))
+			a.Start, a.End = min(nonzero(a.Start), f.Complete.Time), max(a.End, t.Invoke.Time)
 		}
 	}
+	a.Type = cycleType(wr, proc, rt)
 	for _, op := range ops {
 		a.Ops = append(a.Ops, g.m.ref(op))
 	}
-	a.Explanation = fmt.Sprintf("cycle of %d operations that no interleaving allows: %s, and back", len(ops), strings.Join(steps, "; "))
+	a.Explanation = fmt.Sprintf("cycle of %d operations that no interleaving allows: %s, and back", len(ops), strings.Join(text, "; "))
 	return a
 }
 
-// readOf names a value op reader read inside its transaction that op
-// writer wrote.
-func (g *eventGraph) readOf(reader, writer int) string {
-	x := g.m.txnValue(&g.m.h.Ops[reader])
-	if x == nil {
-		return ""
+// nonzero maps an unset (zero) start to the largest time, for min.
+func nonzero(t int64) int64 {
+	if t == 0 {
+		return 1<<63 - 1
 	}
-	for _, pr := range x.Reads {
-		for _, r := range pr.Records {
-			if w, ok := g.m.writes[r.Value]; ok && w.op == writer {
-				return r.Value
-			}
-		}
+	return t
+}
+
+// readWhy says what a write-read edge's read returned and why it orders
+// the writer first.
+func (g *eventGraph) readWhy(r txnRead) string {
+	switch {
+	case r.inTxn:
+		return fmt.Sprintf("it read %q before committing", r.value)
+	case r.committed:
+		return fmt.Sprintf("its read_committed poll returned %q@%d, so the writer had committed", r.value, r.offset)
 	}
-	return ""
+	return fmt.Sprintf("its read_uncommitted poll returned %q@%d, so it had been appended", r.value, r.offset)
+}
+
+func cycleType(wr, proc, rt bool) string {
+	switch {
+	case rt && wr:
+		return CycleG1cRealtime
+	case rt:
+		return CycleG0Realtime
+	case proc && wr:
+		return CycleG1cProcess
+	case proc:
+		return CycleG0Process
+	case wr:
+		return CycleG1c
+	}
+	return CycleG0
 }
 
 // writeCycles finds cycles of write-write edges between operations
 // (Elle's G0). It reports them as anomalies only with StrictG0 and returns
 // how many strongly connected groups of operations it found.
-func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, col *collector) (int, error) {
-	g := &eventGraph{m: m}
+func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, vo map[history.TopicPartition][]txnVersion, col *collector) (int, error) {
+	g := &eventGraph{m: m, mask: maskAll}
 	opNode := map[int]int{}
 	node := func(op int) int {
 		if n, ok := opNode[op]; ok {
@@ -341,35 +536,22 @@ func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, col *collector
 		return opNode[op]
 	}
 	type edge struct{ a, b int }
-	seen := map[edge]bool{}
 	why := map[edge]string{}
-	for tp, vs := range m.versionOrders() {
+	var edges []graphEdge
+	for tp, vs := range vo {
 		for i := 1; i < len(vs); i++ {
 			a, b := m.writes[vs[i-1].value].op, m.writes[vs[i].value].op
 			if a == b || vs[i-1].offset == vs[i].offset {
 				continue
 			}
 			e := edge{node(a), node(b)}
-			if !seen[e] {
-				seen[e] = true
+			if _, seen := why[e]; !seen {
 				why[e] = fmt.Sprintf("%s: %q@%d precedes %q@%d", tp, vs[i-1].value, vs[i-1].offset, vs[i].value, vs[i].offset)
+				edges = append(edges, graphEdge{from: e.a, to: e.b, kind: edgeWW, read: -1})
 			}
 		}
 	}
-	g.n = len(g.nodes)
-	g.start = make([]int, g.n+1)
-	for e := range seen {
-		g.start[e.a+1]++
-	}
-	for i := range g.n {
-		g.start[i+1] += g.start[i]
-	}
-	g.to = make([]int, len(seen))
-	fill := append([]int(nil), g.start[:g.n]...)
-	for e := range seen {
-		g.to[fill[e.a]] = e.b
-		fill[e.a]++
-	}
+	g.finish(edges)
 	sccs, err := g.sccs(ctx)
 	if err != nil || !c.StrictG0 {
 		return len(sccs), err
@@ -378,8 +560,8 @@ func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, col *collector
 		cyc := g.shortestCycle(scc)
 		a := Anomaly{Type: CycleG0}
 		var steps []string
-		for i, v := range cyc {
-			w := cyc[(i+1)%len(cyc)]
+		for _, e := range cyc {
+			v, w := g.from[e], g.to[e]
 			a.Ops = append(a.Ops, m.ref(g.nodes[v].op))
 			steps = append(steps, fmt.Sprintf("%s →ww %s (%s)", m.describe(g.nodes[v].op), m.describe(g.nodes[w].op), why[edge{v, w}]))
 		}

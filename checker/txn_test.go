@@ -72,13 +72,34 @@ type txnSpec struct {
 
 func (b *hb) txn(s txnSpec) {
 	b.t.Helper()
+	b.txnInvoke(s)
+	b.txnComplete(s)
+}
+
+// txns runs the transactions concurrently: all are invoked, then all
+// complete in order, so no realtime or process order joins them.
+func (b *hb) txns(specs ...txnSpec) {
+	b.t.Helper()
+	for _, s := range specs {
+		b.txnInvoke(s)
+	}
+	for _, s := range specs {
+		b.txnComplete(s)
+	}
+}
+
+func (b *hb) txnInvoke(s txnSpec) {
+	b.t.Helper()
 	x := &history.Txn{TransactionalID: "tid", Commit: s.commit, Group: s.group}
 	for _, r := range s.sends {
 		x.Sends = append(x.Sends, r.record(false))
 	}
 	b.must(b.w.Invoke(s.proc, history.FTxn, x))
-	done := *x
-	done.Sends = nil
+}
+
+func (b *hb) txnComplete(s txnSpec) {
+	b.t.Helper()
+	done := history.Txn{TransactionalID: "tid", Commit: s.commit, Group: s.group}
 	for _, r := range s.sends {
 		done.Sends = append(done.Sends, r.record(s.typ == history.TypeOK))
 	}
@@ -271,8 +292,8 @@ func TestTxnCycles(t *testing.T) {
 	})
 	g0 := func(t *testing.T) *history.History {
 		b := newHB(t)
-		b.txn(txnSpec{proc: 0, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "a", off: 0}, {p: 1, v: "b", off: 1}}})
-		b.txn(txnSpec{proc: 1, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "c", off: 1}, {p: 1, v: "d", off: 0}}})
+		b.txns(txnSpec{proc: 0, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "a", off: 0}, {p: 1, v: "b", off: 1}}},
+			txnSpec{proc: 1, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "c", off: 1}, {p: 1, v: "d", off: 0}}})
 		return b.history()
 	}
 	t.Run("G0 allowed", func(t *testing.T) {
@@ -293,9 +314,9 @@ func TestTxnCycles(t *testing.T) {
 		// T1 →wr T2 →ww T3 →ww T1 at the transaction level, no cycle in
 		// the events.
 		b := newHB(t)
-		b.txn(txnSpec{proc: 0, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "a", off: 0}, {p: 2, v: "f", off: 1}}})
-		b.txn(txnSpec{proc: 1, commit: true, typ: history.TypeOK, sends: []tsend{{p: 1, v: "c", off: 0}}, reads: []tread{{p: 0, off: 0, v: "a"}}})
-		b.txn(txnSpec{proc: 2, commit: true, typ: history.TypeOK, sends: []tsend{{p: 2, v: "e", off: 0}, {p: 1, v: "g", off: 1}}})
+		b.txns(txnSpec{proc: 0, commit: true, typ: history.TypeOK, sends: []tsend{{p: 0, v: "a", off: 0}, {p: 2, v: "f", off: 1}}},
+			txnSpec{proc: 1, commit: true, typ: history.TypeOK, sends: []tsend{{p: 1, v: "c", off: 0}}, reads: []tread{{p: 0, off: 0, v: "a"}}},
+			txnSpec{proc: 2, commit: true, typ: history.TypeOK, sends: []tsend{{p: 2, v: "e", off: 0}, {p: 1, v: "g", off: 1}}})
 		r := checkOne(t, &TxnCycles{}, b.history())
 		if r.Valid != Valid {
 			t.Fatalf("want valid, got %s %v %v", r.Valid, r.Counts, r.Anomalies)
