@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
@@ -56,8 +57,9 @@ func TestResolveClusterKeys(t *testing.T) {
 	}
 }
 
-// counter is the value of a counter family in node id's registry.
-func (c *testCluster) counter(id int32, name string) float64 {
+// metric is the metric of family name in node id's registry carrying
+// label=value, or with label "" the family's only metric; nil if none.
+func (c *testCluster) metric(id int32, name, label, value string) *dto.Metric {
 	c.mu.Lock()
 	rb := c.nodes[id]
 	c.mu.Unlock()
@@ -66,30 +68,43 @@ func (c *testCluster) counter(id int32, name string) float64 {
 		c.t.Fatal(err)
 	}
 	for _, f := range fams {
-		if f.GetName() == name && len(f.Metric) == 1 {
-			return f.Metric[0].GetCounter().GetValue()
+		if f.GetName() != name {
+			continue
+		}
+		if label == "" {
+			if len(f.Metric) == 1 {
+				return f.Metric[0]
+			}
+			return nil
+		}
+		for _, m := range f.Metric {
+			for _, l := range m.Label {
+				if l.GetName() == label && l.GetValue() == value {
+					return m
+				}
+			}
 		}
 	}
-	c.t.Fatalf("no counter %s", name)
-	return 0
+	return nil
+}
+
+// only is the unlabelled metric name of node id's registry.
+func (c *testCluster) only(id int32, name string) *dto.Metric {
+	m := c.metric(id, name, "", "")
+	if m == nil {
+		c.t.Fatalf("no metric %s", name)
+	}
+	return m
+}
+
+// counter is the value of an unlabelled counter in node id's registry.
+func (c *testCluster) counter(id int32, name string) float64 {
+	return c.only(id, name).GetCounter().GetValue()
 }
 
 // gauge is the value of an unlabelled gauge in node id's registry.
 func (c *testCluster) gauge(id int32, name string) float64 {
-	c.mu.Lock()
-	rb := c.nodes[id]
-	c.mu.Unlock()
-	fams, err := rb.b.metrics.Registry().Gather()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() == name && len(f.Metric) == 1 {
-			return f.Metric[0].GetGauge().GetValue()
-		}
-	}
-	c.t.Fatalf("no gauge %s", name)
-	return 0
+	return c.only(id, name).GetGauge().GetValue()
 }
 
 // stall ends node id's Run (its serving, replication fetchers and tick
@@ -118,6 +133,55 @@ func (c *testCluster) isrOf(ctx context.Context, id int32, topic string) ([]int3
 	return isr, nil
 }
 
+// isrSize is nil once partition 0's ISR has n members as node id's
+// metadata says.
+func (c *testCluster) isrSize(ctx context.Context, id int32, topic string, n int) error {
+	isr, err := c.isrOf(ctx, id, topic)
+	if err == nil && len(isr) != n {
+		err = fmt.Errorf("isr %v", isr)
+	}
+	return err
+}
+
+// leaderIs is nil once node id's metadata names want partition 0's leader.
+func (c *testCluster) leaderIs(ctx context.Context, id int32, topic string, want int32) error {
+	l, err := c.leaderOf(ctx, id, topic)
+	if err == nil && l != want {
+		err = fmt.Errorf("leader %d", l)
+	}
+	return err
+}
+
+// createAssigned creates topic with partition 0 on replicas and the given
+// configs through node via() (asked again on every attempt), until it
+// exists.
+func (c *testCluster) createAssigned(ctx context.Context, t *testing.T, what string, via func() int32, topic string,
+	replicas []int32, configs ...[2]string) {
+	t.Helper()
+	eventually(ctx, t, what, func() error {
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+		a.Partition, a.Replicas = 0, replicas
+		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
+		for _, kv := range configs {
+			cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+			cfg.Name, cfg.Value = kv[0], kmsg.StringPtr(kv[1])
+			rt.Configs = append(rt.Configs, cfg)
+		}
+		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 5000
+		resp, err := c.request(ctx, via(), req)
+		if err != nil {
+			return err
+		}
+		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 && code != 36 { // TOPIC_ALREADY_EXISTS
+			return fmt.Errorf("error code %d", code)
+		}
+		return nil
+	})
+}
+
 // replica.lag.time.max.ms comes from the configuration: a follower that
 // stops fetching but keeps heartbeating (so the controller does not fence
 // it) leaves the ISR after it, well before broker.session.timeout.ms
@@ -138,13 +202,7 @@ func TestClusterReplicaLagFromConfigAndISRMetrics(t *testing.T) {
 	if err := produceN(ctx, cl, topic, 0, 20); err != nil {
 		t.Fatal(err)
 	}
-	eventually(ctx, t, "ISR of 3", func() error {
-		isr, err := c.isrOf(ctx, leader, topic)
-		if err == nil && len(isr) != 3 {
-			err = fmt.Errorf("isr %v", isr)
-		}
-		return err
-	})
+	eventually(ctx, t, "ISR of 3", func() error { return c.isrSize(ctx, leader, topic, 3) })
 	shrinks0, expands0 := c.counter(leader, "kafka_server_replicamanager_isrshrinks_total"),
 		c.counter(leader, "kafka_server_replicamanager_isrexpands_total")
 	follower := int32(1)
@@ -205,13 +263,7 @@ func TestClusterReplicaLagFromConfigAndISRMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.start(follower)
-	eventually(ctx, t, "restarted follower back in the ISR", func() error {
-		isr, err := c.isrOf(ctx, leader, topic)
-		if err == nil && len(isr) != 3 {
-			err = fmt.Errorf("isr %v", isr)
-		}
-		return err
-	})
+	eventually(ctx, t, "restarted follower back in the ISR", func() error { return c.isrSize(ctx, leader, topic, 3) })
 	eventually(ctx, t, "IsrExpands counted", func() error {
 		if got := c.counter(leader, "kafka_server_replicamanager_isrexpands_total"); got < expands0+1 {
 			return fmt.Errorf("IsrExpands %v, want > %v", got, expands0)
@@ -247,35 +299,9 @@ func TestClusterUncleanElectionPerTopic(t *testing.T) {
 		c.start(id)
 	}
 	c.waitAllUp(ctx, t)
-	eventually(ctx, t, "create topic on replicas 1,2", func() error {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		a.Partition, a.Replicas = 0, []int32{1, 2}
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
-		for _, kv := range [][2]string{{"min.insync.replicas", "1"}, {"unclean.leader.election.enable", "false"}} {
-			cfg := kmsg.NewCreateTopicsRequestTopicConfig()
-			cfg.Name, cfg.Value = kv[0], kmsg.StringPtr(kv[1])
-			rt.Configs = append(rt.Configs, cfg)
-		}
-		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 5000
-		resp, err := c.request(ctx, c.controllerOf(ctx, 3), req)
-		if err != nil {
-			return err
-		}
-		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 && code != 36 { // TOPIC_ALREADY_EXISTS
-			return fmt.Errorf("error code %d", code)
-		}
-		return nil
-	})
-	eventually(ctx, t, "leader 1", func() error {
-		l, err := c.leaderOf(ctx, 3, topic)
-		if err == nil && l != 1 {
-			err = fmt.Errorf("leader %d", l)
-		}
-		return err
-	})
+	c.createAssigned(ctx, t, "create topic on replicas 1,2", func() int32 { return c.controllerOf(ctx, 3) }, topic, []int32{1, 2},
+		[2]string{"min.insync.replicas", "1"}, [2]string{"unclean.leader.election.enable", "false"})
+	eventually(ctx, t, "leader 1", func() error { return c.leaderIs(ctx, 3, topic, 1) })
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(1), c.addr(3)), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.DisableIdempotentWrite())
 	if err != nil {
@@ -325,13 +351,7 @@ func TestClusterUncleanElectionPerTopic(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(ctx, t, "unclean election of node 2", func() error {
-		l, err := c.leaderOf(ctx, 3, topic)
-		if err == nil && l != 2 {
-			err = fmt.Errorf("leader %d", l)
-		}
-		return err
-	})
+	eventually(ctx, t, "unclean election of node 2", func() error { return c.leaderIs(ctx, 3, topic, 2) })
 }
 
 // waitAllUp waits until node 1 lists all three brokers unfenced, so a
@@ -359,26 +379,7 @@ func (c *testCluster) controllerOf(ctx context.Context, id int32) int32 {
 // counterWith is a counter's value for one label set in node id's
 // registry (0 when absent).
 func (c *testCluster) counterWith(id int32, name, label, value string) float64 {
-	c.mu.Lock()
-	rb := c.nodes[id]
-	c.mu.Unlock()
-	fams, err := rb.b.metrics.Registry().Gather()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == label && l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return c.metric(id, name, label, value).GetCounter().GetValue() // nil-safe: 0
 }
 
 // KIP-392: with replica.selector.class=RackAwareReplicaSelector a
@@ -396,33 +397,13 @@ func TestClusterFollowerFetchingByRack(t *testing.T) {
 		c.start(id)
 	}
 	c.waitAllUp(ctx, t)
-	eventually(ctx, t, "create topic led by node 1 (az-a)", func() error {
-		req := kmsg.NewPtrCreateTopicsRequest()
-		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
-		a := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
-		a.Partition, a.Replicas = 0, []int32{1, 2, 3}
-		rt.ReplicaAssignment = append(rt.ReplicaAssignment, a)
-		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 5000
-		resp, err := c.request(ctx, 1, req) // forwarded when node 1 is not the controller
-		if err != nil {
+	// Through node 1: forwarded when it is not the controller.
+	c.createAssigned(ctx, t, "create topic led by node 1 (az-a)", func() int32 { return 1 }, topic, []int32{1, 2, 3})
+	eventually(ctx, t, "leader 1, ISR of 3", func() error {
+		if err := c.leaderIs(ctx, 2, topic, 1); err != nil {
 			return err
 		}
-		if code := resp.(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; code != 0 && code != 36 { // TOPIC_ALREADY_EXISTS
-			return fmt.Errorf("error code %d", code)
-		}
-		return nil
-	})
-	eventually(ctx, t, "leader 1, ISR of 3", func() error {
-		l, err := c.leaderOf(ctx, 2, topic)
-		if err == nil && l != 1 {
-			return fmt.Errorf("leader %d", l)
-		}
-		isr, err := c.isrOf(ctx, 2, topic)
-		if err == nil && len(isr) != 3 {
-			err = fmt.Errorf("isr %v", isr)
-		}
-		return err
+		return c.isrSize(ctx, 2, topic, 3)
 	})
 	seeds := []string{c.addr(1), c.addr(2), c.addr(3)}
 	pcl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RequiredAcks(kgo.AllISRAcks()))
