@@ -26,6 +26,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/await"
 )
 
 // DefaultRacks are cycled over the nodes when Config.Racks is empty.
@@ -506,24 +507,18 @@ func command(props map[string]string) []string {
 
 // poll runs ready until it succeeds or ctx ends.
 func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Context) error) error {
-	for {
-		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
-		last := ready(qctx)
-		cancel()
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
+	return await.Until(ctx, await.Options{
+		Interval: pollInterval,
+		Attempt:  cluster.PerNodeTimeout,
+		TimedOut: func(last error) error {
 			hint := ""
 			if !c.cfg.HostNetwork {
 				hint = " (if the harness cannot reach the containers' own addresses, as with a rootless or VM-backed engine, use HostNetwork)"
 			}
 			return fmt.Errorf("%w: %s within %v: %v%s; container logs: %s",
 				ErrNotReady, what, c.cfg.ReadyTimeout, last, hint, c.tails())
-		case <-time.After(pollInterval):
-		}
-	}
+		},
+	}, ready)
 }
 
 // tails is the last lines of every node's container log, for errors.

@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/await"
 )
 
 const (
@@ -192,35 +193,26 @@ func (o *OfficialCluster) setup(ctx context.Context) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for {
-		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
-		last := o.clusterReady(qctx)
-		cancel()
-		if last == nil || errors.Is(last, errExited) {
-			return last
-		}
-		select {
-		case <-ctx.Done():
+	return await.Until(ctx, await.Options{
+		Interval: pollInterval,
+		Attempt:  cluster.PerNodeTimeout,
+		Fatal:    o.exited,
+		TimedOut: func(last error) error {
 			return fmt.Errorf("%w: cluster within %v: %v; container logs: %s", ErrNotReady, o.cfg.ReadyTimeout, last, o.tails())
-		case <-time.After(pollInterval):
-		}
-	}
+		},
+	}, o.clusterReady)
 }
 
-// errExited marks a node whose container stopped during New: waiting
-// longer cannot help.
-var errExited = errors.New("container exited")
-
-// clusterReady is the reference driver's readiness check, but a node
-// whose container has exited (a bad setting, a missing permission) ends
-// the wait at once with its log's tail instead of after ReadyTimeout.
-func (o *OfficialCluster) clusterReady(ctx context.Context) error {
+// exited names a node whose container stopped during New (a bad setting,
+// a missing permission), with its log's tail: waiting longer cannot help,
+// so the wait ends at once instead of after ReadyTimeout.
+func (o *OfficialCluster) exited(ctx context.Context) error {
 	for _, n := range o.nodes {
 		if st, _, err := o.state(ctx, n); err == nil && !st.running {
-			return fmt.Errorf("%w: node %d: %w; its log ends:\n%s", ErrNotReady, n.id, errExited, lastLines(o.containerLogs(n), 15))
+			return fmt.Errorf("%w: node %d: container exited; its log ends:\n%s", ErrNotReady, n.id, lastLines(o.containerLogs(n), 15))
 		}
 	}
-	return o.Cluster.clusterReady(ctx)
+	return nil
 }
 
 // request is node n's container request without its network settings.

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/await"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
@@ -180,70 +181,63 @@ func (c *Cluster) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// readyAttempt bounds one readiness check, so a node that does not
+// answer costs one attempt rather than the whole wait.
+const readyAttempt = 3 * time.Second
+
 // waitClusterReady waits until Metadata lists every broker and the quorum
 // has a leader, failing fast when a node exits or logs a fatal error.
 func (c *Cluster) waitClusterReady(ctx context.Context) error {
-	var last error
-	for {
-		for _, n := range c.nodes {
-			if err := n.failed(); err != nil {
-				return err
+	return await.Until(ctx, await.Options{
+		Interval: pollInterval,
+		Attempt:  readyAttempt,
+		Fatal: func(context.Context) error {
+			for _, n := range c.nodes {
+				if err := n.failed(); err != nil {
+					return err
+				}
 			}
-		}
-		if last = c.clusterReady(ctx); last == nil {
 			return nil
-		}
-		select {
-		case <-ctx.Done():
+		},
+		TimedOut: func(last error) error {
 			return fmt.Errorf("%w: %d-node cluster after %v: %v (fix: raise the ready timeout; the nodes' logs say what they wait for)\n%s",
 				ErrNotReady, len(c.nodes), c.cfg.ReadyTimeout, last, c.quoteLogs())
-		case <-time.After(pollInterval):
-		}
-	}
+		},
+	}, c.clusterReady)
 }
 
 func (c *Cluster) clusterReady(ctx context.Context) error {
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
 	req := kmsg.NewPtrMetadataRequest()
-	resp, err := req.RequestWith(rctx, c.admin)
+	resp, err := req.RequestWith(ctx, c.admin)
 	if err != nil {
 		return err
 	}
 	if len(resp.Brokers) != len(c.nodes) {
 		return fmt.Errorf("metadata lists %d of %d brokers", len(resp.Brokers), len(c.nodes))
 	}
-	_, err = cluster.QuorumLeader(rctx, c.admin, c.ids())
+	_, err = cluster.QuorumLeader(ctx, c.admin, c.ids())
 	return err
 }
 
 // waitNodeReady waits until n answers and lists itself among the live
 // brokers in its own Metadata.
 func (c *Cluster) waitNodeReady(ctx context.Context, n *node) error {
-	var last error
-	for {
-		if err := n.failed(); err != nil {
-			return err
-		}
-		if last = c.nodeReady(ctx, n); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
+	return await.Until(ctx, await.Options{
+		Interval: pollInterval,
+		Attempt:  readyAttempt,
+		Fatal:    func(context.Context) error { return n.failed() },
+		TimedOut: func(last error) error {
 			return fmt.Errorf("%w: node %d after %v: %v (fix: raise the ready timeout; see %s)\n%s",
 				ErrNotReady, n.id, c.cfg.ReadyTimeout, last, n.logPath, n.quoteLog())
-		case <-time.After(pollInterval):
-		}
-	}
+		},
+	}, func(ctx context.Context) error { return c.nodeReady(ctx, n) })
 }
 
 func (c *Cluster) nodeReady(ctx context.Context, n *node) error {
-	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	if err := brokerproc.Probe(rctx, n.addr.client()); err != nil {
+	if err := brokerproc.Probe(ctx, n.addr.client()); err != nil {
 		return err
 	}
-	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(rctx, c.admin.Broker(int(n.id)))
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.admin.Broker(int(n.id)))
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/await"
 	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
@@ -391,27 +392,26 @@ func (c *Cluster) start(ctx context.Context) error {
 
 // poll runs ready until it succeeds, a node process exits, or ctx ends.
 func (c *Cluster) poll(ctx context.Context, what string, ready func(context.Context) error) error {
-	var last error
-	for {
-		for _, n := range c.nodes {
-			if n.proc != nil && n.proc.ExitErr() != nil {
-				return fmt.Errorf("%w: node %d exited: %v (see %s); last output:\n%s",
-					ErrNotReady, n.id, n.proc.ExitErr(), n.logPath, n.proc.StderrTail(20))
-			}
-		}
-		qctx, cancel := context.WithTimeout(ctx, cluster.PerNodeTimeout)
-		last = ready(qctx)
-		cancel()
-		if last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
+	return await.Until(ctx, await.Options{
+		Interval: pollInterval,
+		Attempt:  cluster.PerNodeTimeout,
+		Fatal:    func(context.Context) error { return c.exited() },
+		TimedOut: func(last error) error {
 			return fmt.Errorf("%w: %s after %v: %v (the nodes' server.log under %s say what they wait for)",
 				ErrNotReady, what, c.cfg.ReadyTimeout, last, c.cfg.Dir)
-		case <-time.After(pollInterval):
+		},
+	}, ready)
+}
+
+// exited names a node whose process has exited: waiting cannot help.
+func (c *Cluster) exited() error {
+	for _, n := range c.nodes {
+		if n.proc != nil && n.proc.ExitErr() != nil {
+			return fmt.Errorf("%w: node %d exited: %v (see %s); last output:\n%s",
+				ErrNotReady, n.id, n.proc.ExitErr(), n.logPath, n.proc.StderrTail(20))
 		}
 	}
+	return nil
 }
 
 // clusterReady: Metadata lists every node unfenced and names a controller.
