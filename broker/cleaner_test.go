@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/broker/internal/records"
 )
@@ -381,4 +382,65 @@ func TestCompactedTopicCluster(t *testing.T) {
 	c.start(follower)
 	eventually(ctx, t, "the restarted follower back in the ISR", func() error { return c.isrSize(ctx, leader, topic, 3) })
 	eventually(ctx, t, "the restarted follower compacted too", compacted(follower))
+}
+
+// __transaction_state is compacted and the coordinator's state survives
+// it: after many transactions, a cleaning and a restart, the
+// transactional id keeps its producer id and the next InitProducerId
+// bumps the epoch it had.
+func TestCompactedTxnStateSurvivesRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	kv := append([]string{"transaction.state.log.num.partitions", "1", "transaction.state.log.segment.bytes", "1024",
+		"transaction.state.log.replication.factor", "1", "transaction.state.log.min.isr", "1"}, cleanerProps...)
+	b, stop := startCleanerBroker(t, dir, kv...)
+	initPID := func(addr string) (int64, int16) {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		var pid int64
+		var epoch int16
+		eventually(ctx, t, "InitProducerId", func() error {
+			req := kmsg.NewPtrInitProducerIDRequest()
+			req.TransactionalID, req.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 60000
+			resp, err := req.RequestWith(ctx, cl)
+			if err == nil {
+				err = kerr.ErrorForCode(resp.ErrorCode)
+			}
+			if err == nil {
+				pid, epoch = resp.ProducerID, resp.ProducerEpoch
+			}
+			return err
+		})
+		return pid, epoch
+	}
+	pid, epoch := initPID(b.Addr().String())
+	for range 60 {
+		if _, epoch = initPID(b.Addr().String()); epoch < 0 {
+			t.Fatal("no epoch")
+		}
+	}
+	eventually(ctx, t, "__transaction_state compacted", func() error {
+		tp, ok := b.catalog.Get(txnStateTopic)
+		if !ok {
+			return fmt.Errorf("no %s", txnStateTopic)
+		}
+		if tp.Configs()["cleanup.policy"] != "compact" {
+			return fmt.Errorf("%s configs %v", txnStateTopic, tp.Configs())
+		}
+		kvs, err := replayPartition(tp.Partition(0))
+		if err == nil && len(kvs) > 20 {
+			err = fmt.Errorf("%d records readable, not compacted yet", len(kvs))
+		}
+		return err
+	})
+	stop()
+	b, stop = startCleanerBroker(t, dir, kv...)
+	defer stop()
+	if p, e := initPID(b.Addr().String()); p != pid || e != epoch+1 {
+		t.Fatalf("after restart: producer %d epoch %d, want %d epoch %d", p, e, pid, epoch+1)
+	}
 }

@@ -37,7 +37,7 @@ func openGroups(catalog, lookup *topics.Catalog, props *config.Broker, now func(
 		if err != nil {
 			return nil, fmt.Errorf("creating %s: %w", offsetsTopic, err)
 		}
-	} else if err := compactOffsetsTopic(catalog, t); err != nil {
+	} else if err := compactInternalTopic(catalog, t); err != nil {
 		return nil, err
 	}
 	gs := &groupStore{catalog: catalog, topic: t, now: now}
@@ -70,9 +70,10 @@ func offsetsTopicConfigs(props *config.Broker) map[string]string {
 	}
 }
 
-// compactOffsetsTopic turns a __consumer_offsets created before compaction
-// existed (retention.ms=-1, nothing ever removed) into a compacted one.
-func compactOffsetsTopic(catalog *topics.Catalog, t *topics.Topic) error {
+// compactInternalTopic turns an internal topic created before compaction
+// existed (__consumer_offsets, __transaction_state: retention.ms=-1,
+// nothing ever removed) into a compacted one, as Kafka has them.
+func compactInternalTopic(catalog *topics.Catalog, t *topics.Topic) error {
 	cfg := maps.Clone(t.Configs())
 	if _, compact := config.CleanupPolicy(cfg["cleanup.policy"]); compact {
 		return nil
@@ -83,8 +84,8 @@ func compactOffsetsTopic(catalog *topics.Catalog, t *topics.Topic) error {
 	cfg["cleanup.policy"] = "compact"
 	delete(cfg, "retention.ms")
 	delete(cfg, "retention.bytes")
-	if err := catalog.SetConfigs(offsetsTopic, cfg, false); err != nil {
-		return fmt.Errorf("making %s compacted: %w", offsetsTopic, err)
+	if err := catalog.SetConfigs(t.Name, cfg, false); err != nil {
+		return fmt.Errorf("making %s compacted: %w", t.Name, err)
 	}
 	return nil
 }

@@ -46,8 +46,9 @@ func TxnPartition(transactionalID string, partitions int32) int32 {
 func txnTopicConfigs(props *config.Broker) map[string]string {
 	return map[string]string{
 		"segment.bytes": strconv.FormatInt(props.Int64("transaction.state.log.segment.bytes"), 10),
-		// No compaction yet: the newest record per id must stay forever.
-		"retention.ms": "-1", "retention.bytes": "-1",
+		// Compacted, as in Kafka: the newest record per transactional id
+		// (or its tombstone) stays, what it superseded is cleaned away.
+		"cleanup.policy":      "compact",
 		"min.insync.replicas": strconv.FormatInt(props.Int64("transaction.state.log.min.isr"), 10),
 	}
 }
@@ -103,6 +104,8 @@ func (b *Broker) openTxn(ids handler.ProducerIDs, markers func() *handler.Server
 		if t, err = b.catalog.Create(txnStateTopic, int32(props.Int64("transaction.state.log.num.partitions")), cfgs, true, false); err != nil {
 			return localTxn{}, fmt.Errorf("creating %s: %w", txnStateTopic, err)
 		}
+	} else if err := compactInternalTopic(b.catalog, t); err != nil {
+		return localTxn{}, err
 	}
 	offsetsPartitions := func() int32 {
 		if ot, ok := b.catalog.Get(offsetsTopic); ok {
