@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -229,28 +228,21 @@ func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, e
 		return CleanStats{}, err
 	}
 	stats := p.stats
-	for i, s := range p.segs {
-		written, changed, err := l.cleanSegment(p, i, s, now)
+	for _, g := range p.groups(l.cfg.SegmentBytes) {
+		written, changed, err := l.cleanGroup(p, g, now)
 		if err != nil {
 			return stats, err
 		}
-		stats.SegmentsRead++
-		stats.BytesRead += s.size
+		for _, i := range g {
+			stats.SegmentsRead++
+			stats.BytesRead += p.sizes[i]
+		}
 		if changed {
-			stats.SegmentsRewritten++
+			stats.SegmentsRewritten += len(g)
 		}
 		stats.BytesWritten += written
 	}
 	stats.RecordsRead, stats.RecordsRemoved = p.recordsRead, p.recordsRemoved
-	nowMs := now.UnixMilli()
-	for _, s := range p.segs {
-		at, ok := p.state.cleanedAtMs[s.base]
-		if !ok {
-			p.state.cleanedAtMs[s.base] = nowMs
-		} else if nowMs-at >= l.cfg.DeleteRetention.Milliseconds() {
-			p.state.purged[s.base] = true
-		}
-	}
 	p.state.firstDirty = stats.EndOffset
 	l.mu.RLock()
 	live := map[int64]bool{}
@@ -400,131 +392,6 @@ func (l *Log) scanProducers(p *cleanPlan) error {
 		}
 	}
 	return nil
-}
-
-// cleanSegment rewrites segment i of the plan if cleaning changes it and
-// swaps the result in.
-func (l *Log) cleanSegment(p *cleanPlan, i int, s *segment, now time.Time) (written int64, changed bool, err error) {
-	cleanedPath := s.paths[0] + cleanedSuffix
-	out, kept, changed, err := l.filterSegment(p, s, now)
-	if err != nil || !changed {
-		return 0, false, err
-	}
-	if err := writeSynced(l.fs, cleanedPath, out); err != nil {
-		return 0, false, l.failUnlocked(err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	idx := slices.Index(l.segs, s)
-	if idx < 0 || idx == len(l.segs)-1 || s.size != p.sizes[i] || l.failed != nil || l.closed {
-		_ = l.fs.Remove(cleanedPath)
-		return 0, false, fmt.Errorf("%w: segment %d", ErrCleaningAborted, s.base)
-	}
-	ns, err := l.swapSegment(s, cleanedPath, kept)
-	if err != nil {
-		return 0, false, l.fail(err)
-	}
-	l.segs[idx] = ns
-	l.recomputeMaxTimestamp()
-	return int64(len(out)), true, nil
-}
-
-func (l *Log) failUnlocked(err error) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.fail(err)
-}
-
-func writeSynced(fsys vfs.FS, path string, data []byte) error {
-	f, err := fsys.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	return errors.Join(werr, f.Close())
-}
-
-// swapSegment replaces s by the cleaned .log at cleanedPath; l.mu is held.
-// The rename to .swap is the commit point; Open completes a swap it finds.
-func (l *Log) swapSegment(s *segment, cleanedPath string, aborted []AbortedTxn) (*segment, error) {
-	swapPath := s.paths[0] + swapSuffix
-	if err := l.fs.Rename(cleanedPath, swapPath); err != nil {
-		return nil, err
-	}
-	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
-		return nil, err
-	}
-	if err := s.close(); err != nil {
-		return nil, err
-	}
-	for _, p := range []string{s.paths[1], s.paths[2]} {
-		if err := l.fs.Remove(p); err != nil && !vfs.IsNotExist(err) {
-			return nil, err
-		}
-	}
-	if err := l.fs.Rename(swapPath, s.paths[0]); err != nil {
-		return nil, err
-	}
-	if err := vfs.SyncDir(l.fs, l.dir); err != nil {
-		return nil, err
-	}
-	ns, err := openSegment(l.fs, l.dir, s.base, false, l.now())
-	if err != nil {
-		return nil, err
-	}
-	if err := ns.recover(l.cfg.IndexIntervalBytes); err != nil {
-		ns.close()
-		return nil, err
-	}
-	if err := ns.setAborted(l.fs, aborted); err != nil {
-		ns.close()
-		return nil, err
-	}
-	return ns, nil
-}
-
-// completeSwaps finishes cleaner swaps interrupted by a crash: a
-// <base>.log.swap is a complete, synced cleaned segment that replaces
-// <base>.log. Its old indexes go (the caller rebuilds them: the returned
-// bases), and so does the transaction checkpoint, since the segment's
-// aborted transaction index must be rebuilt from the log.
-func (l *Log) completeSwaps() (map[int64]bool, error) {
-	names, err := l.fs.ReadDir(l.dir)
-	if err != nil {
-		return nil, err
-	}
-	swapped := map[int64]bool{}
-	for _, n := range names {
-		logName, ok := cutSuffix(n, swapSuffix)
-		if !ok {
-			continue
-		}
-		base, ok := parseSegmentName(logName, logSuffix)
-		if !ok {
-			continue
-		}
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
-			if err := l.fs.Remove(filepath.Join(l.dir, segmentName(base, suffix))); err != nil && !vfs.IsNotExist(err) {
-				return nil, err
-			}
-		}
-		if err := l.fs.Rename(filepath.Join(l.dir, n), filepath.Join(l.dir, logName)); err != nil {
-			return nil, err
-		}
-		swapped[base] = true
-	}
-	if len(swapped) > 0 {
-		if err := l.removeTxnCheckpoint(); err != nil {
-			return nil, err
-		}
-		if err := vfs.SyncDir(l.fs, l.dir); err != nil {
-			return nil, err
-		}
-	}
-	return swapped, nil
 }
 
 func cutSuffix(s, suffix string) (string, bool) {

@@ -2,21 +2,22 @@ package partlog
 
 import (
 	"fmt"
+	"io"
 	"slices"
 	"time"
 
 	"github.com/highwater-io/highwater/broker/internal/records"
 )
 
-// filterSegment computes the cleaned content of s under the read lock: the
-// batches that survive, rebuilt where they lost records, and the aborted
-// transaction index entries whose markers stay. changed is false when the
-// content would be identical.
-func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time) (out []byte, kept []AbortedTxn, changed bool, err error) {
+// filterSegment writes the cleaned content of s to w under the read lock:
+// the batches that survive, rebuilt where they lost records. It returns
+// the aborted transaction index entries whose markers stay; changed is
+// false when the content is identical.
+func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time, w io.Writer) (kept []AbortedTxn, changed bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed || !slices.Contains(l.segs, s) {
-		return nil, nil, false, fmt.Errorf("%w: segment %d", ErrCleaningAborted, s.base)
+		return nil, false, fmt.Errorf("%w: segment %d", ErrCleaningAborted, s.base)
 	}
 	cleanedAt, wasCleaned := p.state.cleanedAtMs[s.base]
 	// Tombstones and markers go once delete.retention.ms has passed since
@@ -32,8 +33,8 @@ func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time) (out []byte
 				p.recordsRemoved += int64(h.NumRecords)
 				return nil
 			}
-			out = append(out, batch...)
-			return nil
+			_, err := w.Write(batch)
+			return err
 		}
 		nb, err := p.filterData(h, batch, horizonPassed)
 		if err != nil {
@@ -49,18 +50,18 @@ func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time) (out []byte
 		if h.Transactional() && h.ProducerID >= 0 {
 			p.openData[h.ProducerID] = true
 		}
-		out = append(out, nb...)
-		return nil
+		_, err = w.Write(nb)
+		return err
 	})
 	if err != nil {
-		return nil, nil, false, err
+		return nil, false, err
 	}
 	for _, e := range s.aborted {
 		if !removedMarkers[e.LastOffset] {
 			kept = append(kept, e)
 		}
 	}
-	return out, kept, changed, nil
+	return kept, changed, nil
 }
 
 // keepControl decides a control batch: a transaction marker stays until

@@ -344,7 +344,9 @@ func TestCleanSwapRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := fsys.Crash() // the log as it was, all synced
-	l = openLog(t, fsys, compactConfig(), c.now)
+	merging := compactConfig()
+	merging.SegmentBytes = 4000 // the sealed segments fit one cleaned segment
+	l = openLog(t, fsys, merging, c.now)
 	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -353,10 +355,22 @@ func TestCleanSwapRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The cleaned copy replaced the old segments below the next one left.
+	next := l.segs[1].base
 	l.Close()
-	// The crash: the cleaned copy is committed as .swap, nothing else done;
-	// a stale .cleaned of another pass lies around too.
-	for name, data := range map[string][]byte{segPath(0, logSuffix) + swapSuffix: cleaned, segPath(0, logSuffix) + cleanedSuffix: []byte("junk")} {
+	last := int64(0)
+	oldNames, _ := before.ReadDir(testDir)
+	for _, n := range oldNames {
+		if b, ok := parseSegmentName(n, logSuffix); ok && b < next {
+			last = max(last, b)
+		}
+	}
+	if last == 0 {
+		t.Fatal("want a merge of several segments for this test")
+	}
+	// The crash: the cleaned copy is committed as the swap file, nothing
+	// else done; a stale .cleaned of another pass lies around too.
+	for name, data := range map[string][]byte{swapName(testDir, 0, last): cleaned, segPath(0, logSuffix) + cleanedSuffix: []byte("junk")} {
 		f, _ := before.OpenFile(name, 0o102, 0o644) // O_RDWR|O_CREATE
 		f.Write(data)
 		f.Sync()
@@ -395,7 +409,7 @@ func TestCleanAbortsOnConcurrentDelete(t *testing.T) {
 	if err := l.DeleteRecordsBefore(l.EndOffset()); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := l.cleanSegment(p, 0, p.segs[0], c.now()); !errors.Is(err, ErrCleaningAborted) {
+	if _, _, err := l.cleanGroup(p, []int{0}, c.now()); !errors.Is(err, ErrCleaningAborted) {
 		t.Fatalf("clean of a deleted segment: %v, want ErrCleaningAborted", err)
 	}
 }
@@ -414,10 +428,10 @@ func TestCleanProperty(t *testing.T) {
 		l := openLog(rt, fsys, cfg, c.now)
 		defer func() { l.Close() }()
 		var orig []rec // everything appended
-		minBound := int64(1 << 62)
+		maxBound := int64(0) // nothing at or above any pass's bound is touched
 		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
 		for i := range steps {
-			switch op := rapid.IntRange(0, 9).Draw(rt, fmt.Sprint("op", i)); {
+			switch op := rapid.IntRange(0, 10).Draw(rt, fmt.Sprint("op", i)); {
 			case op < 7:
 				n := rapid.IntRange(1, 4).Draw(rt, "n")
 				kvs := make([]kvIn, n)
@@ -437,22 +451,25 @@ func TestCleanProperty(t *testing.T) {
 				}
 			case op < 9:
 				upTo := rapid.Int64Range(0, l.EndOffset()).Draw(rt, "upTo")
-				minBound = min(minBound, upTo)
+				maxBound = max(maxBound, upTo)
 				if _, err := l.Clean(upTo, c.now(), rapid.IntRange(0, 4).Draw(rt, "mapEntries")); err != nil {
 					rt.Fatal(err)
 				}
-			default:
+			case op < 10:
 				c.advance(time.Duration(rapid.IntRange(0, 120).Draw(rt, "minutes")) * time.Minute)
+			default:
+				l.Close()
+				l = openLog(rt, fsys, cfg, c.now)
 			}
 		}
-		checkCompacted(rt, l, orig)
+		checkCompacted(rt, l, orig, maxBound)
 		l.Close()
 		l = openLog(rt, fsys, cfg, c.now)
-		checkCompacted(rt, l, orig)
+		checkCompacted(rt, l, orig, maxBound)
 	})
 }
 
-func checkCompacted(t tb, l *Log, orig []rec) {
+func checkCompacted(t tb, l *Log, orig []rec, bound int64) {
 	t.Helper()
 	byOffset := map[int64]rec{}
 	newest := map[string]rec{}
@@ -479,6 +496,11 @@ func checkCompacted(t tb, l *Log, orig []rec) {
 	for k, r := range newest {
 		if r.value != nil && !have[r.offset] {
 			t.Fatalf("newest record of %s (%v) lost; log %v", k, r, all)
+		}
+	}
+	for _, r := range orig {
+		if r.offset >= bound && !have[r.offset] {
+			t.Fatalf("%v at or above the cleaning bound %d was removed", r, bound)
 		}
 	}
 }
