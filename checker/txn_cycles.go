@@ -38,9 +38,13 @@ import (
 // and a read_committed read returns only what committed before it — so a
 // cycle through one (G0-process, G1c-process, G0-realtime, G1c-realtime)
 // is an anomaly, not an allowed interleaving: records landed or were read
-// against real time. Cycles Jepsen's op-level graph shows that an
-// interleaving of unisolated writes explains are not reported (Kafka
-// promises no serializability, let alone strict serializability). A
+// against real time. Cycles through a process or realtime edge that only
+// Jepsen's coarser graph of whole operations shows — an interleaving of
+// unisolated writes explains them, and Jepsen's Kafka checker allows them
+// — are findings, not anomalies (Kafka promises no serializability, let
+// alone strict serializability): G0-process-allowed and the like, one per
+// strongly connected component that holds no op of an anomaly's, counted
+// in Stats under the same names. A
 // -process cycle is a -realtime cycle too and is reported as both, as
 // Elle does. G-single and G2-item need anti-dependency (rw) edges, which a
 // poll cannot justify — it reads from its position, not the log's end —
@@ -76,15 +80,27 @@ func (c *TxnCycles) Check(ctx context.Context, h *history.History) Result {
 			col.add(g.explain(cyc))
 		}
 	}
-	if err := g.orderCycles(ctx, &col); err != nil {
-		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
-	}
-	g0, err := c.writeCycles(ctx, m, vo, &col)
+	covered, err := g.orderCycles(ctx, &col)
 	if err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
 	}
-	r := Result{Counts: col.counts, Anomalies: col.anomalies,
+	og, err := newOpGraph(ctx, m, vo, g)
+	if err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
+	}
+	findings, allowed, err := opCycles(ctx, og, covered)
+	if err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
+	}
+	g0, err := c.writeCycles(ctx, og, &col)
+	if err != nil {
+		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
+	}
+	r := Result{Counts: col.counts, Anomalies: col.anomalies, Findings: findings,
 		Stats: map[string]int64{"nodes": int64(g.n), "edges": int64(len(g.to)), "G0-allowed": int64(g0)}}
+	for t, n := range allowed {
+		r.Stats[t] = n
+	}
 	if c.StrictG0 {
 		delete(r.Stats, "G0-allowed")
 	}
@@ -164,8 +180,9 @@ type eventGraph struct {
 	to    []int
 	from  []int
 	kind  []int8
-	read  []int32
+	read  []int32 // per edge: index into m.reads (wr) or wws (ww of whole ops), -1
 	mask  edgeMask
+	wws   []wwDetail // graphs of whole operations only
 }
 
 // eventBuilder assembles the event graph: nodes per op, then edges.
@@ -440,8 +457,23 @@ func (g *eventGraph) explain(cyc []int) Anomaly {
 	} else if g.mask.has(edgeProcess) {
 		steps = g.shortcut(steps, edgeProcess)
 	}
-	a := Anomaly{}
-	var text []string
+	a, text, n := g.describeSteps(steps)
+	a.Explanation = fmt.Sprintf("cycle of %d operations that no interleaving allows: %s, and back", n, strings.Join(text, "; "))
+	return a
+}
+
+// wwDetail is what justifies a write-write edge between whole operations:
+// v1@o1 directly precedes v2@o2 in tp.
+type wwDetail struct {
+	tp     history.TopicPartition
+	v1, v2 string
+	o1, o2 int64
+}
+
+// describeSteps fills an anomaly's type, ops, values and offsets from a
+// cycle's steps, and says for each step why its first op precedes the
+// next; n is the number of ops on the cycle.
+func (g *eventGraph) describeSteps(steps []cycleStep) (a Anomaly, text []string, n int) {
 	var ops []int
 	var wr, proc, rt bool
 	for _, s := range steps {
@@ -452,12 +484,15 @@ func (g *eventGraph) explain(cyc []int) Anomaly {
 		fromOp, toOp := g.m.describe(from.op), g.m.describe(to.op)
 		switch s.kind {
 		case edgeWW:
-			text = append(text, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)",
-				fromOp, toOp, from.tp, from.value, from.off, to.value, to.off))
-			a.Values = append(a.Values, from.value, to.value)
-			a.Offsets = append(a.Offsets, from.off, to.off)
+			d := wwDetail{tp: from.tp, v1: from.value, v2: to.value, o1: from.off, o2: to.off}
+			if g.wws != nil {
+				d = g.wws[s.read]
+			}
+			text = append(text, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)", fromOp, toOp, d.tp, d.v1, d.o1, d.v2, d.o2))
+			a.Values = append(a.Values, d.v1, d.v2)
+			a.Offsets = append(a.Offsets, d.o1, d.o2)
 			if a.Topic == "" {
-				a.Topic, a.Partition = from.tp.Topic, from.tp.Partition
+				a.Topic, a.Partition = d.tp.Topic, d.tp.Partition
 			}
 		case edgeWR:
 			wr = true
@@ -481,8 +516,7 @@ func (g *eventGraph) explain(cyc []int) Anomaly {
 	for _, op := range ops {
 		a.Ops = append(a.Ops, g.m.ref(op))
 	}
-	a.Explanation = fmt.Sprintf("cycle of %d operations that no interleaving allows: %s, and back", len(ops), strings.Join(text, "; "))
-	return a
+	return a, text, len(ops)
 }
 
 // nonzero maps an unset (zero) start to the largest time, for min.
@@ -522,36 +556,12 @@ func cycleType(wr, proc, rt bool) string {
 }
 
 // writeCycles finds cycles of write-write edges between operations
-// (Elle's G0). It reports them as anomalies only with StrictG0 and returns
-// how many strongly connected groups of operations it found.
-func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, vo map[history.TopicPartition][]txnVersion, col *collector) (int, error) {
-	g := &eventGraph{m: m, mask: maskAll}
-	opNode := map[int]int{}
-	node := func(op int) int {
-		if n, ok := opNode[op]; ok {
-			return n
-		}
-		g.nodes = append(g.nodes, eventNode{kind: nodeCommit, op: op})
-		opNode[op] = len(g.nodes) - 1
-		return opNode[op]
-	}
-	type edge struct{ a, b int }
-	why := map[edge]string{}
-	var edges []graphEdge
-	for tp, vs := range vo {
-		for i := 1; i < len(vs); i++ {
-			a, b := m.writes[vs[i-1].value].op, m.writes[vs[i].value].op
-			if a == b || vs[i-1].offset == vs[i].offset {
-				continue
-			}
-			e := edge{node(a), node(b)}
-			if _, seen := why[e]; !seen {
-				why[e] = fmt.Sprintf("%s: %q@%d precedes %q@%d", tp, vs[i-1].value, vs[i-1].offset, vs[i].value, vs[i].offset)
-				edges = append(edges, graphEdge{from: e.a, to: e.b, kind: edgeWW, read: -1})
-			}
-		}
-	}
-	g.finish(edges)
+// (Elle's G0) in the graph of whole operations g. It reports them as
+// anomalies only with StrictG0 and returns how many strongly connected
+// groups of operations it found.
+func (c *TxnCycles) writeCycles(ctx context.Context, g *eventGraph, col *collector) (int, error) {
+	defer func() { g.mask = maskAll }()
+	g.mask = maskOf(edgeWW)
 	sccs, err := g.sccs(ctx)
 	if err != nil || !c.StrictG0 {
 		return len(sccs), err
@@ -561,9 +571,9 @@ func (c *TxnCycles) writeCycles(ctx context.Context, m *txnModel, vo map[history
 		a := Anomaly{Type: CycleG0}
 		var steps []string
 		for _, e := range cyc {
-			v, w := g.from[e], g.to[e]
-			a.Ops = append(a.Ops, m.ref(g.nodes[v].op))
-			steps = append(steps, fmt.Sprintf("%s →ww %s (%s)", m.describe(g.nodes[v].op), m.describe(g.nodes[w].op), why[edge{v, w}]))
+			v, w, d := g.nodes[g.from[e]].op, g.nodes[g.to[e]].op, g.wws[g.read[e]]
+			a.Ops = append(a.Ops, g.m.ref(v))
+			steps = append(steps, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)", g.m.describe(v), g.m.describe(w), d.tp, d.v1, d.o1, d.v2, d.o2))
 		}
 		a.Explanation = fmt.Sprintf("write cycle of %d transactions: %s", len(cyc), strings.Join(steps, "; "))
 		col.add(a)

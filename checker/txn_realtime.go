@@ -35,16 +35,14 @@ func (b *eventBuilder) addOrder(ctx context.Context) error {
 		}
 	}
 	begin, end := noNodes(len(h.Ops)), noNodes(len(h.Ops))
-	var done []int // ops that ended
 	for _, op := range ops {
 		bg := b.node(eventNode{kind: nodeBegin, op: op})
 		begin[op] = int32(bg)
-		if t := h.Ops[op].Type(); h.Ops[op].Complete.Index < 0 || (t != history.TypeOK && t != history.TypeFail) {
+		if !ended(&h.Ops[op]) {
 			continue
 		}
 		en := b.node(eventNode{kind: nodeEnd, op: op})
 		end[op] = int32(en)
-		done = append(done, op)
 		b.edge(bg, en, edgeOrder)
 		if rd := b.read[op]; rd >= 0 {
 			b.edge(int(rd), en, edgeOrder)
@@ -58,14 +56,35 @@ func (b *eventBuilder) addOrder(ctx context.Context) error {
 			b.edge(int(begin[nd.op]), v, edgeOrder)
 		}
 	}
+	return opOrder(ctx, h, ops, func(from, to int, kind int8) {
+		b.edge(int(end[from]), int(begin[to]), kind)
+	})
+}
+
+// ended says whether op completed ok or fail: everything it did came
+// before its completion.
+func ended(op *history.Op) bool {
+	t := op.Type()
+	return op.Complete.Index >= 0 && (t == history.TypeOK || t == history.TypeFail)
+}
+
+// opOrder emits the process and realtime edges among ops (indices into
+// h.Ops in invocation order): from the last op of each process that ended
+// to its next op, and the transitive reduction of realtime order — walking
+// invocations in order, each op gets an edge from every op in the
+// frontier, the ops that ended since the latest completion whose own
+// invocation followed them.
+func opOrder(ctx context.Context, h *history.History, ops []int, emit func(from, to int, kind int8)) error {
 	lastEnded := map[int]int{} // process → its last op that ended
+	var done []int             // ops that ended
 	for _, op := range ops {
 		p := h.Ops[op].Process
 		if prev, ok := lastEnded[p]; ok {
-			b.edge(int(end[prev]), int(begin[op]), edgeProcess)
+			emit(prev, op, edgeProcess)
 		}
-		if end[op] >= 0 {
+		if ended(&h.Ops[op]) {
 			lastEnded[p] = op
+			done = append(done, op)
 		}
 	}
 	slices.SortFunc(done, func(x, y int) int { return int(h.Ops[x].Complete.Index - h.Ops[y].Complete.Index) })
@@ -87,7 +106,7 @@ func (b *eventBuilder) addOrder(ctx context.Context) error {
 			frontier = append(frontier, c)
 		}
 		for _, f := range frontier[head:] {
-			b.edge(int(end[f]), int(begin[op]), edgeRealtime)
+			emit(f, op, edgeRealtime)
 		}
 	}
 	return nil
@@ -97,26 +116,36 @@ func (b *eventBuilder) addOrder(ctx context.Context) error {
 // the base edges and process edges, a shortest cycle through a process
 // edge in each strongly connected component (G0-process, G1c-process);
 // then over every edge, one through a realtime edge (G0-realtime,
-// G1c-realtime).
-func (g *eventGraph) orderCycles(ctx context.Context, col *collector) error {
+// G1c-realtime). It returns, per pass, the ops of every component found,
+// whose cycles are anomalies already.
+func (g *eventGraph) orderCycles(ctx context.Context, col *collector) ([2]map[int]bool, error) {
 	defer func() { g.mask = maskBase }()
-	for _, pass := range []struct {
-		mask edgeMask
-		via  int8
-	}{{maskProcess, edgeProcess}, {maskRealtime, edgeRealtime}} {
+	var covered [2]map[int]bool
+	for i, pass := range orderPasses {
 		g.mask = pass.mask
 		sccs, err := g.sccs(ctx)
 		if err != nil {
-			return err
+			return covered, err
 		}
+		covered[i] = map[int]bool{}
 		for _, scc := range sccs {
+			for _, v := range scc {
+				covered[i][g.nodes[v].op] = true
+			}
 			if cyc := g.cycleVia(scc, pass.via); cyc != nil {
 				col.add(g.explain(cyc))
 			}
 		}
 	}
-	return nil
+	return covered, nil
 }
+
+// orderPasses are the two searches for cycles through process and
+// realtime edges: the edges each follows and the kind its cycles must use.
+var orderPasses = [2]struct {
+	mask edgeMask
+	via  int8
+}{{maskProcess, edgeProcess}, {maskRealtime, edgeRealtime}}
 
 // cycleVia returns a shortest cycle (edges) inside scc through an edge of
 // the given kind, trying up to maxCycleTries such edges; nil when none of
@@ -191,7 +220,7 @@ func (g *eventGraph) shortcut(steps []cycleStep, kind int8) []cycleStep {
 	h := g.m.h
 	before := func(a, b int) bool {
 		x, y := &h.Ops[a], &h.Ops[b]
-		if a == b || x.Complete.Index < 0 || (x.Type() != history.TypeOK && x.Type() != history.TypeFail) {
+		if a == b || !ended(x) {
 			return false
 		}
 		return x.Complete.Index < y.Invoke.Index && (kind != edgeProcess || x.Process == y.Process)

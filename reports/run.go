@@ -136,11 +136,16 @@ var anomalyMeaning = map[string]string{
 	checker.Unexpected:          "a read returned a value nobody sent to this partition",
 	checker.AbortedRead:         "a read returned a value whose send failed",
 	checker.NotLinearizable:     "the partition's sends and reads admit no order consistent with an append-only log and real time",
-	checker.CycleG0Process:      "one process's later transaction wrote before its earlier one in a partition (a write-write cycle closed by process order)",
-	checker.CycleG1cProcess:     "a dependency cycle with a read, closed by one process's order, that no interleaving of transactions allows",
-	checker.CycleG0Realtime:     "a transaction invoked after another completed wrote before it in a partition (a write-write cycle closed by real time)",
-	checker.CycleG1cRealtime:    "a dependency cycle with a read, closed by real time (one op completed before another began), that no interleaving allows",
 	checker.StaleHighWatermark:  "allowed: a read's high watermark lagged an acknowledged offset while a new leader caught up (Kafka documents this); nothing was lost",
+	// Transactional dependency cycles (checker.TxnCycles).
+	checker.CycleG0Process:          "one process's later transaction wrote before its earlier one in a partition (a write-write cycle closed by process order)",
+	checker.CycleG1cProcess:         "a dependency cycle with a read, closed by one process's order, that no interleaving of transactions allows",
+	checker.CycleG0Realtime:         "a transaction invoked after another completed wrote before it in a partition (a write-write cycle closed by real time)",
+	checker.CycleG1cRealtime:        "a dependency cycle with a read, closed by real time (one op completed before another began), that no interleaving allows",
+	checker.CycleG0ProcessAllowed:   "allowed: a process-ordered write cycle among whole operations that interleaved, unisolated transactional writes explain",
+	checker.CycleG1cProcessAllowed:  "allowed: a process-ordered dependency cycle among whole operations that interleaved, unisolated transactional writes explain",
+	checker.CycleG0RealtimeAllowed:  "allowed: a realtime-ordered write cycle among whole operations that interleaved, unisolated transactional writes explain",
+	checker.CycleG1cRealtimeAllowed: "allowed: a realtime-ordered dependency cycle among whole operations that interleaved, unisolated transactional writes explain",
 }
 
 // RenderRun writes a self-contained HTML report of one run.
