@@ -427,7 +427,7 @@ func TestCleanProperty(t *testing.T) {
 		cfg.DeleteRetention = time.Duration(rapid.IntRange(0, 3).Draw(rt, "retentionHours")) * time.Hour
 		l := openLog(rt, fsys, cfg, c.now)
 		defer func() { l.Close() }()
-		var orig []rec // everything appended
+		var orig []rec       // everything appended
 		maxBound := int64(0) // nothing at or above any pass's bound is touched
 		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
 		for i := range steps {
