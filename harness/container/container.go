@@ -27,6 +27,7 @@ import (
 
 	"github.com/highwater-io/highwater/harness/cluster"
 	"github.com/highwater-io/highwater/harness/internal/await"
+	"github.com/highwater-io/highwater/harness/internal/faultclient"
 )
 
 // DefaultRacks are cycled over the nodes when Config.Racks is empty.
@@ -159,7 +160,7 @@ type Cluster struct {
 	// queries that must not depend on the cluster's view of a node.
 	directs []cluster.Direct
 	cuts    cutState
-	clocks  clockState
+	clocks  faultclient.Clock
 
 	closeMu sync.Mutex
 	closed  bool
@@ -219,6 +220,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 		return fmt.Errorf("container: %w", err)
 	}
 	c.cuts.init(c)
+	c.initClocks()
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
@@ -237,7 +239,7 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if err := c.poll(ctx, "cluster", c.clusterReady); err != nil {
 		return err
 	}
-	c.clocks.probe(ctx, c)
+	c.probeClocks(ctx)
 	return nil
 }
 
@@ -479,7 +481,7 @@ func (c *Cluster) properties(n *node) map[string]string {
 		"default.replication.factor": strconv.Itoa(min(3, len(c.nodes))),
 		"min.insync.replicas":        strconv.Itoa(min(2, len(c.nodes))),
 		"highwater.metrics.listener": n.listener(metricsIdx),
-		"highwater.fault.endpoints":  "true",
+		faultclient.EndpointsKey:     "true",
 	}
 	for k, v := range c.cfg.Set {
 		p[k] = v

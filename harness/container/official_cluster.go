@@ -175,9 +175,7 @@ func (o *OfficialCluster) setup(ctx context.Context) error {
 		return fmt.Errorf("container: %w", err)
 	}
 	c.cuts.init(c)
-	c.clocks.mu.Lock()
-	c.clocks.err = fmt.Errorf("%w: clock skew: the %s image has no clock seam (only the reference broker does)", cluster.ErrUnavailable, o.flavor)
-	c.clocks.mu.Unlock()
+	c.clocks.SetUnavailable(fmt.Errorf("%w: clock skew: the %s image has no clock seam (only the reference broker does)", cluster.ErrUnavailable, o.flavor))
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {

@@ -3,32 +3,23 @@ package reference
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/faultclient"
 	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/harness/proxy"
 )
 
 // Broker properties of the reference broker's fault seams.
 const (
-	faultEndpointsKey = "highwater.fault.endpoints"
+	faultEndpointsKey = faultclient.EndpointsKey
 	pageCacheKey      = "highwater.fault.page.cache"
 )
-
-// clockPath is the fault endpoint on the metrics listener.
-const clockPath = "/fault/clock"
-
-// faultHTTPTimeout bounds one fault endpoint request.
-const faultHTTPTimeout = 3 * time.Second
 
 var (
 	_ cluster.Links        = (*Cluster)(nil)
@@ -49,103 +40,40 @@ type degradation struct {
 	lossPercent        int
 }
 
-// faultState holds the degradations in effect and whether the clock seam
-// answers.
+// faultState holds the degradations in effect and the clock seam's
+// client, which remembers whether the seam answers.
 type faultState struct {
 	mu       sync.Mutex
 	degraded map[int32]degradation
 	cuts     map[[2]int32]bool // Proxy mode's cut links (low id, high id)
-	clockErr error
-	http     *http.Client
+	clock    faultclient.Clock
 }
 
-func (f *faultState) init(*Cluster) {
+func (f *faultState) init(c *Cluster) {
 	f.degraded = map[int32]degradation{}
 	f.cuts = map[[2]int32]bool{}
-	f.http = &http.Client{Timeout: faultHTTPTimeout}
-	f.clockErr = errors.New("not probed yet")
+	f.clock.MetricsAddr = func(id int32) (string, error) {
+		n, err := c.node(id)
+		if err != nil {
+			return "", err
+		}
+		return n.metr, nil
+	}
 }
 
 // probeClock asks node 1's fault endpoint once, after the cluster is
 // ready, so clock-skew is reported unavailable up front on a broker
 // without the endpoints instead of failing mid-run.
 func (f *faultState) probeClock(ctx context.Context, c *Cluster) {
-	var err error
-	if v := c.properties(c.nodes[0])[faultEndpointsKey]; v != "true" {
-		err = fmt.Errorf("%w: clock skew needs the broker's fault endpoints (fix: leave %s=true, Set has %q)", cluster.ErrUnavailable, faultEndpointsKey, v)
-	} else if _, err = f.call(ctx, http.MethodGet, c.nodes[0], ""); err != nil {
-		err = fmt.Errorf("%w: clock skew: the broker does not serve %s on its metrics listener (%w); it needs a build with the fault endpoints", cluster.ErrUnavailable, clockPath, err)
-	}
-	f.mu.Lock()
-	f.clockErr = err
-	f.mu.Unlock()
-}
-
-// clockBody is the clock endpoint's answer: {"offset_ms":N}.
-type clockBody struct {
-	OffsetMs *int64 `json:"offset_ms"`
-}
-
-// call sends one request to n's clock endpoint and returns the offset it
-// answers (anything else, such as a metrics page served for every path,
-// is an error).
-func (f *faultState) call(ctx context.Context, method string, n *node, query string) (time.Duration, error) {
-	body, err := f.send(ctx, method, n, query)
-	if err != nil {
-		return 0, err
-	}
-	var cb clockBody
-	if err := json.Unmarshal([]byte(body), &cb); err != nil || cb.OffsetMs == nil {
-		return 0, fmt.Errorf("%s %s: not a clock answer: %.80q", method, clockPath, body)
-	}
-	return time.Duration(*cb.OffsetMs) * time.Millisecond, nil
-}
-
-func (f *faultState) send(ctx context.Context, method string, n *node, query string) (string, error) {
-	url := "http://" + n.metr + clockPath
-	if query != "" {
-		url += "?" + query
-	}
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := f.http.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
-	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return string(body), nil
+	f.clock.Probe(ctx, c.nodes[0].id, c.properties(c.nodes[0]))
 }
 
 // ClocksAvailable is nil when the brokers serve the clock fault endpoint.
-func (c *Cluster) ClocksAvailable() error {
-	c.faults.mu.Lock()
-	defer c.faults.mu.Unlock()
-	return c.faults.clockErr
-}
+func (c *Cluster) ClocksAvailable() error { return c.faults.clock.Available() }
 
 // SkewClock sets node id's clock offset through PUT /fault/clock.
 func (c *Cluster) SkewClock(ctx context.Context, id int32, offset time.Duration) error {
-	if err := c.ClocksAvailable(); err != nil {
-		return err
-	}
-	n, err := c.node(id)
-	if err != nil {
-		return err
-	}
-	got, err := c.faults.call(ctx, http.MethodPut, n, "offset_ms="+strconv.FormatInt(offset.Milliseconds(), 10))
-	if err != nil {
-		return fmt.Errorf("node %d: skew clock: %w", id, err)
-	}
-	if got != offset.Truncate(time.Millisecond) {
-		return fmt.Errorf("node %d: skew clock by %v: the broker answered %v", id, offset, got)
-	}
-	return nil
+	return c.faults.clock.Skew(ctx, id, offset)
 }
 
 // ResetClock removes node id's offset (DELETE /fault/clock); a node that
@@ -159,10 +87,7 @@ func (c *Cluster) ResetClock(ctx context.Context, id int32) error {
 	if n.proc == nil || !n.proc.Running() {
 		return nil
 	}
-	if _, err := c.faults.call(ctx, http.MethodDelete, n, ""); err != nil {
-		return fmt.Errorf("node %d: reset clock: %w", id, err)
-	}
-	return nil
+	return c.faults.clock.Reset(ctx, id)
 }
 
 // UnsyncedLossAvailable is nil when every node keeps writes in the

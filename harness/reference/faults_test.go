@@ -195,19 +195,18 @@ func TestClockSkewAndPageCache(t *testing.T) {
 	if err := c.ClocksAvailable(); err != nil {
 		t.Fatalf("ClocksAvailable = %v", err)
 	}
-	n := c.nodes[0]
 	for _, off := range []time.Duration{time.Hour, -90 * time.Second} {
 		if err := c.SkewClock(ctx, 1, off); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := c.faults.call(ctx, "GET", n, ""); err != nil || got != off {
+		if got, err := c.faults.clock.Offset(ctx, 1); err != nil || got != off {
 			t.Errorf("after SkewClock(%v): GET = %v, %v", off, got, err)
 		}
 	}
 	if err := c.ResetClock(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := c.faults.call(ctx, "GET", n, ""); err != nil || got != 0 {
+	if got, err := c.faults.clock.Offset(ctx, 1); err != nil || got != 0 {
 		t.Errorf("after ResetClock: GET = %v, %v", got, err)
 	}
 	if err := c.Kill(ctx, 1); err != nil {
