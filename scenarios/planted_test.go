@@ -64,10 +64,11 @@ const (
 
 // plantedScenario is the short run every case uses: 3 reference nodes
 // with fast failure detection (3 s sessions), RF 3, min ISR 2, 3
-// partitions, 16 producers sending 200 records/s for 20 s, no group
-// consumers (the bugs are in the data plane), set applied last.
+// partitions, 16 producers sending 200 records/s for 16 s (every schedule
+// below has healed by 15 s), no group consumers (the bugs are in the data
+// plane), set applied last.
 func plantedScenario(name, schedule string, set map[string]string) run.Scenario {
-	w := queue(200, 20*time.Second, 3, 2)
+	w := queue(200, 16*time.Second, 3, 2)
 	w.Partitions = 3
 	w.Producers = 16
 	w.GroupConsumers = 0
