@@ -230,9 +230,16 @@ func (c *Catalog) LogConfig(overrides map[string]string) partlog.Config {
 	if err != nil || ratio < 0 || ratio > 1 {
 		ratio = partlog.DefaultConfig().MinCleanableDirtyRatio
 	}
+	roll := ms("segment.ms")
+	if maxLag := ms("max.compaction.lag.ms"); compact && maxLag > 0 && (roll <= 0 || maxLag < roll) {
+		// Kafka's LogConfig.maxSegmentMs: a compacted log rolls by
+		// max.compaction.lag.ms too, so no record waits in the active
+		// segment longer than that to become cleanable.
+		roll = maxLag
+	}
 	return partlog.Config{
 		SegmentBytes:           b.TopicInt64(overrides, "segment.bytes"),
-		SegmentRoll:            ms("segment.ms"),
+		SegmentRoll:            roll,
 		RetentionTime:          ms("retention.ms"),
 		RetentionBytes:         b.TopicInt64(overrides, "retention.bytes"),
 		FlushIntervalMessages:  b.TopicInt64(overrides, "flush.messages"),
