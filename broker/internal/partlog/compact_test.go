@@ -504,3 +504,61 @@ func checkCompacted(t tb, l *Log, orig []rec, bound int64) {
 		}
 	}
 }
+
+// cleanup.policy: compact alone never deletes by retention; compact,delete
+// does both.
+func TestCleanupPolicyRetention(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		deleteEnabled bool
+		wantDeleted   bool
+	}{{"compact", false, false}, {"compact,delete", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			cfg := compactConfig()
+			cfg.Delete = tc.deleteEnabled
+			cfg.RetentionTime = time.Hour
+			l := openLog(t, vfs.NewMem(), cfg, c.now)
+			defer l.Close()
+			for i := range 5 {
+				mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{fmt.Sprint("k", i), val("v")}))
+			}
+			mustAppend(t, l, padBatch(t, c.ms()))
+			c.advance(2 * time.Hour)
+			mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"new", val("v")}))
+			n, err := l.EnforceRetention()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n > 0) != tc.wantDeleted {
+				t.Fatalf("retention deleted %d segments, want deletion %v", n, tc.wantDeleted)
+			}
+		})
+	}
+}
+
+// max.compaction.lag.ms makes a log due whatever its dirty ratio.
+func TestCleanMaxCompactionLag(t *testing.T) {
+	c := newClock()
+	cfg := compactConfig()
+	cfg.MinCleanableDirtyRatio = 1 // due by ratio only when everything is dirty
+	cfg.MaxCompactionLag = time.Hour
+	l := openLog(t, vfs.NewMem(), cfg, c.now)
+	defer l.Close()
+	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"a", val("1")}, kvIn{"a", val("2")}))
+	mustAppend(t, l, padBatch(t, c.ms()))
+	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"b", val("1")}))
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil { // everything clean now
+		t.Fatal(err)
+	}
+	mustAppend(t, l, padBatch(t, c.ms())) // a small dirty segment
+	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"c", val("1")}))
+	cl, due := l.CleanDue(l.EndOffset(), c.now())
+	if due || cl.DirtyBytes == 0 || cl.DirtyRatio >= 1 {
+		t.Fatalf("cleanable %+v due %v: want dirty bytes, not due by ratio", cl, due)
+	}
+	c.advance(2 * time.Hour)
+	if cl, due := l.CleanDue(l.EndOffset(), c.now()); !due || !cl.MaxLagExceeded {
+		t.Fatalf("cleanable %+v due %v: want due by max.compaction.lag.ms", cl, due)
+	}
+}
