@@ -562,3 +562,75 @@ func TestCleanMaxCompactionLag(t *testing.T) {
 		t.Fatalf("cleanable %+v due %v: want due by max.compaction.lag.ms", cl, due)
 	}
 }
+
+// A crash at any fsync of a cleaning pass (the failed fsync and everything
+// after it lost) leaves a log that opens, holds a subsequence of what was
+// appended with every key's newest record, and cleans to the same result
+// as an uninterrupted pass.
+func TestCleanCrashAtEverySync(t *testing.T) {
+	base, c := vfs.NewMem(), newClock()
+	cfg := compactConfig()
+	cfg.SegmentBytes = 300
+	l := openLog(t, base, cfg, c.now)
+	var orig []rec
+	for i := range 40 {
+		kv := kvIn{key: fmt.Sprint("k", i%7), value: val(fmt.Sprint(i))}
+		if i%9 == 4 {
+			kv.value = nil
+		}
+		res := mustAppend(t, l, keyedBatch(t, c.ms(), kv))
+		r := rec{offset: res.BaseOffset, key: kv.key}
+		if kv.value != nil {
+			r.value = []byte(*kv.value)
+		}
+		orig = append(orig, r)
+	}
+	res := mustAppend(t, l, padBatch(t, c.ms()))
+	orig = append(orig, readRecs(t, l, res.BaseOffset)...)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SegmentBytes = 700 // merge on cleaning
+	clean := func(fsys *vfs.MemFS) string {
+		l := openLog(t, fsys, cfg, c.now)
+		defer l.Close()
+		if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(readRecs(t, l, 0))
+	}
+	want := clean(base.Crash())
+	for k := 1; ; k++ {
+		fsys := base.Crash()
+		l := openLog(t, fsys, cfg, c.now)
+		syncs := 0
+		fsys.SetSyncHook(func(string) error {
+			syncs++
+			if syncs == k {
+				return errors.New("injected fsync failure")
+			}
+			return nil
+		})
+		_, err := l.Clean(l.EndOffset(), c.now(), 0)
+		fsys.SetSyncHook(nil)
+		if syncs < k {
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Close()
+			t.Logf("covered %d fsyncs", k-1)
+			if k < 5 {
+				t.Fatalf("only %d fsyncs in a pass: the test covers nothing", k-1)
+			}
+			break
+		}
+		crashed := fsys.Crash()
+		l2 := openLog(t, crashed, cfg, c.now)
+		checkCompacted(t, l2, orig, l2.EndOffset())
+		l2.Close()
+		if got := clean(crashed); got != want {
+			t.Fatalf("crash at fsync %d: cleaning afterwards gives %s, want %s", k, got, want)
+		}
+		l.Close()
+	}
+}
