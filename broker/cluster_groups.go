@@ -53,10 +53,12 @@ func newClusterGroups(c *clusterNode) *clusterGroups {
 		partitionsKey:  "offsets.topic.num.partitions",
 		replicationKey: "offsets.topic.replication.factor",
 		configs: func(props *config.Broker, _ int) map[string]string {
+			// Compacted as in Kafka: the newest commit per group and
+			// partition stays. No flush per message as on one node: a
+			// commit is acknowledged once the ISR holds it.
 			return map[string]string{
-				"segment.bytes": strconv.FormatInt(props.Int64("offsets.topic.segment.bytes"), 10),
-				// No compaction yet: nothing may expire.
-				"retention.ms": "-1", "retention.bytes": "-1",
+				"cleanup.policy": "compact",
+				"segment.bytes":  strconv.FormatInt(props.Int64("offsets.topic.segment.bytes"), 10),
 			}
 		},
 		open:       g.open,

@@ -127,6 +127,23 @@ func TestClusterConsumerGroups(t *testing.T) {
 		}
 		return err
 	})
+	// Compacted, as Kafka creates it.
+	eventually(ctx, t, offsetsTopic+" is compacted", func() error {
+		rcs, err := adm.DescribeTopicConfigs(ctx, offsetsTopic)
+		if err != nil {
+			return err
+		}
+		rc, err := rcs.On(offsetsTopic, nil)
+		if err != nil {
+			return err
+		}
+		for _, cfg := range rc.Configs {
+			if cfg.Key == "cleanup.policy" && cfg.MaybeValue() == "compact" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s configs %v: no cleanup.policy=compact", offsetsTopic, rc.Configs)
+	})
 	var coordinator int32
 	eventually(ctx, t, "every node names the group's coordinator", func() error {
 		resp, err := c.metadata(ctx, 1, offsetsTopic)
