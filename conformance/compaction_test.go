@@ -147,3 +147,44 @@ func TestCompactionRefusesKeylessRecord(t *testing.T) {
 		t.Fatalf("partition 0 ends at %d after a refused record, want 0", e)
 	}
 }
+
+// TestCompactionDeleteRecordsPolicy: DeleteRecords needs the delete
+// policy: on a compact-only topic it is POLICY_VIOLATION, on
+// compact,delete it raises the log start offset.
+func TestCompactionDeleteRecordsPolicy(t *testing.T) {
+	tg := newTarget(t, compactionProps)
+	ctx := testCtx(t, 60*time.Second)
+	for _, tc := range []struct {
+		policy string
+		want   error
+	}{{"compact", kerr.PolicyViolation}, {"compact,delete", nil}} {
+		configs := compactedTopicConfigs()
+		configs["cleanup.policy"] = strp(tc.policy)
+		topic := tg.createTopic(ctx, 1, configs)
+		prod := tg.client(kgo.ProducerLinger(0))
+		for i := range 3 {
+			if err := prod.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(fmt.Sprint("k", i)), Value: []byte("v")}).FirstErr(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		req := kmsg.NewPtrDeleteRecordsRequest()
+		req.TimeoutMillis = 10000
+		rt := kmsg.NewDeleteRecordsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+		rp.Partition, rp.Offset = 0, 1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctx, prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := resp.Topics[0].Partitions[0]
+		if got := kerr.ErrorForCode(p.ErrorCode); got != tc.want {
+			t.Errorf("cleanup.policy=%s: DeleteRecords error %v, want %v", tc.policy, got, tc.want)
+		}
+		if tc.want == nil && p.LowWatermark != 1 {
+			t.Errorf("cleanup.policy=%s: low watermark %d, want 1", tc.policy, p.LowWatermark)
+		}
+	}
+}

@@ -6,11 +6,16 @@ package handler
 // high watermark), deleting whole segments below it; reads below the new
 // start get OFFSET_OUT_OF_RANGE. An offset above the high watermark is
 // OFFSET_OUT_OF_RANGE. The response's low watermark is the new start.
+// A topic whose cleanup.policy lacks delete (compact only) refuses it with
+// POLICY_VIOLATION, as Kafka does.
 
 import (
 	"context"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/highwater-io/highwater/broker/internal/config"
 )
 
 func init() { register(kmsg.DeleteRecords, 0, 2, (*Server).deleteRecords) }
@@ -25,6 +30,12 @@ func (s *Server) deleteRecords(_ context.Context, _ *Conn, req *kmsg.DeleteRecor
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition, sp.LowWatermark = rp.Partition, -1
 			p, err := s.partition(t, ok, rp.Partition, false)
+			if err == nil {
+				policy, _ := s.cfg.Broker.Topic(t.Configs(), "cleanup.policy")
+				if deletes, _ := config.CleanupPolicy(policy); !deletes {
+					err = kerrWithMessage(kerr.PolicyViolation, "Records of partition %s-%d can not be deleted due to the configured policy", t.Name, rp.Partition)
+				}
+			}
 			if err == nil {
 				offset := rp.Offset
 				if offset == -1 {
