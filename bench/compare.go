@@ -37,7 +37,11 @@ type RunResult struct {
 	// children excluded) over the same phases: the load generator shares the
 	// machine with the broker.
 	ClientCPUSeconds float64 `json:"clientCpuSeconds"`
-	Err              string  `json:"error,omitempty"`
+	// LoadAvg1 is the host's one-minute load average when the produce
+	// phase began (-1 when unknown): on a shared machine it tells a round
+	// that ran in a load spike from the target's own behaviour.
+	LoadAvg1 float64 `json:"loadAvg1"`
+	Err      string  `json:"error,omitempty"`
 }
 
 // OK reports whether the run completed.
@@ -92,6 +96,7 @@ func RunOnce(ctx context.Context, t Target, w Workload, round int, opts RunOptio
 	selfBefore, selfErr := ProcessCPUSeconds("/proc", os.Getpid())
 	res.Measured = procErr == nil
 
+	res.LoadAvg1 = loadAvg1("/proc")
 	rp := opts.begin(fmt.Sprintf("%s round %d", t.Name(), round))
 	res.Produce, res.Consume, err = produceConsume(ctx, inst.Bootstrap(), res.Topic, w, rp)
 	if rp != nil {
@@ -241,10 +246,13 @@ func allLed(td kadm.TopicDetail) bool {
 	return true
 }
 
-// Compare runs w on every target, interleaved in rounds (A B C A B C ...),
-// and returns every run. A run that fails is recorded and the comparison
-// goes on; only a cancelled context stops it early. perRun, when not nil, is
-// called after each run (to print it).
+// Compare runs w on every target, interleaved in rounds whose order
+// rotates (A B C, B C A, C A B, ...), and returns every run. Rotating
+// matters on a shared machine whose load drifts: with a fixed order the
+// first target always ran in the first (or last) conditions of a round,
+// which made one target's figures systematically worse. A run that fails
+// is recorded and the comparison goes on; only a cancelled context stops
+// it early. perRun, when not nil, is called after each run (to print it).
 func Compare(ctx context.Context, targets []Target, w Workload, rounds int, opts RunOptions, perRun func(RunResult)) ([]RunResult, error) {
 	if len(targets) == 0 || rounds < 1 {
 		return nil, fmt.Errorf("%w: %d targets, %d rounds", ErrBadWorkload, len(targets), rounds)
@@ -254,7 +262,8 @@ func Compare(ctx context.Context, targets []Target, w Workload, rounds int, opts
 	}
 	var runs []RunResult
 	for round := 1; round <= rounds; round++ {
-		for _, t := range targets {
+		for _, i := range RoundOrder(len(targets), round) {
+			t := targets[i]
 			logf(opts.Log, "== round %d/%d: %s\n", round, rounds, t.Name())
 			r, _ := RunOnce(ctx, t, w, round, opts)
 			runs = append(runs, r)
@@ -267,4 +276,22 @@ func Compare(ctx context.Context, targets []Target, w Workload, rounds int, opts
 		}
 	}
 	return runs, nil
+}
+
+// RoundOrder is the order (indexes into the targets) of 1-based round
+// round: the targets rotated left by round-1, so over n rounds every target
+// runs once in every position.
+func RoundOrder(targets, round int) []int {
+	order := make([]int, targets)
+	if targets == 0 {
+		return order
+	}
+	shift := (round - 1) % targets
+	if shift < 0 {
+		shift += targets
+	}
+	for i := range order {
+		order[i] = (i + shift) % targets
+	}
+	return order
 }

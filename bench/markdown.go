@@ -53,15 +53,15 @@ func (rep Report) WriteMarkdown(w io.Writer) error {
 			s.Target, runs, spread(s.ProduceMBps, "%.1f"), spread(s.ConsumeMBps, "%.1f"), spread(s.ProduceP99Ms, "%.1f"),
 			rss, cpu, written, ratioText(s.ProduceRatio), ratioText(s.ConsumeRatio), ratioText(s.RSSRatio), ratioText(s.CPURatio))
 	}
-	b.WriteString("\nRatios are to the first target's medians; spreads are min–max over rounds, run interleaved (A B A B).\n")
+	b.WriteString("\nRatios are to the first target's medians; spreads are min–max over rounds, run interleaved in a rotating order (A B C, B C A, ...).\n")
 	if len(rep.Results) > 0 {
-		b.WriteString("\n## Runs\n\n| target | round | nodes | RF | produce rec/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | consume MB/s | error |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("\n## Runs\n\n| target | round | nodes | RF | produce rec/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | consume MB/s | load | error |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, r := range rep.Results {
-			fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %s |\n",
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %.0f | %.1f | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %s |\n",
 				r.Driver, r.Round, intOrDash(r.Nodes), intOrDash(int(r.ReplicationFactor)), r.PublishRate, r.PublishThroughputMBs,
 				r.AggregatedPublishLatency50pct, r.AggregatedPublishLatency99pct, r.AggregatedPublishLatency999pct,
-				r.AggregatedPublishLatencyMax, r.ConsumeThroughputMBs, strings.ReplaceAll(r.Error, "|", `\|`))
+				r.AggregatedPublishLatencyMax, r.ConsumeThroughputMBs, loadText(r.LoadAvg1), strings.ReplaceAll(r.Error, "|", `\|`))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -80,4 +80,13 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// loadText shows a load average, "-" when unknown (negative, or absent from
+// an older report).
+func loadText(load float64) string {
+	if load <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", load)
 }

@@ -188,3 +188,27 @@ func ioField(io []byte, key string) (int64, bool) {
 	}
 	return 0, false
 }
+
+// loadAvg1 reads the one-minute load average from procRoot/loadavg, -1
+// when it cannot.
+func loadAvg1(procRoot string) float64 {
+	b, err := os.ReadFile(filepath.Join(procRoot, "loadavg"))
+	if err != nil {
+		return -1
+	}
+	return parseLoadAvg1(string(b))
+}
+
+// parseLoadAvg1 is the first field of /proc/loadavg's text, -1 when it is
+// not a number.
+func parseLoadAvg1(text string) float64 {
+	f := strings.Fields(text)
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil || v < 0 {
+		return -1
+	}
+	return v
+}

@@ -88,6 +88,8 @@ type ResultJSON struct {
 	BrokerPeakRSSBytes int64   `json:"brokerPeakRssBytes"`
 	BrokerWriteBytes   int64   `json:"brokerWriteBytes"`
 	ClientCPUSeconds   float64 `json:"clientCpuSeconds"`
+	// LoadAvg1 is the host's one-minute load average at the run's start.
+	LoadAvg1 float64 `json:"loadAvg1"`
 }
 
 // NewReport assembles the JSON report of runs of w.
@@ -124,7 +126,7 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 			AggregatedPublishLatency75pct: l.P75Ms, AggregatedPublishLatency95pct: l.P95Ms,
 			AggregatedPublishLatency99pct: l.P99Ms, AggregatedPublishLatency999pct: l.P999Ms,
 			AggregatedPublishLatencyMax: l.MaxMs,
-			BrokerStartSeconds:          r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds,
+			BrokerStartSeconds:          r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds, LoadAvg1: r.LoadAvg1,
 			BrokerWriteBytes: -1,
 			ProduceRequests:  r.Produce.Wire.Requests, ProduceRequestAvgBytes: r.Produce.Wire.AvgBytes,
 			FetchResponses: r.Consume.Wire.Requests, FetchResponseAvgBytes: r.Consume.Wire.AvgBytes,

@@ -411,7 +411,11 @@ func benchTarget(ctx context.Context, name string, f benchFlags, buildDir string
 func printRun(out io.Writer, r bench.RunResult) {
 	prefix := fmt.Sprintf("[%s round %d]", r.Target, r.Round)
 	if r.Produce.TotalRecords > 0 {
-		fmt.Fprintf(out, "%s produce: %s\n", prefix, bench.ProducerLine(r.Produce))
+		load := ""
+		if r.LoadAvg1 >= 0 {
+			load = fmt.Sprintf(" (load average %.2f at start)", r.LoadAvg1)
+		}
+		fmt.Fprintf(out, "%s produce: %s%s\n", prefix, bench.ProducerLine(r.Produce), load)
 	}
 	if r.Consume.Records > 0 {
 		fmt.Fprintf(out, "%s consume: %s\n", prefix, bench.ConsumerLine(r.Consume))
