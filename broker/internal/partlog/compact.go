@@ -171,6 +171,9 @@ func (l *Log) Cleanable(upTo int64, now time.Time) Cleanability {
 // the first uncleanable one (segments [dirty, uncleanable) are cleanable).
 func (l *Log) cleanableLocked(st cleanerState, upTo int64, now time.Time) (Cleanability, int, int) {
 	firstDirty := max(st.firstDirty, l.startOffset)
+	if firstDirty > l.endOffset {
+		firstDirty = l.startOffset // a stale checkpoint: all is dirty
+	}
 	nowMs, lagMs := now.UnixMilli(), l.cfg.MinCompactionLag.Milliseconds()
 	dirty, stop := len(l.segs)-1, len(l.segs)-1 // the active segment is never cleaned
 	for i, s := range l.segs[:len(l.segs)-1] {
@@ -244,12 +247,17 @@ func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, e
 	}
 	stats.RecordsRead, stats.RecordsRemoved = p.recordsRead, p.recordsRemoved
 	p.state.firstDirty = stats.EndOffset
-	l.mu.RLock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.truncations != p.truncations {
+		// Closed (deleted), or a truncation lowered the first dirty offset
+		// meanwhile: this pass's view of the log is stale.
+		return stats, fmt.Errorf("%w: log closed or truncated during the pass", ErrCleaningAborted)
+	}
 	live := map[int64]bool{}
 	for _, s := range l.segs {
 		live[s.base] = true
 	}
-	l.mu.RUnlock()
 	for b := range p.state.cleanedAtMs {
 		if !live[b] {
 			delete(p.state.cleanedAtMs, b)
@@ -276,6 +284,7 @@ type cleanPlan struct {
 	// this pass's output: its marker must stay while any does.
 	openData                    map[int64]bool
 	recordsRead, recordsRemoved int64
+	truncations                 uint64 // Log.truncations when planned
 }
 
 // planClean picks the range and builds the key map; nil means nothing to do.
@@ -293,7 +302,7 @@ func (l *Log) planClean(upTo int64, now time.Time, maxMapEntries int) (*cleanPla
 	if dirty >= stop && !c.PurgeDue {
 		return nil, nil
 	}
-	p := &cleanPlan{state: st, latest: map[string]int64{}, aborted: map[int64][]AbortedTxn{},
+	p := &cleanPlan{state: st, truncations: l.truncations, latest: map[string]int64{}, aborted: map[int64][]AbortedTxn{},
 		lastData: map[int64]int64{}, openData: map[int64]bool{}}
 	for _, s := range l.segs {
 		for _, e := range s.aborted {
@@ -413,4 +422,17 @@ func (l *Log) CleanDue(upTo int64, now time.Time) (Cleanability, bool) {
 	}
 	c, _, _ := l.cleanableLocked(l.readCleanerState(), upTo, now)
 	return c, c.Due(l.cfg.MinCleanableDirtyRatio)
+}
+
+// truncateCleanerState lowers the first dirty offset to offset when a
+// truncation cut below it (Kafka's maybeTruncateCheckpoint): what is
+// appended there again is dirty. l.mu is held.
+func (l *Log) truncateCleanerState(offset int64) error {
+	l.truncations++
+	st := l.readCleanerState()
+	if st.firstDirty <= offset {
+		return nil
+	}
+	st.firstDirty = offset
+	return l.writeCleanerState(st)
 }

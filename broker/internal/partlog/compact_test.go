@@ -634,3 +634,35 @@ func TestCleanCrashAtEverySync(t *testing.T) {
 		l.Close()
 	}
 }
+
+// Truncation below the first dirty offset makes what is appended there
+// again dirty.
+func TestCleanAfterTruncation(t *testing.T) {
+	c := newClock()
+	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+	defer l.Close()
+	for i := range 8 {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{fmt.Sprint("k", i), val("v")}))
+	}
+	mustAppend(t, l, padBatch(t, c.ms()))
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	if cl := l.Cleanable(l.EndOffset(), c.now()); cl.FirstDirtyOffset != 2 {
+		t.Fatalf("first dirty %d after truncating to 2, want 2", cl.FirstDirtyOffset)
+	}
+	for range 4 {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k0", val("again")}))
+	}
+	mustAppend(t, l, padBatch(t, c.ms()))
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	got := readRecs(t, l, 0)
+	if fmt.Sprint(got[:2]) != "[1:k1=v 5:k0=again]" {
+		t.Fatalf("after truncation and cleaning: %v", got)
+	}
+}

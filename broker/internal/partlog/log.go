@@ -35,7 +35,8 @@ type Log struct {
 	closed bool
 	failed error // sticky ErrStorage
 
-	cleanMu sync.Mutex // one cleaning pass at a time (compact.go)
+	cleanMu     sync.Mutex // one cleaning pass at a time (compact.go)
+	truncations uint64     // truncations so far, under mu: a pass that saw one abandons its checkpoint
 }
 
 // Open opens or creates the log in dir, recovering from an unclean

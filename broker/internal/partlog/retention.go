@@ -192,6 +192,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	if offset < 0 {
 		return fmt.Errorf("%w: truncate to %d", ErrOffsetOutOfRange, offset)
 	}
+	if err := l.truncateCleanerState(offset); err != nil {
+		return l.fail(err)
+	}
 	if ckpt, _, ok := l.readTxnCheckpoint(); ok && ckpt > offset {
 		// It describes records about to go: a crash after the cut must not
 		// find it valid again once the log regrows past its offset.
@@ -239,6 +242,9 @@ func (l *Log) TruncateTo(offset int64) error {
 // whose start and end offsets are offset.
 func (l *Log) truncateFullyAndStartAt(offset int64) error {
 	if err := l.removeTxnCheckpoint(); err != nil {
+		return l.fail(err)
+	}
+	if err := l.truncateCleanerState(offset); err != nil {
 		return l.fail(err)
 	}
 	if offset != l.startOffset {
