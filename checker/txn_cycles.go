@@ -29,27 +29,33 @@ import (
 // there needs at least one write-read edge, so it is G1c.
 //
 // The process and realtime variants are searched in the same event graph,
-// with each op's invocation and completion added as events: an op's events
-// follow its invocation and precede its completion (ok or fail; an info op
-// may take effect later, so nothing is ordered after it), one process's
-// ops run one after another, and an op completed before another was
-// invoked precedes it. Every such edge is an order a correct broker keeps
-// — a record appended after another was acknowledged gets a higher offset,
+// with each op's invocation and completion added as events and polls as
+// readers (a read_committed poll after the commit of what it returned, a
+// read_uncommitted one after its append): an op's events follow its
+// invocation and precede its completion (ok or fail; an info op may take
+// effect later, so nothing is ordered after it), one process's ops run
+// one after another, and an op completed before another was invoked
+// precedes it. Every such edge is an order a correct broker keeps — a
+// record appended after another was acknowledged gets a higher offset,
 // and a read_committed read returns only what committed before it — so a
 // cycle through one (G0-process, G1c-process, G0-realtime, G1c-realtime)
 // is an anomaly, not an allowed interleaving: records landed or were read
-// against real time. Cycles through a process or realtime edge that only
-// Jepsen's coarser graph of whole operations shows — an interleaving of
-// unisolated writes explains them, and Jepsen's Kafka checker allows them
-// — are findings, not anomalies (Kafka promises no serializability, let
-// alone strict serializability): G0-process-allowed and the like, one per
-// strongly connected component that holds no op of an anomaly's, counted
-// in Stats under the same names. A
-// -process cycle is a -realtime cycle too and is reported as both, as
-// Elle does. G-single and G2-item need anti-dependency (rw) edges, which a
-// poll cannot justify — it reads from its position, not the log's end —
-// so they are not checked (Jepsen's Kafka checker leaves rw edges out for
-// the same reason).
+// against real time. A -process cycle is a -realtime cycle too and is
+// reported as both, as Elle does.
+//
+// Cycles through a process or realtime edge that only Jepsen's coarser
+// graph of whole operations shows — an interleaving of unisolated writes
+// explains them, and Jepsen's Kafka checker allows them — are findings,
+// not anomalies, since Kafka promises no serializability, let alone strict
+// serializability: G0-process-allowed, G1c-process-allowed,
+// G0-realtime-allowed and G1c-realtime-allowed, one per strongly connected
+// component that holds no op of an anomaly's, counted in Stats under the
+// same names.
+//
+// G-single and G2-item need anti-dependency (rw) edges, which a poll
+// cannot justify — it reads from its position, not the log's end — so
+// they are not checked (Jepsen's Kafka checker leaves rw edges out for the
+// same reason).
 type TxnCycles struct {
 	// StrictG0 reports write-write cycles as G0 anomalies (for a broker
 	// that promises to isolate transactions' writes; Kafka does not).
@@ -84,7 +90,7 @@ func (c *TxnCycles) Check(ctx context.Context, h *history.History) Result {
 	if err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
 	}
-	og, err := newOpGraph(ctx, m, vo, g)
+	og, err := newOpGraph(ctx, g)
 	if err != nil {
 		return Result{Valid: Unknown, Reason: fmt.Sprintf("txn-cycles: %v", err)}
 	}
@@ -116,7 +122,7 @@ const (
 	nodeAppend = iota // one record's append
 	nodeCommit        // an op's EndTxn (a plain send's acknowledgement): all its appends are done
 	nodeRead          // an op's reads (a transaction's polls, a poll op's records)
-	nodeBegin         // an op's invocation: everything it does comes after
+	nodeBegin         // an op's invocation: its appends and completion come after
 	nodeEnd           // an op's completion (ok or fail): everything it did came before
 )
 
@@ -180,9 +186,9 @@ type eventGraph struct {
 	to    []int
 	from  []int
 	kind  []int8
-	read  []int32 // per edge: index into m.reads (wr) or wws (ww of whole ops), -1
+	read  []int32 // per edge: index into m.reads (wr), the lifted edge of ev (graphs of whole ops), -1
 	mask  edgeMask
-	wws   []wwDetail // graphs of whole operations only
+	ev    *eventGraph // for a graph of whole operations: the event graph its ww and wr edges come from
 }
 
 // eventBuilder assembles the event graph: nodes per op, then edges.
@@ -462,14 +468,6 @@ func (g *eventGraph) explain(cyc []int) Anomaly {
 	return a
 }
 
-// wwDetail is what justifies a write-write edge between whole operations:
-// v1@o1 directly precedes v2@o2 in tp.
-type wwDetail struct {
-	tp     history.TopicPartition
-	v1, v2 string
-	o1, o2 int64
-}
-
 // describeSteps fills an anomaly's type, ops, values and offsets from a
 // cycle's steps, and says for each step why its first op precedes the
 // next; n is the number of ops on the cycle.
@@ -484,19 +482,20 @@ func (g *eventGraph) describeSteps(steps []cycleStep) (a Anomaly, text []string,
 		fromOp, toOp := g.m.describe(from.op), g.m.describe(to.op)
 		switch s.kind {
 		case edgeWW:
-			d := wwDetail{tp: from.tp, v1: from.value, v2: to.value, o1: from.off, o2: to.off}
-			if g.wws != nil {
-				d = g.wws[s.read]
-			}
-			text = append(text, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)", fromOp, toOp, d.tp, d.v1, d.o1, d.v2, d.o2))
-			a.Values = append(a.Values, d.v1, d.v2)
-			a.Offsets = append(a.Offsets, d.o1, d.o2)
+			x, y := g.wwNodes(s)
+			text = append(text, fmt.Sprintf("%s →ww %s (%s)", fromOp, toOp, wwWhy(x, y)))
+			a.Values = append(a.Values, x.value, y.value)
+			a.Offsets = append(a.Offsets, x.off, y.off)
 			if a.Topic == "" {
-				a.Topic, a.Partition = d.tp.Topic, d.tp.Partition
+				a.Topic, a.Partition = x.tp.Topic, x.tp.Partition
 			}
 		case edgeWR:
 			wr = true
-			r := g.m.reads[s.read]
+			ri := s.read
+			if g.ev != nil {
+				ri = int(g.ev.read[ri])
+			}
+			r := g.m.reads[ri]
 			text = append(text, fmt.Sprintf("%s →wr %s (%s)", fromOp, toOp, g.readWhy(r)))
 			a.Values = append(a.Values, r.value)
 		case edgeProcess:
@@ -517,6 +516,19 @@ func (g *eventGraph) describeSteps(steps []cycleStep) (a Anomaly, text []string,
 		a.Ops = append(a.Ops, g.m.ref(op))
 	}
 	return a, text, len(ops)
+}
+
+// wwNodes returns the two appends a write-write step joins (for a graph
+// of whole operations, those of the event edge it was lifted from).
+func (g *eventGraph) wwNodes(s cycleStep) (eventNode, eventNode) {
+	if g.ev != nil {
+		return g.ev.nodes[g.ev.from[s.read]], g.ev.nodes[g.ev.to[s.read]]
+	}
+	return g.nodes[s.from], g.nodes[s.to]
+}
+
+func wwWhy(x, y eventNode) string {
+	return fmt.Sprintf("%s: %q@%d precedes %q@%d", x.tp, x.value, x.off, y.value, y.off)
 }
 
 // nonzero maps an unset (zero) start to the largest time, for min.
@@ -571,9 +583,10 @@ func (c *TxnCycles) writeCycles(ctx context.Context, g *eventGraph, col *collect
 		a := Anomaly{Type: CycleG0}
 		var steps []string
 		for _, e := range cyc {
-			v, w, d := g.nodes[g.from[e]].op, g.nodes[g.to[e]].op, g.wws[g.read[e]]
+			v, w := g.nodes[g.from[e]].op, g.nodes[g.to[e]].op
+			x, y := g.wwNodes(cycleStep{from: g.from[e], to: g.to[e], kind: edgeWW, read: int(g.read[e])})
 			a.Ops = append(a.Ops, g.m.ref(v))
-			steps = append(steps, fmt.Sprintf("%s →ww %s (%s: %q@%d precedes %q@%d)", g.m.describe(v), g.m.describe(w), d.tp, d.v1, d.o1, d.v2, d.o2))
+			steps = append(steps, fmt.Sprintf("%s →ww %s (%s)", g.m.describe(v), g.m.describe(w), wwWhy(x, y)))
 		}
 		a.Explanation = fmt.Sprintf("write cycle of %d transactions: %s", len(cyc), strings.Join(steps, "; "))
 		col.add(a)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/highwater-io/highwater/history"
 )
 
 // Finding types of TxnCycles: process and realtime cycles of Jepsen's
@@ -20,13 +18,16 @@ const (
 	CycleG1cRealtimeAllowed = "G1c-realtime-allowed"
 )
 
-// newOpGraph builds the graph Jepsen's Kafka checker searches: one node
-// per operation of the event graph ev, write-write edges between the
-// writers of adjacent versions (each justified by a wwDetail), write-read
-// edges from a value's writer to every op that read it, and the process
-// and realtime edges of opOrder.
-func newOpGraph(ctx context.Context, m *txnModel, vo map[history.TopicPartition][]txnVersion, ev *eventGraph) (*eventGraph, error) {
-	g := &eventGraph{m: m}
+// newOpGraph builds the graph Jepsen's Kafka checker searches from the
+// event graph ev: one node per operation of ev, its write-write edges
+// (between the writers of adjacent versions) and write-read edges (from a
+// value's writer to every op that read it) lifted to whole operations,
+// and the process and realtime edges of opOrder. A lifted edge's read
+// field is the event edge it came from, which explains it. Parallel edges
+// are kept: deduplicating would cost more than searching them.
+func newOpGraph(ctx context.Context, ev *eventGraph) (*eventGraph, error) {
+	m := ev.m
+	g := &eventGraph{m: m, ev: ev}
 	node := noNodes(len(m.h.Ops)) // op → node
 	var ops []int                 // ops in the event graph, in invocation order
 	for _, nd := range ev.nodes {
@@ -41,34 +42,15 @@ func newOpGraph(ctx context.Context, m *txnModel, vo map[history.TopicPartition]
 		node[op] = int32(i)
 		g.nodes[i] = eventNode{kind: nodeCommit, op: op}
 	}
-	edges := make([]graphEdge, 0, len(m.writes)+len(m.reads)/4+4*len(ops))
+	edges := make([]graphEdge, 0, len(ev.to)/2)
 	link := func(a, b int, kind int8, detail int) {
-		if a != b && node[a] >= 0 && node[b] >= 0 {
+		if a != b {
 			edges = append(edges, graphEdge{from: int(node[a]), to: int(node[b]), kind: kind, read: detail})
 		}
 	}
-	type pair struct{ a, b int }
-	ww := map[pair]bool{}
-	for tp, vs := range vo {
-		for i := 1; i < len(vs); i++ {
-			a, b := m.writes[vs[i-1].value].op, m.writes[vs[i].value].op
-			if a != b && vs[i-1].offset != vs[i].offset && !ww[pair{a, b}] {
-				ww[pair{a, b}] = true
-				g.wws = append(g.wws, wwDetail{tp: tp, v1: vs[i-1].value, o1: vs[i-1].offset, v2: vs[i].value, o2: vs[i].offset})
-				link(a, b, edgeWW, len(g.wws)-1)
-			}
-		}
-	}
-	// One write-read edge per (writer, reader): an op's reads are
-	// consecutive in m.reads.
-	readFrom := map[int]bool{}
-	for i, r := range m.reads {
-		if i == 0 || m.reads[i-1].op != r.op {
-			clear(readFrom)
-		}
-		if w, ok := m.writes[r.value]; ok && w.outcome != outcomeAborted && w.tp == r.tp && !readFrom[w.op] {
-			readFrom[w.op] = true
-			link(w.op, r.op, edgeWR, i)
+	for e, k := range ev.kind {
+		if k == edgeWW || k == edgeWR {
+			link(ev.nodes[ev.from[e]].op, ev.nodes[ev.to[e]].op, k, e)
 		}
 	}
 	if err := opOrder(ctx, m.h, ops, func(from, to int, kind int8) { link(from, to, kind, -1) }); err != nil {

@@ -23,9 +23,9 @@ const maxCycleTries = 8
 // the last one that ended. Realtime edges are the transitive reduction of
 // "completed before the other was invoked" (Elle's construction): walking
 // invocations in order, each op gets an edge from every op in the frontier
-// — the ops that completed since the latest completion whose own
-// invocation followed them — so a history with c concurrent ops gets about
-// c edges per op instead of n.
+// — the ended ops that no op ended since was invoked after (those reach
+// it through that op) — so a history with c concurrent ops gets about c
+// edges per op instead of n.
 func (b *eventBuilder) addOrder(ctx context.Context) error {
 	h := b.g.m.h
 	var ops []int // ops with events, in invocation order (h.Ops is)
@@ -51,8 +51,12 @@ func (b *eventBuilder) addOrder(ctx context.Context) error {
 			b.edge(int(c), en, edgeOrder)
 		}
 	}
+	// The invocation orders the op's appends, not its reads: the eos
+	// workload polls before it records the transaction's invocation. A
+	// read leads only to its op's appends and end, which the begin orders
+	// anyway, so no cycle is lost.
 	for v, nd := range b.g.nodes {
-		if (nd.kind == nodeAppend || nd.kind == nodeRead) && begin[nd.op] >= 0 {
+		if nd.kind == nodeAppend && begin[nd.op] >= 0 {
 			b.edge(int(begin[nd.op]), v, edgeOrder)
 		}
 	}
@@ -72,8 +76,7 @@ func ended(op *history.Op) bool {
 // h.Ops in invocation order): from the last op of each process that ended
 // to its next op, and the transitive reduction of realtime order — walking
 // invocations in order, each op gets an edge from every op in the
-// frontier, the ops that ended since the latest completion whose own
-// invocation followed them.
+// frontier: the ended ops that no op ended since was invoked after.
 func opOrder(ctx context.Context, h *history.History, ops []int, emit func(from, to int, kind int8)) error {
 	lastEnded := map[int]int{} // process → its last op that ended
 	var done []int             // ops that ended
@@ -116,8 +119,8 @@ func opOrder(ctx context.Context, h *history.History, ops []int, emit func(from,
 // the base edges and process edges, a shortest cycle through a process
 // edge in each strongly connected component (G0-process, G1c-process);
 // then over every edge, one through a realtime edge (G0-realtime,
-// G1c-realtime). It returns, per pass, the ops of every component found,
-// whose cycles are anomalies already.
+// G1c-realtime). It returns, per pass, the ops of every component with
+// such a cycle: their cycles are anomalies already.
 func (g *eventGraph) orderCycles(ctx context.Context, col *collector) ([2]map[int]bool, error) {
 	defer func() { g.mask = maskBase }()
 	var covered [2]map[int]bool
@@ -129,11 +132,11 @@ func (g *eventGraph) orderCycles(ctx context.Context, col *collector) ([2]map[in
 		}
 		covered[i] = map[int]bool{}
 		for _, scc := range sccs {
-			for _, v := range scc {
-				covered[i][g.nodes[v].op] = true
-			}
 			if cyc := g.cycleVia(scc, pass.via); cyc != nil {
 				col.add(g.explain(cyc))
+				for _, v := range scc {
+					covered[i][g.nodes[v].op] = true
+				}
 			}
 		}
 	}
