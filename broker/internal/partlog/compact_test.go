@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -665,4 +666,73 @@ func TestCleanAfterTruncation(t *testing.T) {
 	if fmt.Sprint(got[:2]) != "[1:k1=v 5:k0=again]" {
 		t.Fatalf("after truncation and cleaning: %v", got)
 	}
+}
+
+// Cleaning passes run while appends and reads go on (run with -race):
+// readers only ever see offsets rising, and the end result keeps every
+// key's newest record.
+func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
+	c := newClock()
+	cfg := compactConfig()
+	cfg.SegmentBytes = 500
+	l := openLog(t, vfs.NewMem(), cfg, time.Now)
+	defer l.Close()
+	var mu sync.Mutex
+	var orig []rec
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(done)
+		for i := range 400 {
+			kv := kvIn{key: fmt.Sprint("k", i%13), value: val(fmt.Sprint(i))}
+			res, err := l.Append(keyedBatch(t, c.ms(), kv))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			orig = append(orig, rec{offset: res.BaseOffset, key: kv.key, value: []byte(*kv.value)})
+			mu.Unlock()
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			data, err := l.Read(l.StartOffset(), 1<<20, l.EndOffset())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			last := int64(-1)
+			for len(data) > 0 {
+				h, err := records.ReadHeader(data)
+				if err != nil || h.BaseOffset <= last {
+					t.Errorf("read batch at %d after %d (%v)", h.BaseOffset, last, err)
+					return
+				}
+				last = h.LastOffset()
+				data = data[h.Size():]
+			}
+		}
+	})
+	for {
+		select {
+		case <-done:
+		default:
+			if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil && !errors.Is(err, ErrCleaningAborted) {
+				t.Fatal(err)
+			}
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	checkCompacted(t, l, orig, l.EndOffset())
 }
