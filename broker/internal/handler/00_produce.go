@@ -55,6 +55,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -243,6 +244,9 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		// record on a compacted topic is INVALID_RECORD, this partition only.
 		for _, re := range verr.Records {
 			msg := re.Err.Error()
+			if compacted && !errors.Is(re.Err, records.ErrInvalidTimestamp) {
+				msg = fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d.", p.Topic.Name, p.Index)
+			}
 			sp.ErrorRecords = append(sp.ErrorRecords, kmsg.ProduceResponseTopicPartitionErrorRecord{RelativeOffset: int32(re.Index), ErrorMessage: &msg})
 		}
 		if compacted && !errors.Is(err, records.ErrInvalidTimestamp) {
