@@ -3,11 +3,9 @@ package container
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,9 +15,9 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/clustertesting"
 )
 
 // podmanSocket is where scripts/podman-setup.sh serves the Docker API.
@@ -211,26 +209,26 @@ func TestContainerCluster(t *testing.T) {
 	t.Logf("3 nodes ready in %v at %s", time.Since(began), c.Bootstrap())
 	checkNodes(t, c)
 
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	want := produce(ctx, t, c, topic, 100, "a")
+	want := clustertesting.Produce(ctx, t, c, topic, 100, "a")
 
 	tp0 := cluster.TopicPartition{Topic: topic}
-	old := leaderOf(ctx, t, c, tp0)
+	old := clustertesting.LeaderOf(ctx, t, c, tp0)
 	killed := time.Now()
 	if err := c.Kill(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	newLeader := waitNewLeader(ctx, t, c, tp0, old)
 	t.Logf("node %d killed; node %d leads after %v", old, newLeader, time.Since(killed))
-	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "b")...)
 	if b, err := os.ReadFile(c.Logs(old)); err != nil || len(b) == 0 {
 		t.Errorf("log of killed node %d: %d bytes, %v", old, len(b), err)
 	}
@@ -238,10 +236,10 @@ func TestContainerCluster(t *testing.T) {
 	if err := c.Start(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
 		t.Fatalf("node %d not back in the ISR: %v", old, err)
 	}
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 
 	if nw, err := cluster.NetworkOf(c); err != nil {
 		t.Logf("network cut not tried: %v", err)
@@ -299,8 +297,8 @@ func TestContainerCluster(t *testing.T) {
 	if err := c.Restart(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 10, "c")...)
-	consumeExpect(ctx, t, c, topic, want)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 10, "c")...)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 
 	if err := c.ClocksAvailable(); err != nil {
 		t.Errorf("ClocksAvailable = %v", err)
@@ -325,7 +323,7 @@ func TestContainerCluster(t *testing.T) {
 // HealAll the ISR is whole again.
 func checkIsolation(ctx context.Context, t *testing.T, c *Cluster, nw cluster.Network, adm *kadm.Client, tp cluster.TopicPartition) {
 	t.Helper()
-	old := leaderOf(ctx, t, c, tp)
+	old := clustertesting.LeaderOf(ctx, t, c, tp)
 	cut := time.Now()
 	if err := cluster.Isolate(ctx, c, nw, old); err != nil {
 		t.Fatal(err)
@@ -342,7 +340,7 @@ func checkIsolation(ctx context.Context, t *testing.T, c *Cluster, nw cluster.Ne
 	if err := nw.HealAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 45*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, tp.Topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, tp.Topic, 3, 45*time.Second); err != nil {
 		t.Fatalf("after heal: %v", err)
 	}
 }
@@ -361,29 +359,9 @@ func listTable(ctx context.Context, t *testing.T, c *Cluster, id int32) string {
 	return string(out)
 }
 
-func leaderOf(ctx context.Context, t *testing.T, c *Cluster, tp cluster.TopicPartition) int32 {
-	t.Helper()
-	leaders, err := c.Leaders(ctx)
-	if err != nil || leaders[tp] < 1 {
-		t.Fatalf("Leaders = %v, %v", leaders, err)
-	}
-	return leaders[tp]
-}
-
 func waitNewLeader(ctx context.Context, t *testing.T, c *Cluster, tp cluster.TopicPartition, old int32) int32 {
 	t.Helper()
-	var got int32
-	err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error {
-		l, err := c.Leaders(ctx)
-		if err != nil {
-			return err
-		}
-		if l[tp] == old || l[tp] < 1 {
-			return fmt.Errorf("leader of %v is %d", tp, l[tp])
-		}
-		got = l[tp]
-		return nil
-	})
+	got, err := clustertesting.NewLeader(ctx, c, tp, old, 30*time.Second)
 	if err != nil {
 		t.Fatalf("no new leader after losing node %d: %v", old, err)
 	}
@@ -432,92 +410,6 @@ func checkNodes(t *testing.T, c *Cluster) {
 	}
 }
 
-func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
-// produce writes n acks=all records to partition 0 and returns their values.
-func produce(ctx context.Context, t *testing.T, c *Cluster, topic string, n int, prefix string) []string {
-	t.Helper()
-	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
-	defer cl.Close()
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var vals []string
-	var recs []*kgo.Record
-	for i := range n {
-		v := fmt.Sprintf("%s-%d", prefix, i)
-		vals = append(vals, v)
-		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(v)})
-	}
-	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce %s: %v", prefix, err)
-	}
-	return vals
-}
-
-func consumeExpect(ctx context.Context, t *testing.T, c *Cluster, topic string, want []string) {
-	t.Helper()
-	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		topic: {0: kgo.NewOffset().AtStart()}}))
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got []string
-	for len(got) < len(want) {
-		fs := cl.PollFetches(cctx)
-		if cctx.Err() != nil {
-			t.Fatalf("read %d of %d records", len(got), len(want))
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("read back %d records, not the %d produced in order", len(got), len(want))
-	}
-}
-
-func isrIs(ctx context.Context, adm *kadm.Client, topic string, n int) error {
-	tds, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return err
-	}
-	td, ok := tds[topic]
-	if !ok || td.Err != nil {
-		return fmt.Errorf("topic %s: %v", topic, td.Err)
-	}
-	for _, p := range td.Partitions {
-		if len(p.ISR) != n {
-			return fmt.Errorf("%s-%d ISR %v", topic, p.Partition, p.ISR)
-		}
-	}
-	return nil
-}
-
-// waitFor polls f until it succeeds or within passes.
-func waitFor(ctx context.Context, within time.Duration, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for {
-		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
-		err := f(qctx)
-		qcancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("after %v: %w", within, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
 // TestHostNetworkCluster runs the fallback mode (every container in the
 // host's network namespace on its own loopback ports): start, acks=all
 // produce, leader kill, failover, restart, ISR 3. Opt-in
@@ -555,30 +447,30 @@ func TestHostNetworkCluster(t *testing.T) {
 	if _, err := cluster.NetworkOf(c); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Errorf("NetworkOf = %v, want ErrUnavailable", err)
 	}
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	want := produce(ctx, t, c, topic, 50, "a")
+	want := clustertesting.Produce(ctx, t, c, topic, 50, "a")
 	tp0 := cluster.TopicPartition{Topic: topic}
-	old := leaderOf(ctx, t, c, tp0)
+	old := clustertesting.LeaderOf(ctx, t, c, tp0)
 	if err := c.Kill(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	waitNewLeader(ctx, t, c, tp0, old)
-	want = append(want, produce(ctx, t, c, topic, 10, "b")...)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 10, "b")...)
 	if err := c.Restart(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
 		t.Fatalf("node %d not back in the ISR: %v", old, err)
 	}
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 }
 
 // TestRemoveLeftovers: a labelled network of a cluster never closed is

@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/clustertesting"
 )
 
 // bridgeNodes are k nodes placed as the driver places them on a bridge
@@ -304,27 +305,27 @@ func testOfficialCluster(t *testing.T, f Flavor) {
 	}()
 	t.Logf("%s: 3 nodes ready in %v at %s", o.Image(), time.Since(began), o.Bootstrap())
 	c := o.Cluster
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(o.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, o)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	if err := waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 60*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	want := produce(ctx, t, c, topic, 50, "a")
+	want := clustertesting.Produce(ctx, t, c, topic, 50, "a")
 	tp := cluster.TopicPartition{Topic: topic}
-	old := leaderOf(ctx, t, c, tp)
+	old := clustertesting.LeaderOf(ctx, t, c, tp)
 	if err := o.Kill(ctx, old); err != nil {
 		t.Fatal(err)
 	}
 	waitNewLeader(ctx, t, c, tp, old)
-	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "b")...)
 	if err := o.Start(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 
 	ctrl, err := o.ActiveController(ctx)
 	if err != nil {
@@ -333,8 +334,8 @@ func testOfficialCluster(t *testing.T, f Flavor) {
 	if err := o.Restart(ctx, ctrl); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 10, "c")...)
-	consumeExpect(ctx, t, c, topic, want)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 10, "c")...)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 	for what, err := range map[string]error{
 		"clocks":   o.ClocksAvailable(),
 		"unsynced": o.UnsyncedLossAvailable(),
@@ -398,12 +399,12 @@ func TestOfficialKafkaHostNetwork(t *testing.T) {
 	if !strings.HasPrefix(o.Bootstrap(), "127.0.0.1:") {
 		t.Errorf("Bootstrap = %s", o.Bootstrap())
 	}
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(o.Bootstrap())))
+	adm := kadm.NewClient(clustertesting.MustClient(t, kgo.SeedBrokers(o.Bootstrap())))
 	defer adm.Close()
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "h"); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	consumeExpect(ctx, t, o.Cluster, "h", produce(ctx, t, o.Cluster, "h", 20, "h"))
+	clustertesting.ConsumeExpect(ctx, t, o.Cluster, "h", clustertesting.Produce(ctx, t, o.Cluster, "h", 20, "h"))
 	if _, err := o.Network(); !errors.Is(err, cluster.ErrUnavailable) {
 		t.Errorf("Network with HostNetwork = %v", err)
 	}

@@ -3,17 +3,15 @@ package reference
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/clustertesting"
 )
 
 // TestProxyLinks: in Proxy mode the cluster forms through the controller
@@ -49,18 +47,18 @@ func TestProxyLinks(t *testing.T) {
 	}
 	t.Logf("ClocksAvailable: %v", c.ClocksAvailable())
 
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	timed := func(prefix string) ([]string, time.Duration) {
 		began := time.Now()
-		v := produce(ctx, t, c, topic, 20, prefix)
+		v := clustertesting.Produce(ctx, t, c, topic, 20, prefix)
 		return v, time.Since(began)
 	}
 	want, fast := timed("a")
@@ -89,10 +87,10 @@ func TestProxyLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("20 acks=all records: %v plain, %v with the leader slowed, %v with node %d lossy", fast, slow, lossy, leader%3+1)
-	if err := waitFor(ctx, 30*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
 		t.Fatalf("ISR not back to 3: %v", err)
 	}
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 	if err := c.LossyLinks(ctx, 1, 0); err == nil {
 		t.Error("0% loss accepted")
 	}
@@ -112,16 +110,7 @@ func TestProxyLinks(t *testing.T) {
 	if err := cluster.Isolate(ctx, c, nw, victim); err != nil {
 		t.Fatal(err)
 	}
-	err = waitFor(ctx, sessionTimeout+3*failoverSlack, func(ctx context.Context) error {
-		l, err := c.Leaders(ctx)
-		if err != nil {
-			return err
-		}
-		if l[tp0] == victim || l[tp0] < 1 {
-			return fmt.Errorf("leader of %v is %d", tp0, l[tp0])
-		}
-		return nil
-	})
+	_, err = clustertesting.NewLeader(ctx, c, tp0, victim, sessionTimeout+3*failoverSlack)
 	if err != nil {
 		t.Fatalf("leadership did not leave isolated node %d: %v", victim, err)
 	}
@@ -135,11 +124,11 @@ func TestProxyLinks(t *testing.T) {
 	if err := nw.HealAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 60*time.Second); err != nil {
 		t.Fatalf("ISR not back to 3 after heal: %v", err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 20, "d")...)
-	consumeExpect(ctx, t, c, topic, want)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "d")...)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 }
 
 func TestKafkaClientID(t *testing.T) {

@@ -3,16 +3,13 @@ package reference
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
-
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/clustertesting"
 	"github.com/highwater-io/highwater/harness/netns"
 )
 
@@ -54,16 +51,16 @@ func TestNetNSPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	if err := waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	want := produce(ctx, t, c, topic, 100, "a")
+	want := clustertesting.Produce(ctx, t, c, topic, 100, "a")
 	tp0 := cluster.TopicPartition{Topic: topic}
 	leaders, err := c.Leaders(ctx)
 	if err != nil {
@@ -74,17 +71,7 @@ func TestNetNSPartition(t *testing.T) {
 	if err := cluster.Isolate(ctx, c, nw, victim); err != nil {
 		t.Fatal(err)
 	}
-	var moved int32
-	err = waitFor(ctx, sessionTimeout+3*failoverSlack, func(ctx context.Context) error {
-		l, err := c.Leaders(ctx)
-		if err != nil {
-			return err
-		}
-		if moved = l[tp0]; moved == victim || moved < 1 {
-			return fmt.Errorf("leader of %v is %d", tp0, moved)
-		}
-		return nil
-	})
+	moved, err := clustertesting.NewLeader(ctx, c, tp0, victim, sessionTimeout+3*failoverSlack)
 	if err != nil {
 		t.Fatalf("leadership did not leave isolated node %d: %v", victim, err)
 	}
@@ -94,16 +81,16 @@ func TestNetNSPartition(t *testing.T) {
 	if _, err := c.directs[victim-1].Metadata(ctx); err != nil {
 		t.Errorf("isolated node %d does not answer the harness: %v", victim, err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "b")...)
 	healed := time.Now()
 	if err := nw.HealAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(ctx, 60*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 60*time.Second); err != nil {
 		t.Fatalf("ISR not back to 3 after heal: %v", err)
 	}
 	t.Logf("ISR back to 3 %v after heal", time.Since(healed).Round(time.Millisecond))
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 	// Real packet loss on one node: the cluster keeps serving; slow is
 	// unavailable (nftables cannot delay).
 	if err := c.LinksAvailable(cluster.LinkSlow); !errors.Is(err, cluster.ErrUnavailable) {
@@ -112,11 +99,11 @@ func TestNetNSPartition(t *testing.T) {
 	if err := c.LossyLinks(ctx, victim, 10); err != nil {
 		t.Fatal(err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 20, "c")...)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "c")...)
 	if err := c.RestoreLinks(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	consumeExpect(ctx, t, c, topic, want)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 	if err := nw.Cut(ctx, 1, 4); !errors.Is(err, cluster.ErrUnknownNode) {
 		t.Errorf("Cut(1, 4) = %v, want ErrUnknownNode", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/clustertesting"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
 
@@ -105,17 +105,17 @@ func TestThreeNodes(t *testing.T) {
 		t.Fatalf("NetworkOf = %v, want ErrUnavailable", err)
 	}
 
-	adm := kadm.NewClient(mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...)))
+	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
 	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
 		t.Fatalf("create topic: %v", err)
 	}
-	if err := waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) }); err != nil {
+	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	want := produce(ctx, t, c, topic, 200, "a")
-	consumeExpect(ctx, t, c, topic, want)
+	want := clustertesting.Produce(ctx, t, c, topic, 200, "a")
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 
 	tp0 := cluster.TopicPartition{Topic: topic}
 	leaders, err := c.Leaders(ctx)
@@ -130,16 +130,7 @@ func TestThreeNodes(t *testing.T) {
 	if err := c.Kill(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	err = waitFor(ctx, sessionTimeout+failoverSlack, func(ctx context.Context) error {
-		l, err := c.Leaders(ctx)
-		if err != nil {
-			return err
-		}
-		if l[tp0] == old || l[tp0] < 1 {
-			return fmt.Errorf("leader of %v is %d", tp0, l[tp0])
-		}
-		return nil
-	})
+	_, err = clustertesting.NewLeader(ctx, c, tp0, old, sessionTimeout+failoverSlack)
 	if err != nil {
 		t.Fatalf("no failover after killing node %d: %v", old, err)
 	}
@@ -151,17 +142,17 @@ func TestThreeNodes(t *testing.T) {
 	if err := c.Restart(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	err = waitFor(ctx, 20*time.Second, func(ctx context.Context) error {
+	err = clustertesting.WaitFor(ctx, 20*time.Second, func(ctx context.Context) error {
 		if err := brokersAre(ctx, adm, 3); err != nil {
 			return err
 		}
-		return isrIs(ctx, adm, topic, 3)
+		return clustertesting.ISRIs(ctx, adm, topic, 3)
 	})
 	if err != nil {
 		t.Fatalf("node %d not back in every ISR: %v", old, err)
 	}
-	want = append(want, produce(ctx, t, c, topic, 20, "b")...)
-	consumeExpect(ctx, t, c, topic, want)
+	want = append(want, clustertesting.Produce(ctx, t, c, topic, 20, "b")...)
+	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 
 	victim := int32(1)
 	if ctrl, err := c.ActiveController(ctx); err == nil && ctrl == victim {
@@ -176,11 +167,11 @@ func TestThreeNodes(t *testing.T) {
 	if err := c.Resume(ctx, victim); err != nil {
 		t.Fatal(err)
 	}
-	err = waitFor(ctx, 20*time.Second, func(ctx context.Context) error { return isrIs(ctx, adm, topic, 3) })
+	err = clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second)
 	if err != nil {
 		t.Fatalf("after resume: %v", err)
 	}
-	produce(ctx, t, c, topic, 1, "c")
+	clustertesting.Produce(ctx, t, c, topic, 1, "c")
 
 	var pids []int
 	for _, n := range c.nodes {
@@ -220,73 +211,6 @@ func checkNodes(t *testing.T, c *Cluster) {
 	}
 }
 
-func mustClient(t *testing.T, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cl
-}
-
-// produce writes n acks=all records to partition 0 and returns their values.
-func produce(ctx context.Context, t *testing.T, c *Cluster, topic string, n int, prefix string) []string {
-	t.Helper()
-	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.DefaultProduceTopic(topic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()))
-	defer cl.Close()
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var vals []string
-	var recs []*kgo.Record
-	for i := range n {
-		v := fmt.Sprintf("%s-%d", prefix, i)
-		vals = append(vals, v)
-		recs = append(recs, &kgo.Record{Partition: 0, Value: []byte(v)})
-	}
-	if err := cl.ProduceSync(pctx, recs...).FirstErr(); err != nil {
-		t.Fatalf("produce %s: %v", prefix, err)
-	}
-	return vals
-}
-
-func consumeExpect(ctx context.Context, t *testing.T, c *Cluster, topic string, want []string) {
-	t.Helper()
-	cl := mustClient(t, kgo.SeedBrokers(strings.Split(c.Bootstrap(), ",")...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
-		topic: {0: kgo.NewOffset().AtStart()}}))
-	defer cl.Close()
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var got []string
-	for len(got) < len(want) {
-		fs := cl.PollFetches(cctx)
-		if cctx.Err() != nil {
-			t.Fatalf("read %d of %d records", len(got), len(want))
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("read back %d records, not the %d produced in order", len(got), len(want))
-	}
-}
-
-func isrIs(ctx context.Context, adm *kadm.Client, topic string, n int) error {
-	tds, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return err
-	}
-	td, ok := tds[topic]
-	if !ok || td.Err != nil {
-		return fmt.Errorf("topic %s: %v", topic, td.Err)
-	}
-	for _, p := range td.Partitions {
-		if len(p.ISR) != n {
-			return fmt.Errorf("%s-%d ISR %v", topic, p.Partition, p.ISR)
-		}
-	}
-	return nil
-}
-
 func brokersAre(ctx context.Context, adm *kadm.Client, n int) error {
 	md, err := adm.BrokerMetadata(ctx)
 	if err != nil {
@@ -296,23 +220,4 @@ func brokersAre(ctx context.Context, adm *kadm.Client, n int) error {
 		return fmt.Errorf("metadata lists %d brokers, want %d", len(md.Brokers), n)
 	}
 	return nil
-}
-
-// waitFor polls f until it succeeds or within passes.
-func waitFor(ctx context.Context, within time.Duration, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, within)
-	defer cancel()
-	for {
-		qctx, qcancel := context.WithTimeout(ctx, 3*time.Second)
-		err := f(qctx)
-		qcancel()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("after %v: %w", within, err)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
