@@ -503,6 +503,7 @@ func (g *eventGraph) describeSteps(steps []cycleStep) (a Anomaly, text []string,
 			f, t := &g.m.h.Ops[from.op], &g.m.h.Ops[to.op]
 			text = append(text, fmt.Sprintf("%s →process %s (process %d completed the first at %s and then invoked the second at %s)",
 				fromOp, toOp, f.Process, seconds(f.Complete.Time), seconds(t.Invoke.Time)))
+			a.Start, a.End = min(nonzero(a.Start), f.Complete.Time), max(a.End, t.Invoke.Time)
 		case edgeRealtime:
 			rt = true
 			f, t := &g.m.h.Ops[from.op], &g.m.h.Ops[to.op]
