@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/highwater-io/highwater/broker/internal/partlog"
 	"github.com/highwater-io/highwater/broker/internal/topics"
 )
@@ -32,6 +34,30 @@ type logCleaner struct {
 	// abort; Kafka marks them uncleanable until restart, so a damaged log
 	// does not make the cleaner spin.
 	uncleanable map[*partlog.Log]bool
+	gauges      cleanerGauges
+}
+
+// cleanerGauges are Kafka's LogCleaner and LogCleanerManager metrics under
+// the names Strimzi's JMX exporter gives them.
+type cleanerGauges struct {
+	recopyPercent, maxCleanTimeSecs, maxDirtyPercent, uncleanable, deadThreads prometheus.Gauge
+}
+
+func newCleanerGauges(reg prometheus.Registerer) cleanerGauges {
+	g := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	gs := cleanerGauges{
+		recopyPercent:    g("kafka_log_logcleaner_cleaner_recopy_percent", "Bytes written as a percentage of bytes read by the last cleaning pass."),
+		maxCleanTimeSecs: g("kafka_log_logcleaner_max_clean_time_secs", "Duration of the last cleaning pass in seconds."),
+		maxDirtyPercent:  g("kafka_log_logcleanermanager_max_dirty_percent", "Largest cleanable dirty ratio of a compacted log at the last pick, in percent."),
+		uncleanable:      g("kafka_log_logcleanermanager_uncleanable_partitions_count", "Partitions a cleaning pass failed on, skipped until restart."),
+		deadThreads:      g("kafka_log_logcleaner_dead_thread_count", "Cleaner threads that died (always 0: the cleaner survives a failed pass)."),
+	}
+	if reg != nil {
+		reg.MustRegister(gs.recopyPercent, gs.maxCleanTimeSecs, gs.maxDirtyPercent, gs.uncleanable, gs.deadThreads)
+	}
+	return gs
 }
 
 func (b *Broker) newCleaner() *logCleaner {
@@ -43,6 +69,11 @@ func (b *Broker) newCleaner() *logCleaner {
 		log:           b.log.With("component", "log-cleaner"),
 		uncleanable:   map[*partlog.Log]bool{},
 	}
+	var reg prometheus.Registerer
+	if b.metrics != nil {
+		reg = b.metrics.Registry()
+	}
+	c.gauges = newCleanerGauges(reg)
 	c.stableOffset = func(p *topics.Partition) (int64, bool) {
 		// A single node's high watermark is its log end offset.
 		return p.Log.FirstUnstableOffset(), true
@@ -93,13 +124,19 @@ func (c *logCleaner) cleanOnce() bool {
 		return true
 	case err != nil:
 		c.uncleanable[p.Log] = true
+		c.gauges.uncleanable.Set(float64(len(c.uncleanable)))
 		c.log.Error("cleaning failed; partition marked uncleanable", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		return true
+	}
+	took := c.now().Sub(start)
+	c.gauges.maxCleanTimeSecs.Set(took.Seconds())
+	if st.BytesRead > 0 {
+		c.gauges.recopyPercent.Set(100 * float64(st.BytesWritten) / float64(st.BytesRead))
 	}
 	c.log.Info("cleaned log", "topic", p.Topic.Name, "partition", p.Index,
 		"dirty_from", st.FirstDirtyOffset, "dirty_to", st.EndOffset, "segments", st.SegmentsRead,
 		"rewritten", st.SegmentsRewritten, "bytes_read", st.BytesRead, "bytes_written", st.BytesWritten,
-		"records_removed", st.RecordsRemoved, "took", c.now().Sub(start))
+		"records_removed", st.RecordsRemoved, "took", took)
 	return true
 }
 
@@ -109,8 +146,9 @@ func (c *logCleaner) cleanOnce() bool {
 func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 	var best *topics.Partition
 	var bestUpTo int64
-	bestRatio := -1.0
+	bestRatio, maxDirty := -1.0, 0.0
 	now := c.now()
+	defer func() { c.gauges.maxDirtyPercent.Set(100 * maxDirty) }()
 	for _, t := range c.catalog.List() {
 		for _, p := range t.Partitions() {
 			if c.uncleanable[p.Log] {
@@ -121,6 +159,7 @@ func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 				continue
 			}
 			cl, due := p.Log.CleanDue(upTo, now)
+			maxDirty = max(maxDirty, cl.DirtyRatio)
 			if !due {
 				continue
 			}

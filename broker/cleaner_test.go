@@ -147,6 +147,22 @@ func TestCompactedTopic(t *testing.T) {
 		return nil
 	}
 	eventually(ctx, t, "the topic compacted to the newest record per key", check)
+	mfs, err := b.metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]float64{}
+	for _, mf := range mfs {
+		if len(mf.GetMetric()) == 1 && mf.GetMetric()[0].GetGauge() != nil {
+			seen[mf.GetName()] = mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	if v, ok := seen["kafka_log_logcleaner_cleaner_recopy_percent"]; !ok || v <= 0 || v > 100 {
+		t.Errorf("kafka_log_logcleaner_cleaner_recopy_percent = %v (present %v), want in (0, 100]", v, ok)
+	}
+	if _, ok := seen["kafka_log_logcleanermanager_uncleanable_partitions_count"]; !ok {
+		t.Error("kafka_log_logcleanermanager_uncleanable_partitions_count not exported")
+	}
 
 	// Keyless record on partition 0, keyed on partition 1, one request.
 	keyless := &kgo.Record{Topic: topic, Partition: 0, Value: []byte("no key")}
