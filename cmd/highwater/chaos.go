@@ -81,7 +81,8 @@ group consumers, explicit-offset reads; checked by the queue and
 linearizability checkers), txn (transactional producers writing to several
 partitions per transaction, committing or aborting from the seed, polling
 inside transactions; read_committed and read_uncommitted consumers;
-checked for G1a, precommitted-read, lost-write, duplicate and G1c cycles)
+checked for G1a, precommitted-read, lost-write, duplicate, G1c cycles and
+their process and realtime variants)
 and eos (consume-transform-produce with GroupTransactSession from a
 pre-filled input topic, checked for exactly-once besides). For txn,
 --rate counts transactions per second; for eos, inputs per second.
