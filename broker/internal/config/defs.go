@@ -199,6 +199,13 @@ var brokerDefs = []*Def{
 		Doc: "serve /fault/clock on highwater.metrics.listener to skew this broker's clock"},
 	{Name: "highwater.fault.replica.fetch.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: atLeast(0),
 		Doc: "delay every follower fetch by this many ms (a slow replication link); 0: off"},
+	// Not a Kafka key (Kafka finalizes features through its metadata log):
+	// the transaction.version feature level this broker finalizes in
+	// ApiVersions. 1 is the pre-KIP-890-part-2 protocol; 2 lets clients
+	// take KIP-890 part 2 (an epoch bump per transaction, partitions added
+	// by the produce path).
+	{Name: "highwater.transaction.version", Type: TypeShort, Default: "1", HasDefault: true, check: oneOf("1", "2"),
+		Doc: "transaction.version finalized in ApiVersions: 1 (pre-KIP-890 part 2) or 2 (KIP-890 part 2)"},
 	{Name: "highwater.planted.bug", Type: TypeString, Default: "", HasDefault: true,
 		Doc: "UNSAFE: comma-separated planted bugs for the checker self-test (broker/internal/faults); empty: none"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", HasDefault: true, check: atLeast(0)},

@@ -55,8 +55,10 @@ func (s *Service) InitProducerID(_ context.Context, req *kmsg.InitProducerIDRequ
 	return resp
 }
 
-// AddPartitionsToTxn answers v0-3 (one transaction from a client) and v4
-// (a batch from a broker, KIP-890 part 1, with verifyOnly).
+// AddPartitionsToTxn answers v0-3 (one transaction from a client) and
+// v4-5 (a batch from a broker, KIP-890 part 1, with verifyOnly; v5
+// entries without verifyOnly add for a Produce v12+ batch and mark the
+// transaction as transaction version 2).
 func (s *Service) AddPartitionsToTxn(_ context.Context, req *kmsg.AddPartitionsToTxnRequest) *kmsg.AddPartitionsToTxnResponse {
 	resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 	if req.Version < 4 {
@@ -118,8 +120,12 @@ func (s *Service) addOne(version int16, t kmsg.AddPartitionsToTxnRequestTransact
 			}
 		}
 	default:
+		tv := int16(0)
+		if version >= 5 {
+			tv = TV2 // a partition leader adding for a Produce v12+ batch
+		}
 		d := s.decide(func(now time.Time) Decision {
-			return s.c.AddPartitions(now, t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts)
+			return s.c.AddPartitionsTV(now, t.TransactionalID, t.ProducerID, t.ProducerEpoch, parts, tv)
 		})
 		for _, tp := range parts {
 			codes[tp] = code(d.Err, version, 2)
@@ -158,15 +164,22 @@ func (s *Service) AddOffsetsToTxn(_ context.Context, req *kmsg.AddOffsetsToTxnRe
 	return resp
 }
 
-// EndTxn answers v0-4 once the PrepareCommit/PrepareAbort is durable; the
-// markers follow asynchronously, as in Kafka.
+// EndTxn answers v0-5 once the PrepareCommit/PrepareAbort is durable; the
+// markers follow asynchronously, as in Kafka. v5 is transaction version
+// 2 (EndTxnTV2): the reply carries the producer's next id and epoch.
 func (s *Service) EndTxn(_ context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 	d := s.decide(func(now time.Time) Decision {
+		if req.Version >= 5 {
+			return s.c.EndTxnTV2(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+		}
 		return s.c.EndTxn(now, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
 	})
 	resp.ErrorCode = code(d.Err, req.Version, 2)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if req.Version >= 5 && d.Err == nil {
+		resp.ProducerID, resp.ProducerEpoch = d.ProducerID, d.ProducerEpoch
+	}
 	return resp
 }
 
@@ -292,3 +305,38 @@ func (s *Service) VerifyPartition(id string, pid int64, epoch int16, tp TopicPar
 	}
 	return res[tp]
 }
+
+// AddPartition is the partition leader's KIP-890 part 2 step for a
+// Produce v12+ transactional batch: tp joins the producer's transaction
+// (starting it if none is open), as a transaction version 2 one. nil once
+// that is durable; otherwise the coordinator's error (PRODUCER_FENCED,
+// INVALID_PRODUCER_ID_MAPPING, CONCURRENT_TRANSACTIONS while the previous
+// transaction's markers are written, UNKNOWN_TOPIC_OR_PARTITION, ...).
+func (s *Service) AddPartition(id string, pid int64, epoch int16, tp TopicPartition) error {
+	if s.cfg.PartitionExists != nil && !s.cfg.PartitionExists(tp.Topic, tp.Partition) {
+		return kerr.UnknownTopicOrPartition
+	}
+	return s.decide(func(now time.Time) Decision {
+		return s.c.AddPartitionsTV(now, id, pid, epoch, []TopicPartition{tp}, TV2)
+	}).Err
+}
+
+// AddOffsetsTV2 is the implicit AddOffsetsToTxn of TxnOffsetCommit v5+
+// (transaction version 2): the group's __consumer_offsets partition joins
+// the producer's transaction.
+func (s *Service) AddOffsetsTV2(id string, pid int64, epoch int16, group string) error {
+	if s.cfg.OffsetsPartition == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	p, err := s.cfg.OffsetsPartition(group)
+	if err != nil {
+		return err
+	}
+	return s.decide(func(now time.Time) Decision {
+		return s.c.AddPartitionsTV(now, id, pid, epoch, []TopicPartition{{OffsetsTopic, p}}, TV2)
+	}).Err
+}
+
+// TransactionVersion is the broker's finalized transaction.version this
+// Service was configured with (at least 1).
+func (s *Service) TransactionVersion() int16 { return max(s.cfg.Coordinator.TransactionVersion, 1) }

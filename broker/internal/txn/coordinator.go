@@ -24,6 +24,11 @@ type Config struct {
 	IDExpiration time.Duration
 	// NextProducerID hands out producer ids never used before.
 	NextProducerID func() (int64, error)
+	// TransactionVersion is the broker's finalized transaction.version
+	// (0 is taken as 1). At 2 a timed-out transaction is aborted the
+	// transaction version 2 way (the epoch bumped twice: fenced, then
+	// aborted), as Kafka aborts with the server's level.
+	TransactionVersion int16
 }
 
 // Validate checks cfg.
@@ -153,7 +158,7 @@ func (c *Coordinator) InitProducerID(now time.Time, id string, timeoutMs int32, 
 		if err != nil {
 			return fail(fmt.Errorf("%w: producer id: %v", kerr.CoordinatorNotAvailable, err))
 		}
-		cur = &Metadata{TransactionalID: id, ProducerID: pid, PrevProducerID: -1, ProducerEpoch: noEpoch,
+		cur = &Metadata{TransactionalID: id, ProducerID: pid, PrevProducerID: -1, NextProducerID: -1, ProducerEpoch: noEpoch,
 			LastProducerEpoch: noEpoch, TimeoutMs: timeoutMs, State: Empty, StartMs: -1, LastUpdateMs: now.UnixMilli()}
 	}
 	m := cur.Clone()
@@ -167,7 +172,7 @@ func (c *Coordinator) InitProducerID(now time.Time, id string, timeoutMs int32, 
 		// Fence the current producer and abort its transaction; the
 		// caller answers CONCURRENT_TRANSACTIONS so the client retries
 		// and gets a second bump once the abort completed.
-		next := c.fence(m, now)
+		next := c.fence(m, now, m.tv2())
 		return Decision{Err: kerr.ConcurrentTransactions, ProducerID: -1, ProducerEpoch: -1, Next: &next}
 	case Empty, CompleteCommit, CompleteAbort:
 	default:
@@ -225,13 +230,23 @@ func bumpEpoch(m Metadata, expected *ProducerIDAndEpoch) (epoch, last int16, err
 // fence is Kafka's prepareFenceProducerEpoch followed by the abort it
 // leads to: the epoch goes up by one (so the producer holding the old one
 // is fenced) and the open transaction moves to PrepareAbort. At the last
-// epoch it cannot go up; the abort still happens.
-func (c *Coordinator) fence(m Metadata, now time.Time) Metadata {
+// epoch it cannot go up; the abort still happens. Under transaction
+// version 2 the abort bumps once more, as every end of a transaction does
+// there: the fenced producer's EndTxn retry (epoch + 1 would look like a
+// retry of its own end) is then PRODUCER_FENCED, not a success.
+func (c *Coordinator) fence(m Metadata, now time.Time, tv2 bool) Metadata {
 	next := transit(m, PrepareAbort, now)
 	if m.ProducerEpoch < math.MaxInt16 {
 		next.ProducerEpoch = m.ProducerEpoch + 1
 	}
 	next.LastProducerEpoch = noEpoch
+	if tv2 {
+		next.ClientTxnVersion = max(next.ClientTxnVersion, TV2)
+		next.LastProducerEpoch = next.ProducerEpoch
+		if next.ProducerEpoch < math.MaxInt16 {
+			next.ProducerEpoch++
+		}
+	}
 	return next
 }
 
@@ -253,6 +268,15 @@ func (c *Coordinator) checkProducer(id string, pid int64, epoch int16) (Metadata
 // AddPartitions handles AddPartitionsToTxn (and AddOffsetsToTxn, whose
 // partition is the group's __consumer_offsets partition).
 func (c *Coordinator) AddPartitions(now time.Time, id string, pid int64, epoch int16, parts []TopicPartition) Decision {
+	return c.AddPartitionsTV(now, id, pid, epoch, parts, 0)
+}
+
+// AddPartitionsTV is AddPartitions recording the client's transaction
+// version: TV2 when the partition leader adds the partition for a
+// Produce v12+ batch (or the group coordinator for TxnOffsetCommit v5+),
+// so the transaction is later ended the KIP-890 part 2 way. A lower
+// version never downgrades an open transaction.
+func (c *Coordinator) AddPartitionsTV(now time.Time, id string, pid int64, epoch int16, parts []TopicPartition, tv int16) Decision {
 	m, err := c.checkProducer(id, pid, epoch)
 	if err != nil {
 		return fail(err)
@@ -262,9 +286,10 @@ func (c *Coordinator) AddPartitions(now time.Time, id string, pid int64, epoch i
 	case PrepareCommit, PrepareAbort:
 		return fail(kerr.ConcurrentTransactions)
 	case Ongoing:
-		if subset(parts, m.Partitions) {
+		if subset(parts, m.Partitions) && tv <= m.ClientTxnVersion {
 			return ok
 		}
+		tv = max(tv, m.ClientTxnVersion)
 	case Empty, CompleteCommit, CompleteAbort:
 		m.StartMs = now.UnixMilli()
 		clear(m.Partitions)
@@ -272,6 +297,7 @@ func (c *Coordinator) AddPartitions(now time.Time, id string, pid int64, epoch i
 		return fail(fmt.Errorf("%w: %q in state %v", kerr.UnknownServerError, id, m.State))
 	}
 	next := transit(m, Ongoing, now)
+	next.ClientTxnVersion = tv
 	for _, tp := range parts {
 		next.Partitions[tp] = struct{}{}
 	}
@@ -348,6 +374,12 @@ func (c *Coordinator) MarkersWritten(now time.Time, id string, pid int64, epoch 
 		next.State = CompleteCommit
 	}
 	clear(next.Partitions)
+	if cur.tv2() && cur.NextProducerID >= 0 {
+		// The epoch bump overflowed: the producer continues under the
+		// id handed out with the prepare, at epoch 0.
+		next.PrevProducerID, next.ProducerID, next.ProducerEpoch = cur.ProducerID, cur.NextProducerID, 0
+	}
+	next.NextProducerID = -1
 	return Decision{ProducerID: pid, ProducerEpoch: epoch, Next: &next}
 }
 
@@ -371,7 +403,7 @@ func (c *Coordinator) AbortTimedOut(now time.Time, id string) Decision {
 	if !ok || cur.State != Ongoing {
 		return fail(kerr.InvalidTxnState)
 	}
-	next := c.fence(cur.Clone(), now)
+	next := c.fence(cur.Clone(), now, cur.tv2() || c.cfg.TransactionVersion >= TV2)
 	return Decision{ProducerID: next.ProducerID, ProducerEpoch: next.ProducerEpoch, Next: &next}
 }
 

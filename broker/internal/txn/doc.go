@@ -1,8 +1,17 @@
 // Package txn is the transaction coordinator: one state machine per
 // transactional.id with the semantics of Apache Kafka's
 // TransactionCoordinator / TransactionMetadata (KIP-98 transactions,
-// KIP-360 epoch bumps and producer id rotation, KIP-588 PRODUCER_FENCED,
-// pre-KIP-890-part-2 protocol: EndTxn does not bump the epoch).
+// KIP-360 epoch bumps and producer id rotation, KIP-588 PRODUCER_FENCED).
+// Both transaction protocols are served, per transaction as Kafka does:
+// the older one (EndTxn v0-4 keeps the epoch, clients add partitions with
+// AddPartitionsToTxn) and transaction version 2 (KIP-890 part 2, tv2.go:
+// EndTxn v5 bumps the epoch on every commit and abort, rotating to a new
+// producer id when the epoch is exhausted; partition leaders add the
+// partitions of Produce v12+ batches; the client transaction version and
+// the next producer id are persisted in the __transaction_state record's
+// tagged fields). Config.TransactionVersion, the broker's finalized level,
+// only decides how a timed-out transaction is aborted; which requests a
+// client may send at which level is the handlers' business.
 //
 // # Layers
 //

@@ -39,6 +39,11 @@ func (m Metadata) Record() KV {
 	v.ProducerID, v.ProducerEpoch, v.TimeoutMillis = m.ProducerID, m.ProducerEpoch, m.TimeoutMs
 	v.State = kmsg.TransactionState(m.State)
 	v.PreviousProducerID = m.PrevProducerID
+	// Tagged fields: absent (as before transaction version 2) while
+	// NextProducerID is -1 and ClientTxnVersion 0.
+	if m.tv2() {
+		v.NextProducerID, v.ClientTransactionVersion = m.NextProducerID, m.ClientTxnVersion
+	}
 	v.LastUpdateTimestamp, v.StartTimestamp = m.LastUpdateMs, m.StartMs
 	v.Topics = []kmsg.TxnMetadataValueTopic{}
 	for _, tp := range m.SortedPartitions() {
@@ -60,7 +65,7 @@ func DecodeRecord(r KV) (Metadata, error) {
 	if err := k.ReadFrom(r.Key); err != nil || k.Version != keyVersion {
 		return Metadata{}, fmt.Errorf("%w: key (version %d): %v", ErrBadRecord, k.Version, err)
 	}
-	m := Metadata{TransactionalID: k.TransactionalID, PrevProducerID: -1, LastProducerEpoch: noEpoch,
+	m := Metadata{TransactionalID: k.TransactionalID, PrevProducerID: -1, NextProducerID: -1, LastProducerEpoch: noEpoch,
 		Partitions: map[TopicPartition]struct{}{}}
 	if r.Value == nil {
 		m.State = Dead
@@ -77,6 +82,7 @@ func DecodeRecord(r KV) (Metadata, error) {
 	}
 	if v.Version >= 1 {
 		m.PrevProducerID = v.PreviousProducerID
+		m.NextProducerID, m.ClientTxnVersion = v.NextProducerID, v.ClientTransactionVersion
 	}
 	m.LastUpdateMs, m.StartMs = v.LastUpdateTimestamp, v.StartTimestamp
 	for _, t := range v.Topics {

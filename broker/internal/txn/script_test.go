@@ -85,8 +85,12 @@ func fmtMeta(m Metadata) string {
 	for _, tp := range m.SortedPartitions() {
 		parts = append(parts, fmt.Sprintf("%s-%d", tp.Topic, tp.Partition))
 	}
-	return fmt.Sprintf("%s{pid=%d epoch=%d prev=%d timeout=%d start=%d parts=[%s]}", m.State, m.ProducerID, m.ProducerEpoch,
-		m.PrevProducerID, m.TimeoutMs, m.StartMs, strings.Join(parts, " "))
+	tv := ""
+	if m.tv2() {
+		tv = fmt.Sprintf(" tv=%d next=%d last=%d", m.ClientTxnVersion, m.NextProducerID, m.LastProducerEpoch)
+	}
+	return fmt.Sprintf("%s{pid=%d epoch=%d prev=%d timeout=%d start=%d parts=[%s]%s}", m.State, m.ProducerID, m.ProducerEpoch,
+		m.PrevProducerID, m.TimeoutMs, m.StartMs, strings.Join(parts, " "), tv)
 }
 
 func parseTP(s string) TopicPartition {
@@ -137,6 +141,27 @@ func (h *harness) exec(line string) string {
 		return strings.Join(out, " ")
 	case "end": // end ID PID EPOCH commit|abort
 		return h.commit(h.c.EndTxn(h.now, f[1], atoi64(f[2]), int16(atoi64(f[3])), f[4] == "commit"))
+	case "end2": // end2 ID PID EPOCH commit|abort: EndTxn v5 (transaction version 2)
+		return h.commit(h.c.EndTxnTV2(h.now, f[1], atoi64(f[2]), int16(atoi64(f[3])), f[4] == "commit"))
+	case "add2": // add2 ID PID EPOCH tp...: added by a partition leader for Produce v12+
+		var tps []TopicPartition
+		for _, a := range f[4:] {
+			tps = append(tps, parseTP(a))
+		}
+		return h.commit(h.c.AddPartitionsTV(h.now, f[1], atoi64(f[2]), int16(atoi64(f[3])), tps, TV2))
+	case "server-tv": // server-tv LEVEL: the broker's finalized transaction.version
+		h.cfg.TransactionVersion = int16(atoi64(f[1]))
+		h.c.cfg.TransactionVersion = h.cfg.TransactionVersion
+		return "ok"
+	case "set-epoch": // set-epoch ID EPOCH: jump the stored epoch (overflow tests)
+		m, ok := h.c.Get(f[1])
+		if !ok {
+			return "unknown id"
+		}
+		m.ProducerEpoch = int16(atoi64(f[2]))
+		h.c.Apply(m)
+		h.log = append(h.log, m.Record())
+		return fmtMeta(m)
 	case "markers": // markers ID: every partition acknowledged the markers of the current prepare
 		m, ok := h.c.Get(f[1])
 		if !ok {

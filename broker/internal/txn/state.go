@@ -80,7 +80,22 @@ type Metadata struct {
 	// StartMs is when the open transaction began (-1: none);
 	// LastUpdateMs when the state last changed.
 	StartMs, LastUpdateMs int64
+	// NextProducerID is the producer id a transaction version 2 commit
+	// or abort whose epoch bump overflows hands the producer once its
+	// markers are written (Kafka's nextProducerId), -1 if none.
+	NextProducerID int64
+	// ClientTxnVersion is the transaction version the producer runs the
+	// transaction with (Kafka's clientTransactionVersion): 2 once it took
+	// the KIP-890 part 2 path (EndTxn v5, partitions added by the produce
+	// path), 0 for the older protocol.
+	ClientTxnVersion int16
 }
+
+// TV2 is transaction version 2 (KIP-890 part 2): EndTxn bumps the epoch.
+const TV2 int16 = 2
+
+// tv2 reports whether m's transaction runs under transaction version 2.
+func (m Metadata) tv2() bool { return m.ClientTxnVersion >= TV2 }
 
 // Clone returns a deep copy.
 func (m Metadata) Clone() Metadata {
