@@ -2,7 +2,9 @@
 // Kafka-named properties into a validated configuration, opens (and
 // recovers) the data directory, binds the listener and runs the connection
 // server and the background loops (retention, periodic flush, group
-// timers), and the optional Prometheus /metrics listener
+// timers, the log cleaner: one goroutine per broker, cleaner.go, that
+// compacts the dirtiest due log of a cleanup.policy=compact topic up to
+// its last stable offset with partlog.Log.Clean), and the optional Prometheus /metrics listener
 // (highwater.metrics.listener, not a Kafka key; see internal/metrics for
 // the Strimzi-compatible series names). The protocol lives in internal/handler and internal/wire, the
 // storage in internal/partlog, consumer groups in internal/group.
@@ -35,6 +37,9 @@
 // log) when it becomes that partition's leader, into one group.Service per
 // led partition, drops them when it stops leading (NOT_COORDINATOR), and
 // acknowledges group writes once the high watermark passed them.
+// __consumer_offsets and __transaction_state are compacted topics; every
+// replica compacts its own log (a follower appends the leader's batches
+// across the offset gaps compaction leaves).
 // The high watermark survives role changes and is checkpointed per
 // partition (<partition dir>/replication-offset-checkpoint, at most every
 // 100 ms and at shutdown; a restart starts from it, clamped to the log);
