@@ -28,6 +28,7 @@ import (
 	"github.com/highwater-io/highwater/harness/cluster"
 	"github.com/highwater-io/highwater/harness/internal/await"
 	"github.com/highwater-io/highwater/harness/internal/faultclient"
+	"github.com/highwater-io/highwater/harness/internal/portpick"
 )
 
 // DefaultRacks are cycled over the nodes when Config.Racks is empty.
@@ -252,8 +253,8 @@ func (c *Cluster) placeNodes(ctx context.Context) error {
 	var subnet netip.Prefix
 	var err error
 	if c.cfg.HostNetwork {
-		if ports, err = pickPorts(c.cfg.BasePort, 3*c.cfg.Nodes); err != nil {
-			return err
+		if ports, err = portpick.Pick(loopback, c.cfg.BasePort, 3*c.cfg.Nodes); err != nil {
+			return fmt.Errorf("container: %w", err)
 		}
 	} else if subnet, err = c.createNetwork(ctx); err != nil {
 		return err
@@ -273,33 +274,6 @@ func (c *Cluster) placeNodes(ctx context.Context) error {
 		c.nodes = append(c.nodes, n)
 	}
 	return nil
-}
-
-// pickPorts returns n ports on 127.0.0.1: base, base+1, ... when base is
-// set, else free ports held open together so none is handed out twice.
-func pickPorts(base, n int) ([]int, error) {
-	out := make([]int, n)
-	if base > 0 {
-		for i := range out {
-			out[i] = base + i
-		}
-		return out, nil
-	}
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for i := range out {
-		ln, err := net.Listen("tcp", net.JoinHostPort(loopback, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("container: pick free port: %w", err)
-		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return out, nil
 }
 
 func withLast(a [4]byte, last byte) [4]byte { a[3] = last; return a }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/highwater-io/highwater/harness/internal/portpick"
 )
 
 // Each bad environment must fail New with a clear error naming the cause
@@ -63,7 +65,7 @@ func TestBadLibDir(t *testing.T) {
 func TestPortInUse(t *testing.T) {
 	requireKafka(t)
 	// Hold the second node's client port.
-	ports, err := freePorts(loopback, 1)
+	ports, err := portpick.Free(loopback, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
+	"github.com/highwater-io/highwater/harness/internal/portpick"
 	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
@@ -181,9 +182,9 @@ func (c *Cluster) addresses(ctx context.Context) ([]nodeAddr, error) {
 		}
 		return addrs, checkPortsFree(addrs)
 	}
-	ports, err := freePorts(loopback, 2*n)
+	ports, err := portpick.Free(loopback, 2*n)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kafka: %w", err)
 	}
 	for i := range addrs {
 		addrs[i] = nodeAddr{host: loopback, clientPort: ports[2*i], controller: ports[2*i+1]}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/highwater-io/highwater/harness/cluster"
 	"github.com/highwater-io/highwater/harness/internal/await"
+	"github.com/highwater-io/highwater/harness/internal/portpick"
 	"github.com/highwater-io/highwater/harness/netns"
 	"github.com/highwater-io/highwater/internal/brokerproc"
 )
@@ -214,11 +215,13 @@ const netnsBasePort = 9092
 // mode.
 func (c *Cluster) addresses(ctx context.Context) (hosts []string, ports []int, err error) {
 	if !c.cfg.NetNS {
-		ports, err = pickPorts(c.cfg.BasePort, c.cfg.Nodes*portsPerNode)
+		if ports, err = portpick.Pick(host, c.cfg.BasePort, c.cfg.Nodes*portsPerNode); err != nil {
+			return nil, nil, fmt.Errorf("reference: %w", err)
+		}
 		for range c.cfg.Nodes {
 			hosts = append(hosts, host)
 		}
-		return hosts, ports, err
+		return hosts, ports, nil
 	}
 	if c.net, err = netns.New(ctx, c.cfg.Nodes); err != nil {
 		return nil, nil, fmt.Errorf("reference: %w", err)
@@ -252,33 +255,6 @@ func (c *Cluster) binary(n *node) (string, error) {
 		return "", fmt.Errorf("reference: %w", err)
 	}
 	return path, nil
-}
-
-// pickPorts returns n ports: base, base+1, ... when base is set, else
-// free ports held open together so none is handed out twice.
-func pickPorts(base, n int) ([]int, error) {
-	out := make([]int, n)
-	if base > 0 {
-		for i := range out {
-			out[i] = base + i
-		}
-		return out, nil
-	}
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	for i := range out {
-		ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		if err != nil {
-			return nil, fmt.Errorf("reference: pick free port: %w", err)
-		}
-		lns = append(lns, ln)
-		out[i] = ln.Addr().(*net.TCPAddr).Port
-	}
-	return out, nil
 }
 
 // properties are node n's broker properties: defaults, then Set, then
