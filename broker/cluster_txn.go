@@ -22,6 +22,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
@@ -50,6 +51,10 @@ const txnMarkerTimeout = 10 * time.Second
 type clusterTxn struct {
 	handler.ProducerIDs
 	*internalTopic[*txn.Service]
+	// level is the transaction.version this node finalizes, loaded at
+	// featuresEpoch (ms; ApiVersions' FinalizedFeaturesEpoch).
+	level         int16
+	featuresEpoch int64
 
 	mu      sync.Mutex
 	clients map[int32]*nodeClient // markers to other nodes, by node id
@@ -57,13 +62,19 @@ type clusterTxn struct {
 }
 
 var (
-	_ handler.Transactions    = (*clusterTxn)(nil)
-	_ handler.TxnCoordinators = (*clusterTxn)(nil)
+	_ handler.Transactions        = (*clusterTxn)(nil)
+	_ handler.TxnCoordinators     = (*clusterTxn)(nil)
+	_ handler.TransactionFeatures = (*clusterTxn)(nil)
+	_ handler.TxnOffsetsAdder     = (*clusterTxn)(nil)
 )
+
+// FinalizedTransactionVersion implements handler.TransactionFeatures.
+func (t *clusterTxn) FinalizedTransactionVersion() (int16, int64) { return t.level, t.featuresEpoch }
 
 // openTxn wraps the cluster's producer id allocator with the coordinator.
 func (c *clusterNode) openTxn(ids handler.ProducerIDs) *clusterTxn {
-	t := &clusterTxn{ProducerIDs: ids, clients: map[int32]*nodeClient{}}
+	t := &clusterTxn{ProducerIDs: ids, clients: map[int32]*nodeClient{},
+		level: transactionVersion(c.b.s.props), featuresEpoch: c.b.cfg.Now().UnixMilli()}
 	t.internalTopic = newInternalTopic(c, internalTopicSpec[*txn.Service]{
 		name:           txnStateTopic,
 		partitionOf:    TxnPartition,
@@ -480,11 +491,34 @@ func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, prod
 	}
 }
 
-// verify answers KIP-890 part 1 verification: locally when this node
-// coordinates id, else with AddPartitionsToTxn v4 verifyOnly sent to the
-// coordinator.
-func (t *clusterTxn) verify(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition) error {
+// AddOffsetsTV2 implements handler.TxnOffsetsAdder: the group's
+// __consumer_offsets partition is added through the id's coordinator,
+// wherever it runs. Errors the TxnOffsetCommit client could not act on
+// (the coordinator unreachable or moving) become COORDINATOR_NOT_AVAILABLE,
+// which it retries.
+func (t *clusterTxn) AddOffsetsTV2(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	ot, ok := t.c.Image().TopicByName(offsetsTopic)
+	if !ok || len(ot.Partitions) == 0 {
+		return kerr.CoordinatorNotAvailable
+	}
+	tp := txn.TopicPartition{Topic: offsetsTopic, Partition: GroupPartition(group, int32(len(ot.Partitions)))}
+	err := t.ask(ctx, id, pid, epoch, tp, true)
+	var ke *kerr.Error
+	if err != nil && (!errors.As(err, &ke) || errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorLoadInProgress)) {
+		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)
+	}
+	return err
+}
+
+// ask is the partition leader's question to the id's coordinator: verify
+// (KIP-890 part 1) or, with add, add tp to the producer's transaction
+// (KIP-890 part 2). Locally when this node coordinates id, else with
+// AddPartitionsToTxn sent to the coordinator: v4 verifyOnly, or v5 to add.
+func (t *clusterTxn) ask(ctx context.Context, id string, pid int64, epoch int16, tp txn.TopicPartition, add bool) error {
 	if svc, ok := t.serviceFor(id); ok {
+		if add {
+			return svc.AddPartition(id, pid, epoch, tp)
+		}
 		return svc.VerifyPartition(id, pid, epoch, tp)
 	}
 	node, _, _, err := t.TxnCoordinator(ctx, id)
@@ -496,8 +530,11 @@ func (t *clusterTxn) verify(ctx context.Context, id string, pid int64, epoch int
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	req.Version = 4
+	if add {
+		req.Version = 5
+	}
 	req.Transactions = []kmsg.AddPartitionsToTxnRequestTransaction{{TransactionalID: id, ProducerID: pid, ProducerEpoch: epoch,
-		VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}}}
+		VerifyOnly: !add, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: tp.Topic, Partitions: []int32{tp.Partition}}}}}
 	rctx, cancel := context.WithTimeout(ctx, txnMarkerTimeout)
 	defer cancel()
 	r, err := t.request(rctx, t.c.Image(), node, req)

@@ -61,7 +61,8 @@ func txnServiceConfig(props *config.Broker, ids handler.ProducerIDs, now func() 
 		Coordinator: txn.Config{
 			MaxTimeout:     ms("transaction.max.timeout.ms"),
 			IDExpiration:   ms("transactional.id.expiration.ms"),
-			NextProducerID: ids.NextProducerID,
+			NextProducerID:     ids.NextProducerID,
+			TransactionVersion: transactionVersion(props),
 		},
 		OffsetsPartition: func(g string) (int32, error) {
 			n := offsetsPartitions()
@@ -80,15 +81,38 @@ func txnServiceConfig(props *config.Broker, ids handler.ProducerIDs, now func() 
 	}
 }
 
+// transactionVersion is the transaction.version this broker finalizes
+// (highwater.transaction.version, validated to 1 or 2).
+func transactionVersion(props *config.Broker) int16 {
+	return int16(min(max(props.Int64("highwater.transaction.version"), 1), 2))
+}
+
 // localTxn is the single-node transaction coordinator. It is the
 // handler's ProducerIDs (idempotent producers keep their allocator) and
 // Transactions.
 type localTxn struct {
 	handler.ProducerIDs
 	*txn.Service
+	// featuresEpoch is when the transaction.version level was loaded (ms):
+	// ApiVersions' FinalizedFeaturesEpoch, newer after a restart.
+	featuresEpoch int64
 }
 
-var _ handler.Transactions = localTxn{}
+var (
+	_ handler.Transactions        = localTxn{}
+	_ handler.TransactionFeatures = localTxn{}
+	_ handler.TxnOffsetsAdder     = localTxn{}
+)
+
+// FinalizedTransactionVersion implements handler.TransactionFeatures.
+func (l localTxn) FinalizedTransactionVersion() (int16, int64) {
+	return l.Service.TransactionVersion(), l.featuresEpoch
+}
+
+// AddOffsetsTV2 implements handler.TxnOffsetsAdder.
+func (l localTxn) AddOffsetsTV2(_ context.Context, id string, pid int64, epoch int16, group string) error {
+	return l.Service.AddOffsetsTV2(id, pid, epoch, group)
+}
 
 // openTxn creates (or opens) __transaction_state and replays it. markers
 // is called for every marker request (the broker's own handler, set once
@@ -133,7 +157,7 @@ func (b *Broker) openTxn(ids handler.ProducerIDs, markers func() *handler.Server
 		return localTxn{}, fmt.Errorf("replaying %s: %w", txnStateTopic, err)
 	}
 	b.log.Info("loaded transactions", "records", len(kvs))
-	return localTxn{ProducerIDs: ids, Service: svc}, nil
+	return localTxn{ProducerIDs: ids, Service: svc, featuresEpoch: b.cfg.Now().UnixMilli()}, nil
 }
 
 // localMarkers writes markers through this node's handler.
@@ -321,21 +345,29 @@ func (b *Broker) openTransactions(ids handler.ProducerIDs) (handler.ProducerIDs,
 
 // verifyTxnPartition is the handler's VerifyTxnPartition (KIP-890 part 1):
 // the produce path asks the coordinator whether a transactional batch's
-// partition is in its producer's ongoing transaction. The answer is mapped
-// as Kafka's partition leaders map it for the producer: fenced is
+// partition is in its producer's ongoing transaction. For a Produce v12+
+// batch at transaction.version 2 (handler.ProduceAddsTxnPartition) it asks
+// the coordinator to add the partition instead (KIP-890 part 2: the
+// client sends no AddPartitionsToTxn). The answer is mapped as Kafka's
+// partition leaders map it for the producer: fenced is
 // INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer (moving,
-// loading, unreachable) is NOT_ENOUGH_REPLICAS, which producers retry.
-// A request without a transactional id is not verified, as Kafka's
-// ReplicaManager verifies only requests that carry one.
+// loading, unreachable, or still writing the previous transaction's
+// markers: CONCURRENT_TRANSACTIONS) is NOT_ENOUGH_REPLICAS, which
+// producers retry. A request without a transactional id is not verified,
+// as Kafka's ReplicaManager verifies only requests that carry one.
 func (b *Broker) verifyTxnPartition(ctx context.Context, id string, pid int64, epoch int16, topic string, partition int32) error {
 	var err error
+	tp := txn.TopicPartition{Topic: topic, Partition: partition}
+	add := handler.ProduceAddsTxnPartition(ctx)
 	switch {
 	case id == "":
 		return nil
 	case b.clusterTxn != nil:
-		err = b.clusterTxn.verify(ctx, id, pid, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+		err = b.clusterTxn.ask(ctx, id, pid, epoch, tp, add)
+	case b.txns != nil && add:
+		err = b.txns.AddPartition(id, pid, epoch, tp)
 	case b.txns != nil:
-		err = b.txns.VerifyPartition(id, pid, epoch, txn.TopicPartition{Topic: topic, Partition: partition})
+		err = b.txns.VerifyPartition(id, pid, epoch, tp)
 	default:
 		return nil
 	}

@@ -19,6 +19,10 @@ import (
 	"github.com/highwater-io/highwater/broker/internal/records"
 )
 
+// txnTestVersion, when set, is the highwater.transaction.version of the
+// brokers startTxnBroker starts (TestTxnV2 runs the tests at level 2).
+var txnTestVersion string
+
 // seedList splits a comma-separated list of broker addresses (the
 // helpers below take one string for a node or a cluster).
 func seedList(addrs string) []string { return strings.Split(addrs, ",") }
@@ -30,6 +34,9 @@ func startTxnBroker(t testing.TB, dir string) (addr string, stop func()) {
 	cfg := DefaultConfig()
 	cfg.Properties = props(dir, "offsets.topic.num.partitions", "3", "transaction.state.log.num.partitions", "3",
 		"group.initial.rebalance.delay.ms", "0", "transaction.abort.timed.out.transaction.cleanup.interval.ms", "200")
+	if txnTestVersion != "" {
+		cfg.Properties["highwater.transaction.version"] = txnTestVersion
+	}
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -177,7 +177,13 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 
 // verifyTxnPartition applies Config.VerifyTxnPartition to a transactional
 // batch whose producer has no open transaction in p yet. Malformed data is
-// left to the append path's validation.
+// left to the append path's validation. KIP-890 part 2: for Produce v12+
+// at transaction.version 2 the hook adds the partition to the transaction
+// (ProduceAddsTxnPartition tells it so), and a transaction open here at
+// another epoch does not count: it is the previous transaction, whose
+// marker has not arrived yet, and the batch must wait for it (the
+// coordinator answers CONCURRENT_TRANSACTIONS until the markers are
+// written), not join it.
 func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceRequest, p *topics.Partition, data []byte) error {
 	verify := s.cfg.VerifyTxnPartition
 	if verify == nil {
@@ -187,7 +193,12 @@ func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceReques
 	if err != nil || !h.Transactional() || h.Control() || h.ProducerID < 0 {
 		return nil
 	}
-	if _, open := p.Log.OpenTxnFirstOffset(h.ProducerID); open {
+	if level, _ := s.txnVersion(); req.Version >= 12 && level >= 2 {
+		if p.OngoingTxn(h.ProducerID, h.ProducerEpoch) {
+			return nil
+		}
+		ctx = context.WithValue(ctx, txnAddKey{}, true)
+	} else if _, open := p.Log.OpenTxnFirstOffset(h.ProducerID); open {
 		return nil
 	}
 	var txnID string

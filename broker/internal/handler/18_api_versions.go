@@ -6,8 +6,19 @@ package handler
 // table dispatch uses, so what is advertised is what is served. A request
 // at a version above 4 never reaches here: the wire layer answers it with a
 // v0 response carrying UNSUPPORTED_VERSION and the same list (KIP-511).
-// Not implemented: feature flags (SupportedFeatures / FinalizedFeatures are
-// empty), throttling.
+// v3+ carries features (KIP-584) when a transaction coordinator runs:
+// SupportedFeatures transaction.version 0-2, FinalizedFeatures
+// transaction.version at the level highwater.transaction.version sets (1
+// or 2), with FinalizedFeaturesEpoch the time that level was loaded (ms,
+// so a restart with another level is newer). Clients take KIP-890 part 2
+// (EndTxn v5, Produce v12 without AddPartitionsToTxn, TxnOffsetCommit v5
+// without AddOffsetsToTxn) only at level 2; at level 1 EndTxn,
+// AddPartitionsToTxn and TxnOffsetCommit are listed up to v4, as before
+// transaction version 2 existed, and v5 requests are refused.
+// Not implemented: the other features Kafka 4.1 lists (metadata.version,
+// kraft.version, group.version, eligible.leader.replicas.version,
+// share.version, streams.version): none is finalized here, so none is
+// listed; throttling.
 
 import (
 	"context"
@@ -17,20 +28,53 @@ import (
 
 func init() { register(kmsg.ApiVersions, 0, 4, (*Server).apiVersions) }
 
+// transactionVersionFeature is the KIP-584 feature KIP-890 part 2 is
+// gated on.
+const transactionVersionFeature = "transaction.version"
+
+// tv2Keys are the APIs whose v5 belongs to transaction version 2: listed
+// up to v4 below level 2.
+var tv2Keys = map[int16]bool{int16(kmsg.AddPartitionsToTxn): true, int16(kmsg.EndTxn): true, int16(kmsg.TxnOffsetCommit): true}
+
 func (s *Server) apiVersions(_ context.Context, _ *Conn, req *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
-	resp.ApiKeys = APIVersionsList()
+	level, epoch := s.txnVersion()
+	resp.ApiKeys = apiVersionsAt(level)
+	if level > 0 {
+		sf := kmsg.NewApiVersionsResponseSupportedFeature()
+		sf.Name, sf.MinVersion, sf.MaxVersion = transactionVersionFeature, 0, 2
+		resp.SupportedFeatures = []kmsg.ApiVersionsResponseSupportedFeature{sf}
+		ff := kmsg.NewApiVersionsResponseFinalizedFeature()
+		ff.Name, ff.MinVersionLevel, ff.MaxVersionLevel = transactionVersionFeature, level, level
+		resp.FinalizedFeatures = []kmsg.ApiVersionsResponseFinalizedFeature{ff}
+		resp.FinalizedFeaturesEpoch = epoch
+	}
 	return resp, nil
 }
 
-// APIVersionsList is the registry as ApiVersions keys; the wire layer also
-// uses it for the KIP-511 unsupported-version answer.
-func APIVersionsList() []kmsg.ApiVersionsResponseApiKey {
+// APIVersionsList is the registry as ApiVersions keys at transaction
+// version 1; the wire layer uses it for the KIP-511 unsupported-version
+// answer (the client asks again and gets the full answer).
+func APIVersionsList() []kmsg.ApiVersionsResponseApiKey { return apiVersionsAt(1) }
+
+// apiVersionsAt is the registry as ApiVersions keys at a transaction
+// version level.
+func apiVersionsAt(level int16) []kmsg.ApiVersionsResponseApiKey {
 	var keys []kmsg.ApiVersionsResponseApiKey
 	for _, a := range apiKeys() {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
+		if tv2Keys[a.key] && level < 2 {
+			k.MaxVersion = min(k.MaxVersion, 4)
+		}
 		keys = append(keys, k)
 	}
 	return keys
+}
+
+// tv2VersionRefused reports whether a request at version is a transaction
+// version 2 request this broker does not accept at its level.
+func (s *Server) tv2VersionRefused(version int16) bool {
+	level, _ := s.txnVersion()
+	return version >= 5 && level < 2
 }

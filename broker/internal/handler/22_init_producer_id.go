@@ -29,9 +29,11 @@ package handler
 // v3+ with exactly one of ProducerID/ProducerEpoch set to -1 is
 // INVALID_REQUEST, as in Kafka; so is an empty transactional id.
 //
-// Not implemented: v6 (KIP-939 two-phase commit, keepPreparedTxn);
-// transaction version 2's per-transaction epoch bump (the broker does not
-// advertise transaction.version 2).
+// Under transaction version 2 (highwater.transaction.version=2) fencing
+// an open transaction bumps the epoch twice (fenced, then aborted), as
+// Kafka's coordinator does there.
+//
+// Not implemented: v6 (KIP-939 two-phase commit, keepPreparedTxn).
 
 import (
 	"context"

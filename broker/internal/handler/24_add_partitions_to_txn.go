@@ -1,6 +1,6 @@
 package handler
 
-// AddPartitionsToTxn (key 24), versions 0-4.
+// AddPartitionsToTxn (key 24), versions 0-5.
 //
 // v0-3 (clients): adds the partitions to the producer's transaction,
 // starting it if none is open. Partitions of unknown topics fail the
@@ -13,11 +13,14 @@ package handler
 // 1, broker to coordinator) batches transactions; verifyOnly entries only
 // check that the open transaction holds the partitions (INVALID_TXN_STATE
 // for those it does not). The answer waits until the new state is durable
-// in __transaction_state.
+// in __transaction_state. v5 (broker to coordinator, KIP-890 part 2):
+// entries without verifyOnly are a partition leader adding the partition
+// of a Produce v12+ batch; the transaction is then ended the transaction
+// version 2 way. v5 is refused (UNSUPPORTED_VERSION) at transaction.version
+// 1, where ApiVersions lists v4.
 //
-// Not implemented: v5 (TRANSACTION_ABORTABLE, transaction version 2);
-// partition leaders do not verify produce requests against the coordinator
-// (KIP-890 part 1's server-side defence).
+// Not implemented: TRANSACTION_ABORTABLE (v5's new error) is never
+// answered: a partition outside the transaction is INVALID_TXN_STATE.
 
 import (
 	"context"
@@ -26,10 +29,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.AddPartitionsToTxn, 0, 4, (*Server).addPartitionsToTxn) }
+func init() { register(kmsg.AddPartitionsToTxn, 0, 5, (*Server).addPartitionsToTxn) }
 
 func (s *Server) addPartitionsToTxn(ctx context.Context, _ *Conn, req *kmsg.AddPartitionsToTxnRequest) (*kmsg.AddPartitionsToTxnResponse, error) {
 	txns := s.transactions()
+	if s.tv2VersionRefused(req.Version) {
+		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
+		resp.ErrorCode = kerr.UnsupportedVersion.Code
+		return resp, nil
+	}
 	if txns == nil {
 		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 		for _, t := range req.Topics {

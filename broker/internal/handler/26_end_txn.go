@@ -1,6 +1,6 @@
 package handler
 
-// EndTxn (key 26), versions 0-4.
+// EndTxn (key 26), versions 0-5.
 //
 // Commits or aborts the producer's open transaction. As in Kafka the
 // answer comes once PrepareCommit/PrepareAbort is durable in
@@ -12,10 +12,15 @@ package handler
 // transaction succeeds; the opposite outcome is INVALID_TXN_STATE; a stale
 // epoch is PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v2).
 //
-// Not implemented: v5 (transaction version 2, KIP-890 part 2: an epoch
-// bump per transaction). franz-go and the Java client use v5 only when the
-// broker advertises the transaction.version feature at 2, which this one
-// does not.
+// v5 (transaction version 2, KIP-890 part 2) bumps the producer epoch on
+// every commit and abort; the answer carries the epoch (or, when the epoch
+// is exhausted, a new producer id at epoch 0) the producer continues with,
+// and the markers are written with it. A retry with the previous epoch of
+// a completed end succeeds with the current id and epoch; an abort with no
+// open transaction succeeds and bumps. franz-go and the Java client send
+// v5 only when ApiVersions finalizes transaction.version 2
+// (highwater.transaction.version=2); at level 1 v5 is UNSUPPORTED_VERSION
+// and ApiVersions lists v4.
 
 import (
 	"context"
@@ -24,13 +29,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.EndTxn, 0, 4, (*Server).endTxn) }
+func init() { register(kmsg.EndTxn, 0, 5, (*Server).endTxn) }
 
 func (s *Server) endTxn(ctx context.Context, _ *Conn, req *kmsg.EndTxnRequest) (*kmsg.EndTxnResponse, error) {
 	txns := s.transactions()
-	if txns == nil {
+	if txns == nil || s.tv2VersionRefused(req.Version) {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		if txns != nil {
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+		}
+		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp, nil
 	}
 	return parked(txns.EndTxn(ctx, req), ctx)

@@ -39,3 +39,42 @@ func (s *Server) transactions() Transactions {
 	t, _ := s.cfg.ProducerIDs.(Transactions)
 	return t
 }
+
+// TransactionFeatures is implemented by a Transactions that finalizes the
+// transaction.version feature (ApiVersions' FinalizedFeatures): the level
+// (1: the protocol before KIP-890 part 2; 2: KIP-890 part 2) and the
+// epoch of that finalization, which clients compare to keep the newest.
+// Without it, or without a transaction coordinator, the level is 0.
+type TransactionFeatures interface {
+	FinalizedTransactionVersion() (level int16, epoch int64)
+}
+
+// TxnOffsetsAdder is implemented by a Transactions serving transaction
+// version 2: TxnOffsetCommit v5+ adds the group's __consumer_offsets
+// partition to the producer's transaction itself (the client sends no
+// AddOffsetsToTxn), through the transactional id's coordinator.
+type TxnOffsetsAdder interface {
+	AddOffsetsTV2(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, group string) error
+}
+
+// txnVersion is the finalized transaction.version and its epoch.
+func (s *Server) txnVersion() (level int16, epoch int64) {
+	if f, ok := s.transactions().(TransactionFeatures); ok {
+		return f.FinalizedTransactionVersion()
+	}
+	return 0, 0
+}
+
+// txnAddKey marks a produce request's context when the partition leader
+// is to add the partition to the transaction (KIP-890 part 2) rather than
+// only verify it.
+type txnAddKey struct{}
+
+// ProduceAddsTxnPartition reports whether Config.VerifyTxnPartition is
+// called for a Produce v12+ batch at transaction.version 2: the hook is
+// then to add the partition to the producer's transaction (AddPartitionsToTxn
+// v5 semantics), not only to verify it.
+func ProduceAddsTxnPartition(ctx context.Context) bool {
+	v, _ := ctx.Value(txnAddKey{}).(bool)
+	return v
+}

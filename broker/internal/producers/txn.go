@@ -94,3 +94,16 @@ func (s *State) Producers(nowMs int64) []Producer {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
+
+// OpenTxn reports the producer's transaction open in this partition: its
+// epoch and first offset. A transaction version 2 producer's next
+// transaction runs at a higher epoch, so a batch at another epoch than the
+// open transaction's does not belong to it (Kafka's hasOngoingTransaction
+// compares the epoch for the same reason).
+func (s *State) OpenTxn(producerID int64, nowMs int64) (epoch int16, first int64, ok bool) {
+	p := s.lookup(producerID, nowMs)
+	if p == nil || p.CurrentTxnFirstOffset < 0 {
+		return 0, -1, false
+	}
+	return p.Epoch, p.CurrentTxnFirstOffset, true
+}
