@@ -59,8 +59,8 @@ func txnServiceConfig(props *config.Broker, ids handler.ProducerIDs, now func() 
 	ms := func(key string) time.Duration { return time.Duration(props.Int64(key)) * time.Millisecond }
 	return txn.ServiceConfig{
 		Coordinator: txn.Config{
-			MaxTimeout:     ms("transaction.max.timeout.ms"),
-			IDExpiration:   ms("transactional.id.expiration.ms"),
+			MaxTimeout:         ms("transaction.max.timeout.ms"),
+			IDExpiration:       ms("transactional.id.expiration.ms"),
 			NextProducerID:     ids.NextProducerID,
 			TransactionVersion: transactionVersion(props),
 		},
