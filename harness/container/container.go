@@ -383,46 +383,57 @@ func (c *Cluster) createNode(ctx context.Context, n *node) error {
 		Name:   fmt.Sprintf("highwater-%s-node-%d", c.runID, n.id),
 		Cmd:    command(c.properties(n)),
 		Labels: map[string]string{LabelKey: c.runID, LabelKey + ".node": strconv.Itoa(int(n.id))},
-		// testcontainers publishes every exposed port (the image's
-		// EXPOSE when none is named) on every host address unless bound:
-		// the client port goes to a random port of 127.0.0.1 only. The
-		// harness reaches each node at its own address instead.
-		ExposedPorts:   []string{clientPortSpec},
-		ConfigModifier: func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname },
-		HostConfigModifier: func(hc *mcontainer.HostConfig) {
-			hc.Binds = []string{filepath.Join(n.dir, "data") + ":" + dataDir}
-			hc.PortBindings = mnetwork.PortMap{
-				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr(loopback), HostPort: "0"}},
-			}
-		},
 	}
+	c.place(&req, n, filepath.Join(n.dir, "data")+":"+dataDir)
+	return c.run(ctx, n, req, "start container")
+}
+
+// place puts n's container on the cluster's network and bind-mounts bind
+// (host:container) for its data. On the bridge network n has its own
+// address and hostname; testcontainers publishes every exposed port (the
+// image's EXPOSE when none is named) on every host address unless bound,
+// so the client port goes to a random port of 127.0.0.1 only, and the
+// harness reaches each node at its own address instead. In host-network
+// mode the container shares the host's network namespace.
+func (c *Cluster) place(req *testcontainers.ContainerRequest, n *node, bind string) {
 	if c.cfg.HostNetwork {
-		req.ExposedPorts = nil
-		req.ConfigModifier = nil
 		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
-			hc.Binds = []string{filepath.Join(n.dir, "data") + ":" + dataDir}
+			hc.Binds = []string{bind}
 			hc.NetworkMode = "host"
 		}
-	} else {
-		netName := c.network.Name
-		req.Networks = []string{netName}
-		req.NetworkAliases = map[string][]string{netName: {n.hostname}}
-		req.EndpointSettingsModifier = func(m map[string]*mnetwork.EndpointSettings) {
-			es := m[netName]
-			if es == nil {
-				es = &mnetwork.EndpointSettings{}
-				m[netName] = es
-			}
-			es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
+		return
+	}
+	netName := c.network.Name
+	req.ExposedPorts = []string{clientPortSpec}
+	req.ConfigModifier = func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname }
+	req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
+		hc.Binds = []string{bind}
+		hc.PortBindings = mnetwork.PortMap{
+			mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr(loopback), HostPort: "0"}},
 		}
 	}
+	req.Networks = []string{netName}
+	req.NetworkAliases = map[string][]string{netName: {n.hostname}}
+	req.EndpointSettingsModifier = func(m map[string]*mnetwork.EndpointSettings) {
+		es := m[netName]
+		if es == nil {
+			es = &mnetwork.EndpointSettings{}
+			m[netName] = es
+		}
+		es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
+	}
+}
+
+// run creates and starts n's container from req; n keeps the container
+// even when starting it failed, so Close removes it.
+func (c *Cluster) run(ctx context.Context, n *node, req testcontainers.ContainerRequest, what string) error {
 	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
 		ContainerRequest: req, Started: true, Logger: tclog.NewNoopLogger()})
 	if ctr != nil {
 		n.ctr = ctr
 	}
 	if err != nil {
-		return fmt.Errorf("start container: %w%s", err, ryukHint())
+		return fmt.Errorf("%s: %w%s", what, err, ryukHint())
 	}
 	return nil
 }

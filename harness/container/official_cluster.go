@@ -4,17 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
-	mcontainer "github.com/moby/moby/api/types/container"
-	mnetwork "github.com/moby/moby/api/types/network"
 	"github.com/testcontainers/testcontainers-go"
-	tclog "github.com/testcontainers/testcontainers-go/log"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
@@ -243,41 +239,8 @@ func (o *OfficialCluster) createNode(ctx context.Context, n *node) error {
 	if err != nil {
 		return err
 	}
-	if o.cfg.HostNetwork {
-		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
-			hc.Binds = []string{bind}
-			hc.NetworkMode = "host"
-		}
-	} else {
-		netName := o.network.Name
-		req.ExposedPorts = []string{clientPortSpec}
-		req.ConfigModifier = func(cfg *mcontainer.Config) { cfg.Hostname = n.hostname }
-		req.HostConfigModifier = func(hc *mcontainer.HostConfig) {
-			hc.Binds = []string{bind}
-			hc.PortBindings = mnetwork.PortMap{
-				mnetwork.MustParsePort(clientPortSpec): {{HostIP: netip.MustParseAddr(loopback), HostPort: "0"}},
-			}
-		}
-		req.Networks = []string{netName}
-		req.NetworkAliases = map[string][]string{netName: {n.hostname}}
-		req.EndpointSettingsModifier = func(m map[string]*mnetwork.EndpointSettings) {
-			es := m[netName]
-			if es == nil {
-				es = &mnetwork.EndpointSettings{}
-				m[netName] = es
-			}
-			es.IPAMConfig = &mnetwork.EndpointIPAMConfig{IPv4Address: n.ip}
-		}
-	}
-	ctr, err := testcontainers.GenericContainer(ctx, testcontainers.GenericContainerRequest{
-		ContainerRequest: req, Started: true, Logger: tclog.NewNoopLogger()})
-	if ctr != nil {
-		n.ctr = ctr
-	}
-	if err != nil {
-		return fmt.Errorf("start %s container: %w%s", o.image, err, ryukHint())
-	}
-	return nil
+	o.place(&req, n, bind)
+	return o.run(ctx, n, req, "start "+o.image+" container")
 }
 
 // ActiveController: Kafka's Metadata names a random live broker as
