@@ -74,12 +74,7 @@ func (c *Cluster) Logs(id int32) string {
 	return n.logPath
 }
 
-func (c *Cluster) node(id int32) (*node, error) {
-	if id < 1 || int(id) > len(c.nodes) {
-		return nil, fmt.Errorf("%w: %d (nodes are 1..%d)", cluster.ErrUnknownNode, id, len(c.nodes))
-	}
-	return c.nodes[id-1], nil
-}
+func (c *Cluster) node(id int32) (*node, error) { return cluster.NodeAt(c.nodes, id) }
 
 // do runs f on node id under the node's lock.
 func (c *Cluster) do(id int32, f func(n *node) error) error {

@@ -55,12 +55,7 @@ func (c *Cluster) PID(id int32) int {
 	return 0
 }
 
-func (c *Cluster) node(id int32) (*node, error) {
-	if id < 1 || int(id) > len(c.nodes) {
-		return nil, fmt.Errorf("%w: %d (nodes are 1..%d)", cluster.ErrUnknownNode, id, len(c.nodes))
-	}
-	return c.nodes[id-1], nil
-}
+func (c *Cluster) node(id int32) (*node, error) { return cluster.NodeAt(c.nodes, id) }
 
 // op runs f on node id with its faults serialized, refusing after Close.
 func (c *Cluster) op(id int32, f func(n *node) error) error {
