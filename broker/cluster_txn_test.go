@@ -40,6 +40,9 @@ func startTxnCluster(ctx context.Context, t *testing.T) (*testCluster, string) {
 	c := newTestCluster(t)
 	c.extra = []string{"offsets.topic.num.partitions", "3", "transaction.state.log.num.partitions", "3",
 		"group.initial.rebalance.delay.ms", "0"}
+	if txnTestVersion != "" {
+		c.extra = append(c.extra, "highwater.transaction.version", txnTestVersion)
+	}
 	for id := int32(1); id <= 3; id++ {
 		c.start(id)
 	}
@@ -101,6 +104,13 @@ func TestClusterTransactions(t *testing.T) {
 		}
 	}
 	t.Logf("cluster of 3: %.1f transactions/s (10 records over 3 partitions each, RF 3)", timed/time.Since(start).Seconds())
+	if txnTestVersion == "2" {
+		// Transaction version 2: one epoch bump per EndTxn (v5).
+		d, err := kadm.NewClient(fresh).DescribeTransactions(ctx, "ctx-1")
+		if err != nil || d["ctx-1"].ProducerEpoch < timed {
+			t.Errorf("after %d transactions of one producer the epoch is %d (%v): the client did not take the v2 path", timed, d["ctx-1"].ProducerEpoch, err)
+		}
+	}
 	fresh.Close()
 	want := append(append(values("c0", 10), values("c2", 10)...), values("f", 3)...)
 	expectExactly(t, readCommitted(ctx, t, seeds, "ctxn", len(want)), want)
@@ -175,4 +185,15 @@ func seeds2(c *testCluster) string {
 		out = append(out, rb.b.Addr().String())
 	}
 	return strings.Join(out, ",")
+}
+
+// TestClusterTransactionsV2 is TestClusterTransactions with every node
+// finalizing transaction.version 2: partition leaders add partitions for
+// Produce v12 batches through the coordinator node (AddPartitionsToTxn
+// v5), EndTxn v5 bumps the epoch, TxnOffsetCommit v5 adds the offsets
+// partition, and the coordinator failovers still lose nothing.
+func TestClusterTransactionsV2(t *testing.T) {
+	txnTestVersion = "2"
+	defer func() { txnTestVersion = "" }()
+	TestClusterTransactions(t)
 }
