@@ -14,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // txnPartitions and txnPerPartition match TxnCheck.java and
@@ -92,18 +95,69 @@ func txnCheckRead(t *testing.T, what string, r txnRead, want map[int][]string) {
 }
 
 func TestJavaTxnProducerReadCommitted(t *testing.T) {
+	javaTxnCheck(t, nil)
+}
+
+// TestJavaTxnProducerReadCommittedTV2 is the same run with the reference
+// broker finalizing transaction.version 2 (Apache Kafka 4.1.1 does by
+// default): the Java client takes KIP-890 part 2 (Produce v12 without
+// AddPartitionsToTxn, EndTxn v5), which shows in the producer epoch after
+// the run: TxnCheck's producer a ends three transactions, b inits and ends
+// one, so the epoch is 5 with one bump per EndTxn (1 without).
+func TestJavaTxnProducerReadCommittedTV2(t *testing.T) {
+	tgt, txnID := javaTxnCheck(t, txnV2Props())
+	if epoch := txnEpoch(t, tgt, txnID); epoch < 5 {
+		t.Errorf("producer epoch after the run is %d, want 5 (one bump per EndTxn v5): the client did not take the v2 path", epoch)
+	}
+}
+
+// txnV2Props configures a reference broker for transaction version 2;
+// nil for Apache Kafka, whose 4.1.1 default it already is.
+func txnV2Props() map[string]string {
+	if kafkaPass() {
+		return nil
+	}
+	return map[string]string{"highwater.transaction.version": "2"}
+}
+
+// txnEpoch is the transactional id's producer epoch (DescribeTransactions).
+func txnEpoch(t *testing.T, tgt *target, txnID string) int16 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tgt.Bootstrap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := kadm.NewClient(cl).DescribeTransactions(ctx, txnID)
+	if err == nil {
+		err = d[txnID].Err
+	}
+	if err != nil {
+		t.Fatalf("DescribeTransactions %s: %v", txnID, err)
+	}
+	t.Logf("%s: producer id %d, epoch %d, state %s", txnID, d[txnID].ProducerID, d[txnID].ProducerEpoch, d[txnID].State)
+	return d[txnID].ProducerEpoch
+}
+
+// javaTxnCheck runs java/TxnCheck.java against a target started with
+// props and checks the fence and both readers; it returns the target and
+// the transactional id used.
+func javaTxnCheck(t *testing.T, props map[string]string) (*target, string) {
 	lib := javaLib(t)
 	src, err := filepath.Abs(filepath.Join("java", "TxnCheck.java"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt := newTarget(t, nil)
+	tgt := newTarget(t, props)
 	topic := stockTopic(t, "java-txn")
 	stockCreateTopics(t, tgt.Bootstrap, txnPartitions, topic)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, stderr, err := javaRun(ctx, t, lib, src, tgt.Bootstrap, topic, stockTopic(t, "java-txn-id"))
+	txnID := stockTopic(t, "java-txn-id")
+	out, stderr, err := javaRun(ctx, t, lib, src, tgt.Bootstrap, topic, txnID)
 	if err != nil {
 		t.Fatalf("TxnCheck.java: %v\nstdout:\n%s\nstderr:\n%s", err, stockTail(out, 10), stockTail(stderr, 40))
 	}
@@ -128,6 +182,7 @@ func TestJavaTxnProducerReadCommitted(t *testing.T) {
 	if t.Failed() {
 		t.Logf("TxnCheck.java stderr:\n%s", stockTail(stderr, 40))
 	}
+	return tgt, txnID
 }
 
 // txnWithoutFenced drops the fenced producer's "f4" records, logging them:

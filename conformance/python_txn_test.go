@@ -80,11 +80,17 @@ type pyTxnResult struct {
 // the target and returns its parsed result.
 func pyTxnRun(t *testing.T, py, scriptName string, extra ...string) (pyTxnResult, []byte) {
 	t.Helper()
+	return pyTxnRunOn(t, nil, py, scriptName, extra...)
+}
+
+// pyTxnRunOn is pyTxnRun on a target started with props.
+func pyTxnRunOn(t *testing.T, props map[string]string, py, scriptName string, extra ...string) (pyTxnResult, []byte) {
+	t.Helper()
 	script, err := filepath.Abs(filepath.Join("python", scriptName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgt := newTarget(t, nil)
+	tgt := newTarget(t, props)
 	topic := stockTopic(t, "py-txn")
 	stockCreateTopics(t, tgt.Bootstrap, txnPartitions, topic)
 
@@ -147,5 +153,21 @@ func TestConfluentKafkaTxnProducerReadCommitted(t *testing.T) {
 	}
 	res, stderr := pyTxnRun(t, py, "confluent_kafka_txn_check.py", extra...)
 	t.Logf("confluent-kafka %s (librdkafka %s) on python %s", res.ConfluentKafka, res.Librdkafka, res.Python)
+	pyTxnCheck(t, res, stderr)
+}
+
+// The older-protocol clients (kafka-python, librdkafka: AddPartitionsToTxn,
+// EndTxn up to v4 or below, Produce up to v11 or below) keep working with
+// the broker finalizing transaction.version 2, as they do against Apache
+// Kafka 4.1.1: each transaction runs the protocol its client speaks.
+func TestKafkaPythonTxnProducerReadCommittedTV2(t *testing.T) {
+	py := pyTxnInterpreter(t, "kafka")
+	res, stderr := pyTxnRunOn(t, txnV2Props(), py, "kafka_python_txn_check.py")
+	pyTxnCheck(t, res, stderr)
+}
+
+func TestConfluentKafkaTxnProducerReadCommittedTV2(t *testing.T) {
+	py := pyTxnInterpreter(t, "confluent_kafka")
+	res, stderr := pyTxnRunOn(t, txnV2Props(), py, "confluent_kafka_txn_check.py")
 	pyTxnCheck(t, res, stderr)
 }
