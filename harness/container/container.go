@@ -204,11 +204,34 @@ func (c *Cluster) setup(ctx context.Context) error {
 	if err := c.placeNodes(ctx); err != nil {
 		return err
 	}
+	if err := c.prepareNodes(func(*node, string) error { return nil }); err != nil {
+		return err
+	}
+	c.initClocks()
+	if err := c.createNodes(ctx, c.createNode); err != nil {
+		return err
+	}
+	if err := c.poll(ctx, "cluster", c.clusterReady); err != nil {
+		return err
+	}
+	c.probeClocks(ctx)
+	return nil
+}
+
+// prepareNodes makes every node's host directories (data/ for the bind
+// mount, server.log beside it; prepare adds what a flavor needs, given
+// the data directory), its direct client and the cluster's admin client,
+// and the cut bookkeeping.
+func (c *Cluster) prepareNodes(prepare func(n *node, data string) error) error {
 	var addrs []string
 	var err error
 	for _, n := range c.nodes {
 		n.logPath = filepath.Join(n.dir, "server.log")
-		if err := os.MkdirAll(filepath.Join(n.dir, "data"), 0o755); err != nil {
+		data := filepath.Join(n.dir, "data")
+		if err := os.MkdirAll(data, 0o755); err != nil {
+			return fmt.Errorf("container: %w", err)
+		}
+		if err := prepare(n, data); err != nil {
 			return fmt.Errorf("container: %w", err)
 		}
 		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
@@ -221,27 +244,25 @@ func (c *Cluster) setup(ctx context.Context) error {
 		return fmt.Errorf("container: %w", err)
 	}
 	c.cuts.init(c)
-	c.initClocks()
+	return nil
+}
+
+// createNodes runs create for every node concurrently (image pulls and
+// JVM starts overlap) and joins the failures, each naming its node.
+func (c *Cluster) createNodes(ctx context.Context, create func(context.Context, *node) error) error {
 	errs := make([]error, len(c.nodes))
 	var wg sync.WaitGroup
 	for i, n := range c.nodes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if errs[i] = c.createNode(ctx, n); errs[i] != nil {
+			if errs[i] = create(ctx, n); errs[i] != nil {
 				errs[i] = fmt.Errorf("node %d: %w", n.id, errs[i])
 			}
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
-	if err := c.poll(ctx, "cluster", c.clusterReady); err != nil {
-		return err
-	}
-	c.probeClocks(ctx)
-	return nil
+	return errors.Join(errs...)
 }
 
 // placeNodes gives every node its addresses: on the bridge network its own

@@ -2,16 +2,13 @@ package container
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/testcontainers/testcontainers-go"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/highwater-io/highwater/harness/cluster"
 	"github.com/highwater-io/highwater/harness/internal/await"
@@ -145,46 +142,19 @@ func (o *OfficialCluster) setup(ctx context.Context) error {
 	if err := c.placeNodes(ctx); err != nil {
 		return err
 	}
-	var addrs []string
-	var err error
-	for _, n := range c.nodes {
+	err := c.prepareNodes(func(n *node, data string) error {
 		if o.flavor == FlavorRedpanda {
 			n.ports = [3]int{clientPort, redpandaRPCPort, redpandaAdminPort}
 		}
-		n.logPath = filepath.Join(n.dir, "server.log")
-		data := filepath.Join(n.dir, "data")
-		if err := os.MkdirAll(data, 0o755); err != nil {
-			return fmt.Errorf("container: %w", err)
-		}
 		// Both images run as an unprivileged user of their own (uid
 		// 1000 appuser, uid 101 redpanda) that must write the bind mount.
-		if err := os.Chmod(data, 0o777); err != nil {
-			return fmt.Errorf("container: %w", err)
-		}
-		if n.direct, err = kgo.NewClient(kgo.SeedBrokers(n.addr(clientIdx))); err != nil {
-			return fmt.Errorf("container: %w", err)
-		}
-		c.directs = append(c.directs, cluster.Direct{ID: n.id, Client: n.direct})
-		addrs = append(addrs, n.addr(clientIdx))
+		return os.Chmod(data, 0o777)
+	})
+	if err != nil {
+		return err
 	}
-	if c.admin, err = kgo.NewClient(kgo.SeedBrokers(addrs...)); err != nil {
-		return fmt.Errorf("container: %w", err)
-	}
-	c.cuts.init(c)
 	c.clocks.SetUnavailable(fmt.Errorf("%w: clock skew: the %s image has no clock seam (only the reference broker does)", cluster.ErrUnavailable, o.flavor))
-	errs := make([]error, len(c.nodes))
-	var wg sync.WaitGroup
-	for i, n := range c.nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if errs[i] = o.createNode(ctx, n); errs[i] != nil {
-				errs[i] = fmt.Errorf("node %d: %w", n.id, errs[i])
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := c.createNodes(ctx, o.createNode); err != nil {
 		return err
 	}
 	return await.Until(ctx, await.Options{
