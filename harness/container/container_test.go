@@ -212,12 +212,7 @@ func TestContainerCluster(t *testing.T) {
 	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 1, 30*time.Second)
 	want := clustertesting.Produce(ctx, t, c, topic, 100, "a")
 
 	tp0 := cluster.TopicPartition{Topic: topic}
@@ -450,12 +445,7 @@ func TestHostNetworkCluster(t *testing.T) {
 	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 30*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 1, 30*time.Second)
 	want := clustertesting.Produce(ctx, t, c, topic, 50, "a")
 	tp0 := cluster.TopicPartition{Topic: topic}
 	old := clustertesting.LeaderOf(ctx, t, c, tp0)

@@ -308,12 +308,7 @@ func testOfficialCluster(t *testing.T, f Flavor) {
 	adm := clustertesting.Admin(t, o)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 60*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 1, 60*time.Second)
 	want := clustertesting.Produce(ctx, t, c, topic, 50, "a")
 	tp := cluster.TopicPartition{Topic: topic}
 	old := clustertesting.LeaderOf(ctx, t, c, tp)

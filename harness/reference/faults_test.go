@@ -50,12 +50,7 @@ func TestProxyLinks(t *testing.T) {
 	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatal(err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 1, 20*time.Second)
 	timed := func(prefix string) ([]string, time.Duration) {
 		began := time.Now()
 		v := clustertesting.Produce(ctx, t, c, topic, 20, prefix)

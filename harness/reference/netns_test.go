@@ -54,12 +54,7 @@ func TestNetNSPartition(t *testing.T) {
 	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 1, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 1, 20*time.Second)
 	want := clustertesting.Produce(ctx, t, c, topic, 100, "a")
 	tp0 := cluster.TopicPartition{Topic: topic}
 	leaders, err := c.Leaders(ctx)

@@ -108,12 +108,7 @@ func TestThreeNodes(t *testing.T) {
 	adm := clustertesting.Admin(t, c)
 	defer adm.Close()
 	const topic = "t"
-	if _, err := adm.CreateTopic(ctx, 3, 3, nil, topic); err != nil {
-		t.Fatalf("create topic: %v", err)
-	}
-	if err := clustertesting.WaitISR(ctx, adm, topic, 3, 20*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	clustertesting.CreateTopic(ctx, t, adm, topic, 3, 20*time.Second)
 	want := clustertesting.Produce(ctx, t, c, topic, 200, "a")
 	clustertesting.ConsumeExpect(ctx, t, c, topic, want)
 

@@ -125,6 +125,19 @@ func WaitISR(ctx context.Context, adm *kadm.Client, topic string, n int, within 
 	return WaitFor(ctx, within, func(ctx context.Context) error { return ISRIs(ctx, adm, topic, n) })
 }
 
+// CreateTopic creates topic with the given partitions at replication
+// factor 3 and waits up to within for every ISR to be whole; t fails
+// otherwise.
+func CreateTopic(ctx context.Context, t testing.TB, adm *kadm.Client, topic string, partitions int32, within time.Duration) {
+	t.Helper()
+	if _, err := adm.CreateTopic(ctx, partitions, 3, nil, topic); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	if err := WaitISR(ctx, adm, topic, 3, within); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // LeaderOf is tp's leader as c reports it; t fails when it has none.
 func LeaderOf(ctx context.Context, t testing.TB, c cluster.Cluster, tp cluster.TopicPartition) int32 {
 	t.Helper()
