@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"errors"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRoundOrderRotates(t *testing.T) {
@@ -50,5 +52,28 @@ func TestParseLoadAvg1(t *testing.T) {
 		if got := parseLoadAvg1(tc.text); got != tc.want {
 			t.Errorf("parseLoadAvg1(%q) = %v, want %v", tc.text, got, tc.want)
 		}
+	}
+}
+
+// TestRecorderTimeline: the per-second maxima follow acknowledgement time,
+// and WorstSecond names the stall.
+func TestRecorderTimeline(t *testing.T) {
+	r := NewRecorder(t0, 0)
+	r.Ack(t0, t0.Add(100*time.Millisecond), 1, nil)                              // second 0: 100 ms
+	r.Ack(t0.Add(2*time.Second), t0.Add(2500*time.Millisecond), 1, nil)          // second 2: 500 ms
+	r.Ack(t0.Add(2900*time.Millisecond), t0.Add(2950*time.Millisecond), 1, nil)  // second 2: 50 ms
+	r.Ack(t0.Add(3*time.Second), t0.Add(3*time.Second+time.Millisecond), 1, nil) // second 3: 1 ms
+	r.Ack(t0, t0.Add(-time.Second), 1, nil)                                      // before the start: not in the timeline
+	r.Ack(t0, t0.Add(time.Second), 1, errors.New("boom"))                        // failures carry no latency
+	res := r.Result()
+	want := []float64{100, 0, 500, 1}
+	if !slices.Equal(res.MaxLatencyMsPerSecond, want) {
+		t.Errorf("timeline = %v, want %v", res.MaxLatencyMsPerSecond, want)
+	}
+	if sec, ms := res.WorstSecond(); sec != 2 || ms != 500 {
+		t.Errorf("WorstSecond = %d, %v; want 2, 500", sec, ms)
+	}
+	if sec, _ := (ProduceResult{}).WorstSecond(); sec != -1 {
+		t.Errorf("empty WorstSecond = %d, want -1", sec)
 	}
 }

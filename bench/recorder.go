@@ -24,7 +24,13 @@ type Recorder struct {
 	lastAck  time.Time
 	errs     int64
 	firstErr error
+	// maxPerSecond[i] is the largest latency of the records acknowledged
+	// in second i of the run (warm-up included), in milliseconds.
+	maxPerSecond []float64
 }
+
+// maxTimelineSeconds bounds the per-second timeline (a day).
+const maxTimelineSeconds = 86400
 
 type counts struct{ records, bytes int64 }
 
@@ -56,6 +62,7 @@ func (r *Recorder) Ack(sent, acked time.Time, bytes int, err error) {
 	}
 	lat := acked.Sub(sent)
 	r.all.Record(lat)
+	r.timeline(acked, lat)
 	r.total.records++
 	r.total.bytes += int64(bytes)
 	if !sent.Before(r.warmupEnd) {
@@ -67,6 +74,22 @@ func (r *Recorder) Ack(sent, acked time.Time, bytes int, err error) {
 	}
 	if acked.After(r.lastAck) {
 		r.lastAck = acked
+	}
+}
+
+// timeline keeps the largest latency per second of acknowledgement time,
+// which shows whether a run's tail came from one stall (and when) or from
+// the whole run. r.mu is held.
+func (r *Recorder) timeline(acked time.Time, lat time.Duration) {
+	sec := int(acked.Sub(r.start) / time.Second)
+	if sec < 0 || sec >= maxTimelineSeconds {
+		return
+	}
+	for len(r.maxPerSecond) <= sec {
+		r.maxPerSecond = append(r.maxPerSecond, 0)
+	}
+	if ms := float64(lat) / float64(time.Millisecond); ms > r.maxPerSecond[sec] {
+		r.maxPerSecond[sec] = ms
 	}
 }
 
@@ -112,8 +135,25 @@ type ProduceResult struct {
 	// included).
 	Wire WireStats `json:"wire"`
 
+	// MaxLatencyMsPerSecond is the largest latency of the records
+	// acknowledged in each second since the start (warm-up included; 0
+	// for a second without acknowledgements).
+	MaxLatencyMsPerSecond []float64 `json:"maxLatencyMsPerSecond,omitempty"`
+
 	// Hist holds the measured latencies for merging and plotting.
 	Hist *LatencyHist `json:"-"`
+}
+
+// WorstSecond is the second since the start whose acknowledgements had the
+// largest latency, and that latency; -1 and 0 when nothing was recorded.
+func (r ProduceResult) WorstSecond() (second int, maxMs float64) {
+	second = -1
+	for i, ms := range r.MaxLatencyMsPerSecond {
+		if ms > maxMs {
+			second, maxMs = i, ms
+		}
+	}
+	return second, maxMs
 }
 
 // Result reduces what was recorded.
@@ -121,9 +161,10 @@ func (r *Recorder) Result() ProduceResult {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	res := ProduceResult{
-		TotalRecords: r.total.records,
-		TotalBytes:   r.total.bytes,
-		Errors:       r.errs,
+		TotalRecords:          r.total.records,
+		TotalBytes:            r.total.bytes,
+		Errors:                r.errs,
+		MaxLatencyMsPerSecond: append([]float64(nil), r.maxPerSecond...),
 	}
 	if r.firstErr != nil {
 		res.FirstError = r.firstErr.Error()

@@ -70,6 +70,9 @@ type ResultJSON struct {
 	AggregatedPublishLatency99pct  float64 `json:"aggregatedPublishLatency99pct"`
 	AggregatedPublishLatency999pct float64 `json:"aggregatedPublishLatency999pct"`
 	AggregatedPublishLatencyMax    float64 `json:"aggregatedPublishLatencyMax"`
+	// PublishMaxLatencyMsPerSecond is the largest publish latency per
+	// second of the run (ProduceResult.MaxLatencyMsPerSecond).
+	PublishMaxLatencyMsPerSecond []float64 `json:"publishMaxLatencyMsPerSecond,omitempty"`
 
 	AggregatedEndToEndLatencyAvg    float64 `json:"aggregatedEndToEndLatencyAvg,omitempty"`
 	AggregatedEndToEndLatency50pct  float64 `json:"aggregatedEndToEndLatency50pct,omitempty"`
@@ -125,8 +128,8 @@ func NewReport(startedAt time.Time, w Workload, runs []RunResult) Report {
 			AggregatedPublishLatencyAvg: l.AvgMs, AggregatedPublishLatency50pct: l.P50Ms,
 			AggregatedPublishLatency75pct: l.P75Ms, AggregatedPublishLatency95pct: l.P95Ms,
 			AggregatedPublishLatency99pct: l.P99Ms, AggregatedPublishLatency999pct: l.P999Ms,
-			AggregatedPublishLatencyMax: l.MaxMs,
-			BrokerStartSeconds:          r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds, LoadAvg1: r.LoadAvg1,
+			AggregatedPublishLatencyMax: l.MaxMs, PublishMaxLatencyMsPerSecond: r.Produce.MaxLatencyMsPerSecond,
+			BrokerStartSeconds: r.StartSeconds, ClientCPUSeconds: r.ClientCPUSeconds, LoadAvg1: r.LoadAvg1,
 			BrokerWriteBytes: -1,
 			ProduceRequests:  r.Produce.Wire.Requests, ProduceRequestAvgBytes: r.Produce.Wire.AvgBytes,
 			FetchResponses: r.Consume.Wire.Requests, FetchResponseAvgBytes: r.Consume.Wire.AvgBytes,

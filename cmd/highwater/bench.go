@@ -416,6 +416,9 @@ func printRun(out io.Writer, r bench.RunResult) {
 			load = fmt.Sprintf(" (load average %.2f at start)", r.LoadAvg1)
 		}
 		fmt.Fprintf(out, "%s produce: %s%s\n", prefix, bench.ProducerLine(r.Produce), load)
+		if sec, ms := r.Produce.WorstSecond(); sec >= 0 {
+			fmt.Fprintf(out, "%s worst second: %d s after the start, max latency %.1f ms (JSON: publishMaxLatencyMsPerSecond)\n", prefix, sec, ms)
+		}
 	}
 	if r.Consume.Records > 0 {
 		fmt.Fprintf(out, "%s consume: %s\n", prefix, bench.ConsumerLine(r.Consume))
