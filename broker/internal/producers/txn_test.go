@@ -114,6 +114,15 @@ func TestTransactionScripts(t *testing.T) {
 			{pid: 5, seq: 0, count: 3, txn: true, want: "ok@0"},
 			{pid: 5, seq: 0, count: 3, txn: true, want: "dup@0", open: "0"},
 		}},
+		{"transaction version 2: the marker carries the bumped epoch, the next transaction starts at sequence 0", []txnStep{
+			{pid: 6, seq: 0, count: 2, txn: true, want: "ok@0", open: "0"},
+			{pid: 6, epoch: 1, marker: "commit", want: "ok@2:0-2 aborted=false", open: "-1"},
+			{pid: 6, seq: 2, count: 1, txn: true, want: "epoch"},                     // the previous transaction's late write
+			{pid: 6, epoch: 1, seq: 0, count: 1, txn: true, want: "ok@3", open: "3"}, // the next transaction
+			{pid: 6, epoch: 2, marker: "abort", want: "ok@4:3-4 aborted=true", open: "-1"},
+			{pid: 6, epoch: 3, marker: "abort", want: "ok@5:none", open: "-1"}, // an empty abort's marker
+			{pid: 6, epoch: 3, seq: 0, count: 1, txn: true, want: "ok@6", open: "6"},
+		}},
 		{"producers' transactions are independent", []txnStep{
 			{pid: 1, seq: 0, count: 1, txn: true, want: "ok@0"},
 			{pid: 2, seq: 0, count: 1, txn: true, want: "ok@1"},
@@ -242,4 +251,22 @@ func TestTransactionalReplayAndSnapshot(t *testing.T) {
 			}
 		}
 	})
+}
+
+// OpenTxn names the epoch of the producer's open transaction, so the
+// produce path can tell the next transaction version 2 transaction (a
+// higher epoch) from the open one.
+func TestOpenTxn(t *testing.T) {
+	l := &txnSim{s: New(DefaultConfig())}
+	if _, _, ok := l.s.OpenTxn(7, 1000); ok {
+		t.Fatal("unknown producer has an open transaction")
+	}
+	l.apply(txnStep{pid: 7, epoch: 2, seq: 0, count: 1, txn: true})
+	if e, first, ok := l.s.OpenTxn(7, 1000); !ok || e != 2 || first != 0 {
+		t.Fatalf("OpenTxn = %d, %d, %v; want 2, 0, true", e, first, ok)
+	}
+	l.apply(txnStep{pid: 7, epoch: 3, marker: "commit"})
+	if _, _, ok := l.s.OpenTxn(7, 1000); ok {
+		t.Fatal("open transaction after its marker")
+	}
 }

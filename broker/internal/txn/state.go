@@ -123,13 +123,16 @@ func (s State) Committing() bool { return s == PrepareCommit || s == CompleteCom
 
 // validTransitions is Kafka's TransactionState.validPreviousStates,
 // inverted: the states each state may move to.
+// Transaction version 2 lets a producer abort with no transaction open
+// (Empty, CompleteCommit, CompleteAbort → PrepareAbort), as Kafka 4.0
+// added to PrepareAbort's previous states.
 var validTransitions = map[State][]State{
-	Empty:             {Empty, Ongoing, Dead, PrepareEpochFence},
+	Empty:             {Empty, Ongoing, Dead, PrepareEpochFence, PrepareAbort},
 	Ongoing:           {Ongoing, PrepareCommit, PrepareAbort, PrepareEpochFence},
 	PrepareCommit:     {CompleteCommit},
 	PrepareAbort:      {CompleteAbort},
-	CompleteCommit:    {Empty, Ongoing, Dead, PrepareEpochFence},
-	CompleteAbort:     {Empty, Ongoing, Dead, PrepareEpochFence},
+	CompleteCommit:    {Empty, Ongoing, Dead, PrepareEpochFence, PrepareAbort},
+	CompleteAbort:     {Empty, Ongoing, Dead, PrepareEpochFence, PrepareAbort},
 	PrepareEpochFence: {PrepareAbort},
 }
 
