@@ -52,10 +52,15 @@ func (s *Server) apiVersions(_ context.Context, _ *Conn, req *kmsg.ApiVersionsRe
 	return resp, nil
 }
 
-// APIVersionsList is the registry as ApiVersions keys at transaction
-// version 1; the wire layer uses it for the KIP-511 unsupported-version
-// answer (the client asks again and gets the full answer).
-func APIVersionsList() []kmsg.ApiVersionsResponseApiKey { return apiVersionsAt(1) }
+// APIVersionsList is the registry as ApiVersions keys (every version
+// dispatch serves); the wire layer uses it for the KIP-511
+// unsupported-version answer. The level-dependent list is the ApiVersions
+// handler's.
+func APIVersionsList() []kmsg.ApiVersionsResponseApiKey { return apiVersionsAt(tv2Level) }
+
+// tv2Level is transaction.version 2: the level at which nothing is
+// trimmed from the registry's ranges.
+const tv2Level int16 = 2
 
 // apiVersionsAt is the registry as ApiVersions keys at a transaction
 // version level.
