@@ -179,11 +179,15 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 // batch whose producer has no open transaction in p yet. Malformed data is
 // left to the append path's validation. KIP-890 part 2: for Produce v12+
 // at transaction.version 2 the hook adds the partition to the transaction
-// (ProduceAddsTxnPartition tells it so), and a transaction open here at
-// another epoch does not count: it is the previous transaction, whose
-// marker has not arrived yet, and the batch must wait for it (the
-// coordinator answers CONCURRENT_TRANSACTIONS until the markers are
-// written), not join it.
+// (ProduceAddsTxnPartition tells it so) for every batch, even when the
+// producer's transaction is open here at the batch's epoch (Kafka skips
+// the coordinator then): a client that switches to version 2 mid-session
+// (franz-go does at a BeginTransaction once it learns the feature) runs
+// its first version 2 transaction at the epoch of its last old one, whose
+// marker may not have reached this partition yet; only the coordinator
+// knows the batch belongs to the next transaction (it answers
+// CONCURRENT_TRANSACTIONS until the markers are written). An add the
+// transaction already holds costs the coordinator no write.
 func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceRequest, p *topics.Partition, data []byte) error {
 	verify := s.cfg.VerifyTxnPartition
 	if verify == nil {
@@ -194,9 +198,6 @@ func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceReques
 		return nil
 	}
 	if level, _ := s.txnVersion(); req.Version >= 12 && level >= 2 {
-		if p.OngoingTxn(h.ProducerID, h.ProducerEpoch) {
-			return nil
-		}
 		ctx = context.WithValue(ctx, txnAddKey{}, true)
 	} else if _, open := p.Log.OpenTxnFirstOffset(h.ProducerID); open {
 		return nil

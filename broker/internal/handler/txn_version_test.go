@@ -99,10 +99,11 @@ func TestApiVersionsTransactionVersion(t *testing.T) {
 	}
 }
 
-// KIP-890 part 2 in the produce path: at level 2 a Produce v12 batch asks
-// the hook to add (ProduceAddsTxnPartition), once per transaction and
-// epoch: a batch at a new epoch while the previous transaction is still
-// open here asks again instead of joining it. Produce v11 only verifies.
+// KIP-890 part 2 in the produce path: at level 2 every Produce v12 batch
+// asks the hook to add (ProduceAddsTxnPartition), also while its
+// producer's transaction is open here (the coordinator alone can tell the
+// next transaction at the same epoch from the open one); a refused batch
+// is not appended. Produce v11 only verifies, once per open transaction.
 func TestProduceAddsTxnPartition(t *testing.T) {
 	type ask struct {
 		epoch int16
@@ -142,15 +143,16 @@ func TestProduceAddsTxnPartition(t *testing.T) {
 		code    int16
 	}{
 		{12, 5, 0, 0, 0}, // added
-		{12, 5, 0, 1, 0}, // same transaction: not asked again
+		{12, 5, 0, 1, 0}, // same transaction: asked again
 		{12, 5, 1, 0, kerr.NotEnoughReplicas.Code}, // next epoch while epoch 0's transaction is open: asked, waits
 		{11, 6, 0, 0, 0}, // Produce v11: verified, not added
+		{11, 6, 0, 1, 0}, // its open transaction: not asked again
 	} {
 		if code := produce(c.version, c.pid, c.epoch, c.seq); code != c.code {
 			t.Errorf("batch %d: %v, want %v", i, kerr.ErrorForCode(code), kerr.ErrorForCode(c.code))
 		}
 	}
-	want := []ask{{0, true}, {1, true}, {0, false}}
+	want := []ask{{0, true}, {0, true}, {1, true}, {0, false}}
 	if len(asked) != len(want) {
 		t.Fatalf("hook asked %+v, want %+v", asked, want)
 	}

@@ -145,20 +145,6 @@ func (p *Partition) Producers() []producers.Producer {
 	return ps.state.Producers(ps.now().UnixMilli())
 }
 
-// OngoingTxn reports whether the producer's transaction is open in the
-// partition at exactly epoch (false when the partition keeps no producer
-// state).
-func (p *Partition) OngoingTxn(producerID int64, epoch int16) bool {
-	ps := p.producers
-	if ps == nil {
-		return false
-	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	e, _, ok := ps.state.OpenTxn(producerID, ps.now().UnixMilli())
-	return ok && e == epoch
-}
-
 // producerConfig reads producer.id.expiration.ms and its check interval,
 // falling back to Kafka's defaults where the broker config does not know
 // the keys.
