@@ -356,23 +356,47 @@ func (b *Broker) openTransactions(ids handler.ProducerIDs) (handler.ProducerIDs,
 // producers retry. A request without a transactional id is not verified,
 // as Kafka's ReplicaManager verifies only requests that carry one.
 func (b *Broker) verifyTxnPartition(ctx context.Context, id string, pid int64, epoch int16, topic string, partition int32) error {
-	var err error
 	tp := txn.TopicPartition{Topic: topic, Partition: partition}
 	add := handler.ProduceAddsTxnPartition(ctx)
-	switch {
-	case id == "":
+	ask := func() error {
+		switch {
+		case b.clusterTxn != nil:
+			return b.clusterTxn.ask(ctx, id, pid, epoch, tp, add)
+		case b.txns != nil && add:
+			return b.txns.AddPartition(id, pid, epoch, tp)
+		default:
+			return b.txns.VerifyPartition(id, pid, epoch, tp)
+		}
+	}
+	if id == "" || (b.clusterTxn == nil && b.txns == nil) {
 		return nil
-	case b.clusterTxn != nil:
-		err = b.clusterTxn.ask(ctx, id, pid, epoch, tp, add)
-	case b.txns != nil && add:
-		err = b.txns.AddPartition(id, pid, epoch, tp)
-	case b.txns != nil:
-		err = b.txns.VerifyPartition(id, pid, epoch, tp)
-	default:
-		return nil
+	}
+	err := ask()
+	// The first batch of the next transaction usually arrives while the
+	// coordinator still writes the previous one's markers (EndTxn answered
+	// before them): retry here briefly, as Kafka's partition leader does
+	// (add.partitions.to.txn.retry.backoff.ms / .max.ms, 20 and 100 ms),
+	// rather than send the producer into its retry backoff.
+	for wait, waited := addRetryBackoff, time.Duration(0); add && errors.Is(err, kerr.ConcurrentTransactions) && waited < addRetryMax; wait *= 2 {
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return verifyAnswer(err)
+		case <-t.C:
+		}
+		waited += wait
+		err = ask()
 	}
 	return verifyAnswer(err)
 }
+
+// Kafka's add.partitions.to.txn.retry.backoff.ms and
+// add.partitions.to.txn.retry.backoff.max.ms defaults.
+const (
+	addRetryBackoff = 20 * time.Millisecond
+	addRetryMax     = 100 * time.Millisecond
+)
 
 func verifyAnswer(err error) error {
 	var ke *kerr.Error

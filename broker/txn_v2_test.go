@@ -30,6 +30,42 @@ func TestTxnV2(t *testing.T) {
 	t.Run("ProduceVerified", TestTxnProduceVerifiedWithCoordinator)
 }
 
+// TestTxnV1 runs the transaction tests with the broker finalizing
+// transaction.version 1 (the protocol before KIP-890 part 2), which the
+// default (2) no longer covers: clients add partitions themselves and
+// EndTxn keeps the epoch.
+func TestTxnV1(t *testing.T) {
+	txnTestVersion = "1"
+	defer func() { txnTestVersion = "" }()
+	t.Run("CommitAbortReadCommitted", TestTxnCommitAbortReadCommitted)
+	t.Run("ZombieFenced", TestTxnZombieFenced)
+	t.Run("GroupTransactSession", TestTxnGroupTransactSessionExactlyOnce)
+	t.Run("CoordinatorRestart", TestTxnCoordinatorRestartCompletesPrepareCommit)
+	t.Run("Timeout", TestTxnTimeoutAbortsStalledTransaction)
+	t.Run("ProduceVerified", TestTxnProduceVerifiedWithCoordinator)
+	t.Run("OldPath", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		addr, stop := startTxnBroker(t, t.TempDir())
+		defer stop()
+		if sup, fin, _ := features(ctx, t, addr, 4); sup != 2 || fin != 1 {
+			t.Fatalf("ApiVersions transaction.version: supported max %d, finalized %d; want 2, 1", sup, fin)
+		}
+		createTopic(ctx, t, addr, "v1", 3)
+		cl := txnProducer(t, addr, "tx-v1")
+		defer cl.Close()
+		for i := range 3 {
+			if err := produceTxn(ctx, cl, "v1", "t"+string(rune('0'+i)), 3, 3, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+		d, err := kadm.NewClient(cl).DescribeTransactions(ctx, "tx-v1")
+		if err != nil || d["tx-v1"].ProducerEpoch != 0 {
+			t.Errorf("epoch after 3 transactions at level 1: %v %+v, want 0 (EndTxn keeps it)", err, d["tx-v1"])
+		}
+	})
+}
+
 // keyCounter counts the requests a client wrote, by API key.
 type keyCounter struct {
 	mu sync.Mutex
@@ -62,7 +98,7 @@ func (k *keyCounter) get(key kmsg.Key) int {
 
 // features reads ApiVersions' transaction.version (supported max,
 // finalized level, finalized epoch).
-func features(ctx context.Context, t *testing.T, addr string) (supportedMax, finalized int16, epoch int64) {
+func features(ctx context.Context, t *testing.T, addr string, endTxnMax int16) (supportedMax, finalized int16, epoch int64) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
@@ -84,8 +120,8 @@ func features(ctx context.Context, t *testing.T, addr string) (supportedMax, fin
 		}
 	}
 	for _, k := range resp.ApiKeys {
-		if k.ApiKey == int16(kmsg.EndTxn) && k.MaxVersion != 5 {
-			t.Errorf("ApiVersions lists EndTxn up to v%d at level 2, want 5", k.MaxVersion)
+		if k.ApiKey == int16(kmsg.EndTxn) && k.MaxVersion != endTxnMax {
+			t.Errorf("ApiVersions lists EndTxn up to v%d, want %d", k.MaxVersion, endTxnMax)
 		}
 	}
 	return supportedMax, finalized, resp.FinalizedFeaturesEpoch
@@ -100,7 +136,7 @@ func testTxnV2Path(t *testing.T) {
 	defer cancel()
 	addr, stop := startTxnBroker(t, t.TempDir())
 	defer stop()
-	if sup, fin, ep := features(ctx, t, addr); sup != 2 || fin != 2 || ep < 0 {
+	if sup, fin, ep := features(ctx, t, addr, 5); sup != 2 || fin != 2 || ep < 0 {
 		t.Fatalf("ApiVersions transaction.version: supported max %d, finalized %d, epoch %d; want 2, 2, >= 0", sup, fin, ep)
 	}
 	createTopic(ctx, t, addr, "v2", 3)
