@@ -20,7 +20,8 @@ import (
 )
 
 // txnTestVersion, when set, is the highwater.transaction.version of the
-// brokers startTxnBroker starts (TestTxnV2 runs the tests at level 2).
+// brokers startTxnBroker starts (TestTxnV1 and TestTxnV2 run the tests
+// at each level; unset: the default).
 var txnTestVersion string
 
 // seedList splits a comma-separated list of broker addresses (the

@@ -201,10 +201,10 @@ var brokerDefs = []*Def{
 		Doc: "delay every follower fetch by this many ms (a slow replication link); 0: off"},
 	// Not a Kafka key (Kafka finalizes features through its metadata log):
 	// the transaction.version feature level this broker finalizes in
-	// ApiVersions. 1 is the pre-KIP-890-part-2 protocol; 2 lets clients
-	// take KIP-890 part 2 (an epoch bump per transaction, partitions added
-	// by the produce path).
-	{Name: "highwater.transaction.version", Type: TypeShort, Default: "1", HasDefault: true, check: oneOf("1", "2"),
+	// ApiVersions. 1 is the pre-KIP-890-part-2 protocol; 2 (the default,
+	// as in Apache Kafka 4.x) lets clients take KIP-890 part 2 (an epoch
+	// bump per transaction, partitions added by the produce path).
+	{Name: "highwater.transaction.version", Type: TypeShort, Default: "2", HasDefault: true, check: oneOf("1", "2"),
 		Doc: "transaction.version finalized in ApiVersions: 1 (pre-KIP-890 part 2) or 2 (KIP-890 part 2)"},
 	{Name: "highwater.planted.bug", Type: TypeString, Default: "", HasDefault: true,
 		Doc: "UNSAFE: comma-separated planted bugs for the checker self-test (broker/internal/faults); empty: none"},
