@@ -253,13 +253,21 @@ func appendResponse(dst []byte, correlationID int32, key int16, resp kmsg.Respon
 }
 
 // unsupportedAPIVersions is the KIP-511 answer to an ApiVersions request
-// newer than this broker: a v0 response with UNSUPPORTED_VERSION and the
-// supported versions, so the client can retry at one it shares.
+// newer than this broker: a v0 response with UNSUPPORTED_VERSION listing
+// only the ApiVersions versions served, as Kafka answers, so the client
+// retries at one it shares and takes every other range (and the finalized
+// features, which a v0 answer cannot carry) from that full answer. Listing
+// everything here made franz-go negotiate from this list: it missed
+// transaction.version on its first connection.
 func unsupportedAPIVersions(correlationID int32) []byte {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.Version = 0
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	resp.ApiKeys = handler.APIVersionsList()
+	for _, k := range handler.APIVersionsList() {
+		if k.ApiKey == int16(kmsg.ApiVersions) {
+			resp.ApiKeys = append(resp.ApiKeys, k)
+		}
+	}
 	return appendResponse(nil, correlationID, int16(kmsg.ApiVersions), resp)
 }
 
