@@ -267,6 +267,14 @@ func ctpMove(ctx context.Context, t testing.TB, addr, group string, want, batch 
 		t.Fatal(err)
 	}
 	defer sess.Close()
+	return ctpLoop(ctx, t, sess, want, batch)
+}
+
+// ctpLoop moves records from "in" to "out" through sess, in transactions
+// of at most batch, until want moved or 40 s passed; it returns how many
+// moved.
+func ctpLoop(ctx context.Context, t testing.TB, sess *kgo.GroupTransactSession, want, batch int) int {
+	t.Helper()
 	moved := 0
 	deadline := time.Now().Add(40 * time.Second)
 	for moved < want && time.Now().Before(deadline) {

@@ -226,28 +226,7 @@ func testTxnV2GroupPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	moved := 0
-	for deadline := time.Now().Add(40 * time.Second); moved < 30 && time.Now().Before(deadline); {
-		pctx, pcancel := context.WithTimeout(ctx, time.Second)
-		recs := sess.PollRecords(pctx, 7).Records()
-		pcancel()
-		if len(recs) == 0 {
-			continue
-		}
-		if err := sess.Begin(); err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range recs {
-			sess.Produce(ctx, &kgo.Record{Topic: "out", Partition: r.Partition, Value: r.Value}, nil)
-		}
-		committed, err := sess.End(ctx, kgo.TryCommit)
-		if err != nil {
-			t.Fatalf("End: %v", err)
-		}
-		if committed {
-			moved += len(recs)
-		}
-	}
+	moved := ctpLoop(ctx, t, sess, 30, 7)
 	if moved != 30 {
 		t.Fatalf("moved %d, want 30", moved)
 	}
