@@ -81,6 +81,10 @@ func (b *Broker) installFaults() {
 		faults.SetReplicaFetchDelay(d)
 		b.log.Warn("FAULT SEAM: follower fetches delayed", "delay", d, "property", "highwater.fault.replica.fetch.delay.ms")
 	}
+	if d := time.Duration(b.s.props.Int64("highwater.fault.produce.answer.delay.ms")) * time.Millisecond; d > 0 {
+		faults.SetProduceAnswerDelay(d)
+		b.log.Warn("FAULT SEAM: produce answers delayed after the append", "delay", d, "property", "highwater.fault.produce.answer.delay.ms")
+	}
 	if len(f.planted) > 0 {
 		faults.Plant(f.planted...)
 		for _, bug := range f.planted {

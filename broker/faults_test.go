@@ -159,3 +159,51 @@ func TestClockEndpoint(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// With highwater.fault.produce.answer.delay.ms a produced record is in
+// the log (ListOffsets sees it) while its producer still waits for the
+// answer: the window in which a crash makes an idempotent producer retry
+// a batch the broker already has.
+func TestProduceAnswerDelay(t *testing.T) {
+	defer faults.SetProduceAnswerDelay(0)
+	b, kill := runFaultBroker(t, t.TempDir(), "highwater.fault.produce.answer.delay.ms", "60000")
+	defer kill()
+	if got := faults.ProduceAnswerDelay(); got != time.Minute {
+		t.Fatalf("ProduceAnswerDelay = %v, want 1m", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr := b.Addr().String()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.ProduceRequestTimeout(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	answered := make(chan error, 1)
+	cl.Produce(ctx, &kgo.Record{Value: []byte("v")}, func(_ *kgo.Record, err error) { answered <- err })
+	for {
+		end, err := adm.ListEndOffsets(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o, _ := end.Lookup("t", 0); o.Offset == 1 {
+			break
+		}
+		select {
+		case err := <-answered:
+			t.Fatalf("produce answered (%v) before the record was seen in the log", err)
+		case <-ctx.Done():
+			t.Fatal("the record never reached the log")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	select {
+	case err := <-answered:
+		t.Fatalf("produce answered (%v) with a one-minute answer delay", err)
+	default:
+	}
+}

@@ -9,8 +9,11 @@ package scenarios
 // a new leader that learnt the producer state by replication, and the
 // restarted node truncates to it), so the run is on one node that is
 // killed and restarted while its producers have sends in flight: their
-// retries reach the restarted broker. Every append is fsynced before it is answered, which
-// keeps appended but unanswered batches around for a kill to catch. The send timeout (15 s) is long
+// retries reach the restarted broker. Every Produce answer is held 250 ms
+// after its append (the highwater.fault.produce.answer.delay.ms seam), so
+// each kill finds appended but unanswered batches. (An fsync per message
+// made that window only as long as an fsync, which on a fast disk was too
+// short for four seeds in a row in CI.) The send timeout (15 s) is long
 // enough that franz-go retries the same batch across the restart instead
 // of giving up. Label `planted`.
 
@@ -33,9 +36,9 @@ const nodeKills = "at 2s for 1s kill all; at 4s for 1s kill all; at 6s for 1s ki
 // bug ""): one reference node, 3 partitions, 16 producers sending 200
 // records/s for 15 s, node kills, 15 s sends.
 func forgetProducerState(bug string) plantedCase {
-	// An fsync per message holds each appended batch for the fsync's
-	// duration before its answer: the window a kill must land in.
-	set := map[string]string{"log.flush.interval.messages": "1"}
+	// Each appended batch waits 250 ms for its answer: the window a kill
+	// must land in. The control run has the same window.
+	set := map[string]string{"highwater.fault.produce.answer.delay.ms": "250"}
 	name := "planted-control-producer-restart"
 	if bug != "" {
 		set["highwater.planted.bug"] = bug

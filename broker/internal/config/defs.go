@@ -87,6 +87,16 @@ func atLeast(min int64) func(string) error {
 	}
 }
 
+func between(min, max int64) func(string) error {
+	return func(v string) error {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if n < min || n > max {
+			return fmt.Errorf("value must be between %d and %d", min, max)
+		}
+		return nil
+	}
+}
+
 func oneOf(values ...string) func(string) error {
 	return func(v string) error {
 		if !slices.Contains(values, v) {
@@ -199,6 +209,8 @@ var brokerDefs = []*Def{
 		Doc: "serve /fault/clock on highwater.metrics.listener to skew this broker's clock"},
 	{Name: "highwater.fault.replica.fetch.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: atLeast(0),
 		Doc: "delay every follower fetch by this many ms (a slow replication link); 0: off"},
+	{Name: "highwater.fault.produce.answer.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: between(0, 60000),
+		Doc: "hold every Produce answer that appended records this many ms after the append (a slow answer path); 0: off"},
 	// Not a Kafka key (Kafka finalizes features through its metadata log):
 	// the transaction.version feature level this broker finalizes in
 	// ApiVersions. 1 is the pre-KIP-890-part-2 protocol; 2 (the default,

@@ -46,6 +46,12 @@
 //     GET    /fault/replication             answers {"delay_ms":N}
 //     DELETE /fault/replication             back to 0
 //
+//   - highwater.fault.produce.answer.delay.ms=N (default 0, at most 60000):
+//     a Produce request that appended records is answered N ms after the
+//     append (and after acks=all completed). A crash in that window leaves
+//     batches in the log whose producers retry them: the window in which
+//     an idempotent producer's sequence state must survive a restart.
+//
 //   - highwater.planted.bug=<name>[,<name>] (default empty) plants named
 //     bugs (Bug constants; ParseBugs rejects unknown names). The broker logs
 //     each at start at ERROR level. See BUGS.md ("Planted bugs") for what

@@ -134,3 +134,17 @@ func SetReplicaFetchDelay(d time.Duration) { replicaFetchDelayNs.Store(int64(max
 
 // ReplicaFetchDelay is the current replica fetch delay.
 func ReplicaFetchDelay() time.Duration { return time.Duration(replicaFetchDelayNs.Load()) }
+
+// produceAnswerDelayNs is the produce-answer-delay fault seam: how long a
+// broker holds a Produce answer after the append has happened.
+var produceAnswerDelayNs atomic.Int64
+
+// SetProduceAnswerDelay makes every Produce answer of this process that
+// appended something wait d before it is sent
+// (highwater.fault.produce.answer.delay.ms): a slow answer path, which
+// widens the window in which a batch is in the log but its producer has
+// not heard so, and a crash makes the producer retry it. 0 turns it off.
+func SetProduceAnswerDelay(d time.Duration) { produceAnswerDelayNs.Store(int64(max(d, 0))) }
+
+// ProduceAnswerDelay is the current produce answer delay.
+func ProduceAnswerDelay() time.Duration { return time.Duration(produceAnswerDelayNs.Load()) }

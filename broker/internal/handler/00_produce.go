@@ -62,6 +62,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/highwater-io/highwater/broker/internal/config"
+	"github.com/highwater-io/highwater/broker/internal/faults"
 	"github.com/highwater-io/highwater/broker/internal/producers"
 	"github.com/highwater-io/highwater/broker/internal/records"
 	"github.com/highwater-io/highwater/broker/internal/topics"
@@ -135,6 +136,9 @@ func (s *Server) produce(ctx context.Context, _ *Conn, req *kmsg.ProduceRequest)
 		w.sp, w.version = &resp.Topics[w.index[0]].Partitions[w.index[1]], req.Version
 	}
 	s.waitProduce(ctx, time.Duration(req.TimeoutMillis)*time.Millisecond, waits)
+	if d := faults.ProduceAnswerDelay(); d > 0 && appended {
+		holdAnswer(ctx, d) // fault seam (faults/doc.go)
+	}
 	if req.Acks == 0 {
 		return nil, nil
 	}
@@ -314,4 +318,14 @@ func (s *Server) appendTo(p *topics.Partition, data []byte, sp *kmsg.ProduceResp
 		sp.LogAppendTime = res.OriginalMaxTimestamp // the original append time
 	}
 	return res.LastOffset, nil
+}
+
+// holdAnswer waits d or until ctx ends: the produce-answer-delay fault seam.
+func holdAnswer(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
