@@ -2,7 +2,10 @@ package broker
 
 // Routing of the group APIs to the Service of the group's partition
 // (route, split: cluster_internal_topic_route.go); groups not coordinated
-// here answer NOT_COORDINATOR.
+// here answer NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while their
+// partition loads here (Kafka's coordinator runtime: a LOADING partition),
+// except Heartbeat, answered without error while loading as Kafka's
+// GroupCoordinatorService does.
 
 import (
 	"context"
@@ -16,48 +19,54 @@ import (
 // JoinGroup implements handler.Groups.
 func (g *clusterGroups) JoinGroup(ctx context.Context, req *kmsg.JoinGroupRequest) *kmsg.JoinGroupResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).JoinGroup,
-		func(_ *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse) {
-			resp.ErrorCode, resp.Generation = notCoordinator, -1
+		func(_ *kmsg.JoinGroupRequest, resp *kmsg.JoinGroupResponse, code int16) {
+			resp.ErrorCode, resp.Generation = code, -1
 		})
 }
 
 // SyncGroup implements handler.Groups.
 func (g *clusterGroups) SyncGroup(ctx context.Context, req *kmsg.SyncGroupRequest) *kmsg.SyncGroupResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).SyncGroup,
-		func(_ *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse) { resp.ErrorCode = notCoordinator })
+		func(_ *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupResponse, code int16) { resp.ErrorCode = code })
 }
 
-// Heartbeat implements handler.Groups.
+// Heartbeat implements handler.Groups. While the group's partition loads
+// the heartbeat succeeds blindly (Kafka: the member is not expired then,
+// and the next heartbeat after the load sees the group's real state).
 func (g *clusterGroups) Heartbeat(ctx context.Context, req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).Heartbeat,
-		func(_ *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse) { resp.ErrorCode = notCoordinator })
+		func(_ *kmsg.HeartbeatRequest, resp *kmsg.HeartbeatResponse, code int16) {
+			if code != loadInProgress {
+				resp.ErrorCode = code
+			}
+		})
 }
 
 // LeaveGroup implements handler.Groups.
 func (g *clusterGroups) LeaveGroup(ctx context.Context, req *kmsg.LeaveGroupRequest) *kmsg.LeaveGroupResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).LeaveGroup,
-		func(_ *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse) { resp.ErrorCode = notCoordinator })
+		func(_ *kmsg.LeaveGroupRequest, resp *kmsg.LeaveGroupResponse, code int16) { resp.ErrorCode = code })
 }
 
 // OffsetDelete implements handler.Groups.
 func (g *clusterGroups) OffsetDelete(ctx context.Context, req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDeleteResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).OffsetDelete,
-		func(_ *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse) { resp.ErrorCode = notCoordinator })
+		func(_ *kmsg.OffsetDeleteRequest, resp *kmsg.OffsetDeleteResponse, code int16) { resp.ErrorCode = code })
 }
 
 // OffsetCommit implements handler.Groups; refused, every partition
-// carries NOT_COORDINATOR.
+// carries the refusal's code.
 func (g *clusterGroups) OffsetCommit(ctx context.Context, req *kmsg.OffsetCommitRequest) *kmsg.OffsetCommitResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).OffsetCommit, refuseOffsetCommit)
 }
 
-func refuseOffsetCommit(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse) {
+func refuseOffsetCommit(req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, code int16) {
 	for _, rt := range req.Topics {
 		t := kmsg.NewOffsetCommitResponseTopic()
 		t.Topic, t.TopicID = rt.Topic, rt.TopicID
 		for _, rp := range rt.Partitions {
 			p := kmsg.NewOffsetCommitResponseTopicPartition()
-			p.Partition, p.ErrorCode = rp.Partition, notCoordinator
+			p.Partition, p.ErrorCode = rp.Partition, code
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -82,9 +91,9 @@ func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRe
 			}
 			return r.Groups, true
 		},
-		func(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+		func(rg kmsg.OffsetFetchRequestGroup, code int16) kmsg.OffsetFetchResponseGroup {
 			og := kmsg.NewOffsetFetchResponseGroup()
-			og.Group, og.ErrorCode = rg.Group, notCoordinator
+			og.Group, og.ErrorCode = rg.Group, code
 			return og
 		})
 	if !ok {
@@ -93,16 +102,16 @@ func (g *clusterGroups) OffsetFetch(ctx context.Context, req *kmsg.OffsetFetchRe
 	return resp
 }
 
-// refuseOffsetFetch answers v0-7: NOT_COORDINATOR at the top and on every
-// partition asked for.
-func refuseOffsetFetch(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse) {
-	resp.ErrorCode = notCoordinator
+// refuseOffsetFetch answers v0-7: code at the top and on every partition
+// asked for.
+func refuseOffsetFetch(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchResponse, code int16) {
+	resp.ErrorCode = code
 	for _, rt := range req.Topics {
 		t := kmsg.NewOffsetFetchResponseTopic()
 		t.Topic = rt.Topic
 		for _, p := range rt.Partitions {
 			rp := kmsg.NewOffsetFetchResponseTopicPartition()
-			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, notCoordinator
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.ErrorCode = p, -1, -1, code
 			t.Partitions = append(t.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -110,9 +119,14 @@ func refuseOffsetFetch(req *kmsg.OffsetFetchRequest, resp *kmsg.OffsetFetchRespo
 }
 
 // ListGroups implements handler.Groups: the groups of every partition led
-// here.
+// here; while one of them loads, COORDINATOR_LOAD_IN_PROGRESS and no
+// groups (Kafka fails the whole listing then).
 func (g *clusterGroups) ListGroups(ctx context.Context, req *kmsg.ListGroupsRequest) *kmsg.ListGroupsResponse {
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
+	if g.loading() {
+		resp.ErrorCode = loadInProgress
+		return resp
+	}
 	for _, svc := range g.services() {
 		r := svc.ListGroups(ctx, req)
 		if r == nil {
@@ -140,9 +154,9 @@ func (g *clusterGroups) DescribeGroups(ctx context.Context, req *kmsg.DescribeGr
 			}
 			return r.Groups, true
 		},
-		func(id string) kmsg.DescribeGroupsResponseGroup {
+		func(id string, code int16) kmsg.DescribeGroupsResponseGroup {
 			og := kmsg.NewDescribeGroupsResponseGroup()
-			og.Group, og.ErrorCode = id, notCoordinator
+			og.Group, og.ErrorCode = id, code
 			return og
 		})
 	if !ok {
@@ -165,9 +179,9 @@ func (g *clusterGroups) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroups
 			}
 			return r.Groups, true
 		},
-		func(id string) kmsg.DeleteGroupsResponseGroup {
+		func(id string, code int16) kmsg.DeleteGroupsResponseGroup {
 			og := kmsg.NewDeleteGroupsResponseGroup()
-			og.Group, og.ErrorCode = id, notCoordinator
+			og.Group, og.ErrorCode = id, code
 			return og
 		})
 	if !ok {
@@ -177,15 +191,15 @@ func (g *clusterGroups) DeleteGroups(ctx context.Context, req *kmsg.DeleteGroups
 }
 
 // TxnOffsetCommit implements handler.TxnOffsetCommitter for the cluster's
-// group router; refused, every partition carries NOT_COORDINATOR.
+// group router; refused, every partition carries the refusal's code.
 func (g *clusterGroups) TxnOffsetCommit(ctx context.Context, req *kmsg.TxnOffsetCommitRequest) *kmsg.TxnOffsetCommitResponse {
 	return route(g.internalTopic, ctx, req.Group, req, (*group.Service).TxnOffsetCommit,
-		func(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse) {
+		func(req *kmsg.TxnOffsetCommitRequest, resp *kmsg.TxnOffsetCommitResponse, code int16) {
 			for _, rt := range req.Topics {
 				t := kmsg.NewTxnOffsetCommitResponseTopic()
 				t.Topic = rt.Topic
 				for _, p := range rt.Partitions {
-					t.Partitions = append(t.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: notCoordinator})
+					t.Partitions = append(t.Partitions, kmsg.TxnOffsetCommitResponseTopicPartition{Partition: p.Partition, ErrorCode: code})
 				}
 				resp.Topics = append(resp.Topics, t)
 			}

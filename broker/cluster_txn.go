@@ -14,7 +14,9 @@ package broker
 // node's handler for partitions led here, WriteTxnMarkers over the wire
 // (a franz-go client) otherwise, retried by the Service until every
 // partition acknowledged. Requests for ids not coordinated here answer
-// NOT_COORDINATOR.
+// NOT_COORDINATOR, or COORDINATOR_LOAD_IN_PROGRESS while their partition
+// loads here (Kafka's TransactionStateManager while the partition is in
+// its loading set).
 //
 // Goroutines: apply runs on the driver goroutine; each Service's Run
 // goroutine (and its marker goroutines) lives until its partition is
@@ -141,12 +143,12 @@ func (t *clusterTxn) TxnCoordinator(ctx context.Context, id string) (int32, stri
 // InitProducerID implements handler.Transactions (for transactional
 // producers only: the handler allocates the others' ids itself).
 func (t *clusterTxn) InitProducerID(ctx context.Context, req *kmsg.InitProducerIDRequest) *kmsg.InitProducerIDResponse {
-	refuse := func(_ *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse) {
-		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
+	refuse := func(_ *kmsg.InitProducerIDRequest, resp *kmsg.InitProducerIDResponse, code int16) {
+		resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = code, -1, -1
 	}
 	if req.TransactionalID == nil {
 		resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
-		refuse(req, resp)
+		refuse(req, resp, notCoordinator)
 		return resp
 	}
 	return route(t.internalTopic, ctx, *req.TransactionalID, req, (*txn.Service).InitProducerID, refuse)
@@ -171,12 +173,12 @@ func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartit
 			}
 			return r.Transactions, true
 		},
-		func(tx kmsg.AddPartitionsToTxnRequestTransaction) kmsg.AddPartitionsToTxnResponseTransaction {
+		func(tx kmsg.AddPartitionsToTxnRequestTransaction, code int16) kmsg.AddPartitionsToTxnResponseTransaction {
 			ot := kmsg.AddPartitionsToTxnResponseTransaction{TransactionalID: tx.TransactionalID}
 			for _, rt := range tx.Topics {
 				tt := kmsg.AddPartitionsToTxnResponseTransactionTopic{Topic: rt.Topic}
 				for _, p := range rt.Partitions {
-					tt.Partitions = append(tt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: notCoordinator})
+					tt.Partitions = append(tt.Partitions, kmsg.AddPartitionsToTxnResponseTransactionTopicPartition{Partition: p, ErrorCode: code})
 				}
 				ot.Topics = append(ot.Topics, tt)
 			}
@@ -188,13 +190,12 @@ func (t *clusterTxn) AddPartitionsToTxn(ctx context.Context, req *kmsg.AddPartit
 	return resp
 }
 
-// refuseAddPartitionsToTxn answers v0-3: NOT_COORDINATOR on every
-// partition.
-func refuseAddPartitionsToTxn(req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse) {
+// refuseAddPartitionsToTxn answers v0-3: code on every partition.
+func refuseAddPartitionsToTxn(req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.AddPartitionsToTxnResponse, code int16) {
 	for _, rt := range req.Topics {
 		ot := kmsg.AddPartitionsToTxnResponseTopic{Topic: rt.Topic}
 		for _, p := range rt.Partitions {
-			ot.Partitions = append(ot.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: notCoordinator})
+			ot.Partitions = append(ot.Partitions, kmsg.AddPartitionsToTxnResponseTopicPartition{Partition: p, ErrorCode: code})
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
@@ -203,16 +204,16 @@ func refuseAddPartitionsToTxn(req *kmsg.AddPartitionsToTxnRequest, resp *kmsg.Ad
 // AddOffsetsToTxn implements handler.Transactions.
 func (t *clusterTxn) AddOffsetsToTxn(ctx context.Context, req *kmsg.AddOffsetsToTxnRequest) *kmsg.AddOffsetsToTxnResponse {
 	return route(t.internalTopic, ctx, req.TransactionalID, req, (*txn.Service).AddOffsetsToTxn,
-		func(_ *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse) {
-			resp.ErrorCode = notCoordinator
+		func(_ *kmsg.AddOffsetsToTxnRequest, resp *kmsg.AddOffsetsToTxnResponse, code int16) {
+			resp.ErrorCode = code
 		})
 }
 
 // EndTxn implements handler.Transactions.
 func (t *clusterTxn) EndTxn(ctx context.Context, req *kmsg.EndTxnRequest) *kmsg.EndTxnResponse {
 	return route(t.internalTopic, ctx, req.TransactionalID, req, (*txn.Service).EndTxn,
-		func(_ *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse) {
-			resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = notCoordinator, -1, -1
+		func(_ *kmsg.EndTxnRequest, resp *kmsg.EndTxnResponse, code int16) {
+			resp.ErrorCode, resp.ProducerID, resp.ProducerEpoch = code, -1, -1
 		})
 }
 
@@ -223,22 +224,28 @@ func (t *clusterTxn) DescribeTransactions(_ context.Context, req *kmsg.DescribeT
 		func(svc *txn.Service, id string) ([]kmsg.DescribeTransactionsResponseTransactionState, bool) {
 			return []kmsg.DescribeTransactionsResponseTransactionState{svc.DescribeOne(id)}, true
 		},
-		func(id string) kmsg.DescribeTransactionsResponseTransactionState {
+		func(id string, code int16) kmsg.DescribeTransactionsResponseTransactionState {
 			st := kmsg.NewDescribeTransactionsResponseTransactionState()
-			st.TransactionalID, st.ErrorCode = id, notCoordinator
+			st.TransactionalID, st.ErrorCode = id, code
 			return st
 		})
 	return resp
 }
 
 // ListTransactions implements handler.Transactions: every partition led
-// here.
+// here; while one of them loads, COORDINATOR_LOAD_IN_PROGRESS and no
+// transactions (Kafka's TransactionStateManager answers so while any
+// partition is loading).
 func (t *clusterTxn) ListTransactions(_ context.Context, req *kmsg.ListTransactionsRequest) *kmsg.ListTransactionsResponse {
 	resp := req.ResponseKind().(*kmsg.ListTransactionsResponse)
 	f, unknown, err := txn.ParseListFilter(req)
 	resp.UnknownStateFilters = unknown
 	if err != nil {
 		resp.ErrorCode = kerr.InvalidRegularExpression.Code
+		return resp
+	}
+	if t.loading() {
+		resp.ErrorCode = loadInProgress
 		return resp
 	}
 	onlyUnknown := len(req.StateFilters) > 0 && f.States == nil

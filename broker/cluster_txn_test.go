@@ -1,9 +1,12 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,6 +17,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
+
+	"github.com/highwater-io/highwater/broker/internal/group"
+	"github.com/highwater-io/highwater/broker/internal/metadata"
+	"github.com/highwater-io/highwater/broker/internal/txn"
 )
 
 // txnCoordinatorOf asks node id which node coordinates transactional id.
@@ -196,4 +203,184 @@ func TestClusterTransactionsV2(t *testing.T) {
 	txnTestVersion = "2"
 	defer func() { txnTestVersion = "" }()
 	TestClusterTransactions(t)
+}
+
+// loadingImage is an image where __consumer_offsets and
+// __transaction_state have 3 partitions each, led by leaderOf(partition).
+func loadingImage(t *testing.T, leaderOf func(int32) int32) metadata.Image {
+	t.Helper()
+	var img metadata.Image
+	apply := func(r metadata.Record) {
+		var err error
+		if img, err = metadata.Apply(img, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, name := range []string{offsetsTopic, txnStateTopic} {
+		id := metadata.UUID{byte(i + 1)}
+		apply(metadata.TopicRecord{Name: name, TopicID: id})
+		for p := range int32(3) {
+			apply(metadata.PartitionRecord{TopicID: id, PartitionID: p, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3},
+				Leader: leaderOf(p)})
+		}
+	}
+	return img
+}
+
+// coordinatorsAt are node 1's group and transaction routers with img as
+// their newest image and no partition loaded: the state between the image
+// making node 1 a leader and the driver registering the replayed Service.
+func coordinatorsAt(img metadata.Image) (*clusterGroups, *clusterTxn) {
+	c := &clusterNode{nodeID: 1}
+	at := func() metadata.Image { return img }
+	g := &clusterGroups{&internalTopic[*group.Service]{c: c, image: at, led: map[int32]*ledService[*group.Service]{},
+		spec: internalTopicSpec[*group.Service]{name: offsetsTopic, partitionOf: GroupPartition}}}
+	tx := &clusterTxn{internalTopic: &internalTopic[*txn.Service]{c: c, image: at, led: map[int32]*ledService[*txn.Service]{},
+		spec: internalTopicSpec[*txn.Service]{name: txnStateTopic, partitionOf: TxnPartition}}}
+	return g, tx
+}
+
+// While a coordinator partition loads on its new leader, the requests for
+// its keys answer COORDINATOR_LOAD_IN_PROGRESS (the client retries the
+// same node) where Kafka 4.1 does: TransactionStateManager for the
+// transaction APIs (ListTransactions fails as a whole), the group
+// coordinator runtime's LOADING state for the group APIs (ListGroups
+// fails as a whole); Heartbeat succeeds blindly, as Kafka's does. Keys
+// whose partition another node leads still answer NOT_COORDINATOR.
+func TestClusterCoordinatorLoadingAnswersLoadInProgress(t *testing.T) {
+	ctx := context.Background()
+	type call struct {
+		name  string
+		do    func(*clusterGroups, *clusterTxn) kmsg.Response
+		codes int // items carrying the refusal's code
+	}
+	calls := []call{
+		{"JoinGroup", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.JoinGroup(ctx, &kmsg.JoinGroupRequest{Group: "g"})
+		}, 1},
+		{"SyncGroup", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.SyncGroup(ctx, &kmsg.SyncGroupRequest{Group: "g"})
+		}, 1},
+		{"LeaveGroup", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.LeaveGroup(ctx, &kmsg.LeaveGroupRequest{Group: "g"})
+		}, 1},
+		{"OffsetDelete", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.OffsetDelete(ctx, &kmsg.OffsetDeleteRequest{Group: "g"})
+		}, 1},
+		{"OffsetCommit", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.OffsetCommit(ctx, &kmsg.OffsetCommitRequest{Group: "g", Topics: []kmsg.OffsetCommitRequestTopic{
+				{Topic: "a", Partitions: make([]kmsg.OffsetCommitRequestTopicPartition, 2)}}})
+		}, 2},
+		{"OffsetFetch v7", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.OffsetFetch(ctx, &kmsg.OffsetFetchRequest{Version: 7, Group: "g",
+				Topics: []kmsg.OffsetFetchRequestTopic{{Topic: "a", Partitions: []int32{0, 1}}}})
+		}, 3},
+		{"OffsetFetch v8", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.OffsetFetch(ctx, &kmsg.OffsetFetchRequest{Version: 8, Groups: []kmsg.OffsetFetchRequestGroup{{Group: "g"}, {Group: "h"}}})
+		}, 2},
+		{"DescribeGroups", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.DescribeGroups(ctx, &kmsg.DescribeGroupsRequest{Groups: []string{"g", "h"}})
+		}, 2},
+		{"DeleteGroups", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.DeleteGroups(ctx, &kmsg.DeleteGroupsRequest{Groups: []string{"g"}})
+		}, 1},
+		{"TxnOffsetCommit", func(g *clusterGroups, _ *clusterTxn) kmsg.Response {
+			return g.TxnOffsetCommit(ctx, &kmsg.TxnOffsetCommitRequest{Group: "g", Topics: []kmsg.TxnOffsetCommitRequestTopic{
+				{Topic: "a", Partitions: make([]kmsg.TxnOffsetCommitRequestTopicPartition, 2)}}})
+		}, 2},
+		{"InitProducerID", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.InitProducerID(ctx, &kmsg.InitProducerIDRequest{TransactionalID: kmsg.StringPtr("x")})
+		}, 1},
+		{"AddPartitionsToTxn v3", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.AddPartitionsToTxn(ctx, &kmsg.AddPartitionsToTxnRequest{Version: 3, TransactionalID: "x",
+				Topics: []kmsg.AddPartitionsToTxnRequestTopic{{Topic: "a", Partitions: []int32{0, 1}}}})
+		}, 2},
+		{"AddPartitionsToTxn v4", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.AddPartitionsToTxn(ctx, &kmsg.AddPartitionsToTxnRequest{Version: 4, Transactions: []kmsg.AddPartitionsToTxnRequestTransaction{
+				{TransactionalID: "x", VerifyOnly: true, Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "a", Partitions: []int32{0}}}},
+				{TransactionalID: "y", Topics: []kmsg.AddPartitionsToTxnRequestTransactionTopic{{Topic: "b", Partitions: []int32{0}}}}}})
+		}, 2},
+		{"AddOffsetsToTxn", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.AddOffsetsToTxn(ctx, &kmsg.AddOffsetsToTxnRequest{TransactionalID: "x", Group: "g"})
+		}, 1},
+		{"EndTxn", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.EndTxn(ctx, &kmsg.EndTxnRequest{TransactionalID: "x"})
+		}, 1},
+		{"DescribeTransactions", func(_ *clusterGroups, tx *clusterTxn) kmsg.Response {
+			return tx.DescribeTransactions(ctx, &kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{"x", "y"}})
+		}, 2},
+	}
+	for _, tc := range []struct {
+		name   string
+		leader int32 // of every partition
+		want   int16
+	}{
+		{"loading here", 1, loadInProgress},
+		{"led elsewhere", 2, notCoordinator},
+	} {
+		g, tx := coordinatorsAt(loadingImage(t, func(int32) int32 { return tc.leader }))
+		for _, c := range calls {
+			t.Run(tc.name+"/"+c.name, func(t *testing.T) {
+				resp := c.do(g, tx)
+				var codes []int16
+				refusal(reflect.ValueOf(resp), &codes, map[string][]int64{})
+				n := 0
+				for _, code := range codes {
+					switch code {
+					case tc.want:
+						n++
+					case 0:
+					default:
+						t.Errorf("error code %d in %+v", code, resp)
+					}
+				}
+				if n != c.codes {
+					t.Errorf("%d items %s, want %d: %+v", n, kerr.ErrorForCode(tc.want), c.codes, resp)
+				}
+			})
+		}
+		t.Run(tc.name+"/Heartbeat", func(t *testing.T) {
+			want := tc.want
+			if want == loadInProgress {
+				want = 0
+			}
+			if got := g.Heartbeat(ctx, &kmsg.HeartbeatRequest{Group: "g"}).ErrorCode; got != want {
+				t.Errorf("Heartbeat answered %d, want %d", got, want)
+			}
+		})
+		t.Run(tc.name+"/lists", func(t *testing.T) {
+			want := tc.want
+			if want == notCoordinator {
+				want = 0 // nothing led here: an empty listing
+			}
+			if got := g.ListGroups(ctx, &kmsg.ListGroupsRequest{}).ErrorCode; got != want {
+				t.Errorf("ListGroups answered %d, want %d", got, want)
+			}
+			if got := tx.ListTransactions(ctx, &kmsg.ListTransactionsRequest{}).ErrorCode; got != want {
+				t.Errorf("ListTransactions answered %d, want %d", got, want)
+			}
+		})
+	}
+
+	// One partition loading here, the others led elsewhere: each id of a
+	// batch gets its own partition's answer.
+	_, tx := coordinatorsAt(loadingImage(t, func(p int32) int32 {
+		if p == 0 {
+			return 1
+		}
+		return 2
+	}))
+	var here, there string
+	for i := 0; here == "" || there == ""; i++ {
+		id := fmt.Sprintf("id-%d", i)
+		if TxnPartition(id, 3) == 0 {
+			here = cmp.Or(here, id)
+		} else {
+			there = cmp.Or(there, id)
+		}
+	}
+	resp := tx.DescribeTransactions(ctx, &kmsg.DescribeTransactionsRequest{TransactionalIDs: []string{here, there}})
+	if got := []int16{resp.TransactionStates[0].ErrorCode, resp.TransactionStates[1].ErrorCode}; !slices.Equal(got, []int16{loadInProgress, notCoordinator}) {
+		t.Errorf("DescribeTransactions(%s loading here, %s led elsewhere) answered %v", here, there, got)
+	}
 }

@@ -350,10 +350,12 @@ func (b *Broker) openTransactions(ids handler.ProducerIDs) (handler.ProducerIDs,
 // the coordinator to add the partition instead (KIP-890 part 2: the
 // client sends no AddPartitionsToTxn). The answer is mapped as Kafka's
 // partition leaders map it for the producer: fenced is
-// INVALID_PRODUCER_EPOCH, and a coordinator that cannot answer (moving,
-// loading, unreachable, or still writing the previous transaction's
-// markers: CONCURRENT_TRANSACTIONS) is NOT_ENOUGH_REPLICAS, which
-// producers retry. A request without a transactional id is not verified,
+// INVALID_PRODUCER_EPOCH, a partition outside the transaction
+// TRANSACTION_ABORTABLE (the handler answers INVALID_TXN_STATE to Produce
+// v10 and older, as Kafka's AddPartitionsToTxnManager does), and a
+// coordinator that cannot answer (moving, loading, unreachable, or still
+// writing the previous transaction's markers: CONCURRENT_TRANSACTIONS) is
+// NOT_ENOUGH_REPLICAS, which producers retry. A request without a transactional id is not verified,
 // as Kafka's ReplicaManager verifies only requests that carry one.
 func (b *Broker) verifyTxnPartition(ctx context.Context, id string, pid int64, epoch int16, topic string, partition int32) error {
 	tp := txn.TopicPartition{Topic: topic, Partition: partition}
@@ -406,7 +408,7 @@ func verifyAnswer(err error) error {
 	case errors.Is(err, kerr.ProducerFenced):
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, kerr.InvalidTxnState), errors.Is(err, kerr.InvalidProducerEpoch),
-		errors.Is(err, kerr.InvalidProducerIDMapping):
+		errors.Is(err, kerr.InvalidProducerIDMapping), errors.Is(err, kerr.TransactionAbortable):
 		errors.As(err, &ke)
 		return ke
 	}

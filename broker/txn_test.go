@@ -378,9 +378,10 @@ func TestTxnTimeoutAbortsStalledTransaction(t *testing.T) {
 }
 
 // KIP-890 part 1: a transactional batch for a partition its producer never
-// added to the transaction is refused (INVALID_TXN_STATE) after asking the
-// coordinator; once added (AddPartitionsToTxn) the same batch is accepted;
-// a fenced epoch is INVALID_PRODUCER_EPOCH.
+// added to the transaction is refused after asking the coordinator
+// (TRANSACTION_ABORTABLE from Produce v11, INVALID_TXN_STATE before); once
+// added (AddPartitionsToTxn) the same batch is accepted; a fenced epoch is
+// INVALID_PRODUCER_EPOCH.
 func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -400,7 +401,7 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 	if err != nil || ir.ErrorCode != 0 {
 		t.Fatalf("InitProducerId: %v %v", err, kerr.ErrorForCode(ir.ErrorCode))
 	}
-	produce := func(epoch int16) error {
+	produce := func(version, epoch int16) error {
 		opts := records.DefaultBuildOptions()
 		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = ir.ProducerID, epoch, 0, true
 		opts.FirstTimestamp = time.Now().UnixMilli()
@@ -411,16 +412,30 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 		req := kmsg.NewPtrProduceRequest()
 		req.TransactionID, req.Acks, req.TimeoutMillis = &id, -1, 5000
 		req.Topics = []kmsg.ProduceRequestTopic{{Topic: "verify", Partitions: []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batch}}}}
-		resp, err := req.RequestWith(ctx, cl)
+		// The client sends its highest version the broker lists, capped.
+		vs := kversion.V3_9_0()
+		vs.SetMaxKeyVersion(int16(kmsg.Produce), version)
+		pcl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.MaxVersions(vs))
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer pcl.Close()
+		resp, err := req.RequestWith(ctx, pcl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Version != version {
+			t.Fatalf("Produce sent at v%d, want v%d", resp.Version, version)
+		}
 		return kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
 	}
-	if err := produce(ir.ProducerEpoch); !errors.Is(err, kerr.InvalidTxnState) {
-		t.Fatalf("batch for a partition not in the transaction: %v, want INVALID_TXN_STATE", err)
+	if err := produce(11, ir.ProducerEpoch); !errors.Is(err, kerr.TransactionAbortable) {
+		t.Fatalf("v11 batch for a partition not in the transaction: %v, want TRANSACTION_ABORTABLE", err)
 	}
-	if err := produce(ir.ProducerEpoch + 1); !errors.Is(err, kerr.InvalidProducerEpoch) && !errors.Is(err, kerr.InvalidTxnState) {
+	if err := produce(10, ir.ProducerEpoch); !errors.Is(err, kerr.InvalidTxnState) {
+		t.Fatalf("v10 batch for a partition not in the transaction: %v, want INVALID_TXN_STATE", err)
+	}
+	if err := produce(11, ir.ProducerEpoch+1); !errors.Is(err, kerr.InvalidProducerEpoch) {
 		t.Fatalf("batch with an unknown epoch: %v", err)
 	}
 	add := kmsg.NewPtrAddPartitionsToTxnRequest()
@@ -429,7 +444,7 @@ func TestTxnProduceVerifiedWithCoordinator(t *testing.T) {
 	if ar, err := add.RequestWith(ctx, cl); err != nil || ar.Topics[0].Partitions[0].ErrorCode != 0 {
 		t.Fatalf("AddPartitionsToTxn: %v %+v", err, ar)
 	}
-	if err := produce(ir.ProducerEpoch); err != nil {
+	if err := produce(11, ir.ProducerEpoch); err != nil {
 		t.Fatalf("batch for an added partition: %v", err)
 	}
 }

@@ -213,6 +213,9 @@ func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceReques
 	if err := verify(ctx, txnID, h.ProducerID, h.ProducerEpoch, p.Topic.Name, p.Index); err != nil {
 		var ke *kerr.Error
 		if errors.As(err, &ke) {
+			if ke == kerr.TransactionAbortable && req.Version <= 10 { // v11 added the code (KIP-890)
+				return kerrWithMessage(kerr.InvalidTxnState, "partition %s-%d was not added to the transaction", p.Topic.Name, p.Index)
+			}
 			return err
 		}
 		return kerrWithMessage(kerr.InvalidTxnState, "partition %s-%d is not in the transaction of producer %d epoch %d: %v",

@@ -11,16 +11,16 @@ package handler
 // CONCURRENT_TRANSACTIONS while the previous transaction's markers are
 // written, NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE. v4 (KIP-890 part
 // 1, broker to coordinator) batches transactions; verifyOnly entries only
-// check that the open transaction holds the partitions (INVALID_TXN_STATE
-// for those it does not). The answer waits until the new state is durable
+// check that the open transaction holds the partitions: as from Kafka 4.1,
+// TRANSACTION_ABORTABLE for those it does not, CONCURRENT_TRANSACTIONS for
+// all while the previous transaction's markers are written (the partition
+// leader answers INVALID_TXN_STATE instead of TRANSACTION_ABORTABLE to
+// Produce v10 and older). The answer waits until the new state is durable
 // in __transaction_state. v5 (broker to coordinator, KIP-890 part 2):
 // entries without verifyOnly are a partition leader adding the partition
 // of a Produce v12+ batch; the transaction is then ended the transaction
 // version 2 way. v5 is refused (UNSUPPORTED_VERSION) at transaction.version
 // 1, where ApiVersions lists v4.
-//
-// Not implemented: TRANSACTION_ABORTABLE (v5's new error) is never
-// answered: a partition outside the transaction is INVALID_TXN_STATE.
 
 import (
 	"context"

@@ -7,11 +7,9 @@ package handler
 // start time and the partitions of the open transaction.
 // TRANSACTIONAL_ID_NOT_FOUND for ids the coordinator does not know;
 // NOT_COORDINATOR in cluster mode for ids coordinated elsewhere (admin
-// clients look the coordinator up per id first).
-//
-// Gaps: the state is the coordinator's in memory; an id whose partition is
-// still loading after a failover answers NOT_COORDINATOR, where Kafka
-// answers COORDINATOR_LOAD_IN_PROGRESS.
+// clients look the coordinator up per id first), and, as in Kafka,
+// COORDINATOR_LOAD_IN_PROGRESS for ids whose partition is still loading
+// here after a leadership change.
 
 import (
 	"context"

@@ -208,3 +208,40 @@ func TestVerifyTxnPartition(t *testing.T) {
 		t.Fatalf("hook asked for producers %v, want 1, 2, 3 once each", asked)
 	}
 }
+
+// A partition the coordinator says is outside the producer's transaction
+// (TRANSACTION_ABORTABLE, KIP-890) is answered TRANSACTION_ABORTABLE from
+// Produce v11, the version that added the code, and INVALID_TXN_STATE to
+// older producers, as Kafka's partition leaders answer them.
+func TestVerifyTxnPartitionAbortableByVersion(t *testing.T) {
+	s, _ := newTopicServer(t, Config{VerifyTxnPartition: func(context.Context, string, int64, int16, string, int32) error {
+		return kerr.TransactionAbortable
+	}})
+	for _, tc := range []struct {
+		version int16
+		want    *kerr.Error
+	}{{3, kerr.InvalidTxnState}, {10, kerr.InvalidTxnState}, {11, kerr.TransactionAbortable}, {12, kerr.TransactionAbortable}} {
+		opts := records.DefaultBuildOptions()
+		opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = 7, 0, 0, true
+		batch, err := records.Build(opts, records.CodecNone, []records.Record{{Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := kmsg.NewPtrProduceRequest()
+		txnID := "tx"
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = tc.version, 1, 1000, &txnID
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = batch
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := s.Dispatch(context.Background(), &Conn{}, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode; code != tc.want.Code {
+			t.Errorf("Produce v%d: %v, want %v", tc.version, kerr.ErrorForCode(code), tc.want)
+		}
+	}
+}

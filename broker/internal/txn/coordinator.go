@@ -316,11 +316,19 @@ func subset(parts []TopicPartition, of map[TopicPartition]struct{}) bool {
 
 // VerifyPartitions is AddPartitionsToTxn v4's verifyOnly (KIP-890 part 1):
 // which of parts the producer's open transaction already holds. It changes
-// nothing.
+// nothing. As Kafka's coordinator answers it: the whole request fails with
+// the producer check's error, or CONCURRENT_TRANSACTIONS while the
+// previous transaction's markers are written (PrepareCommit/PrepareAbort);
+// otherwise each partition outside the open transaction gets
+// TRANSACTION_ABORTABLE (the partition leader turns it into
+// INVALID_TXN_STATE for producers too old to know it).
 func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts []TopicPartition) (map[TopicPartition]error, error) {
 	m, err := c.checkProducer(id, pid, epoch)
 	if err != nil {
 		return nil, err
+	}
+	if m.State == PrepareCommit || m.State == PrepareAbort {
+		return nil, kerr.ConcurrentTransactions
 	}
 	out := make(map[TopicPartition]error, len(parts))
 	for _, tp := range parts {
@@ -328,7 +336,7 @@ func (c *Coordinator) VerifyPartitions(id string, pid int64, epoch int16, parts 
 		if m.State == Ongoing && in {
 			out[tp] = nil
 		} else {
-			out[tp] = kerr.InvalidTxnState
+			out[tp] = kerr.TransactionAbortable
 		}
 	}
 	return out, nil
