@@ -141,8 +141,8 @@ func (c *logCleaner) cleanOnce() bool {
 }
 
 // pickDirtiest returns the due compacted log with the largest dirty ratio
-// (a log whose max.compaction.lag.ms or delete horizon passed counts as
-// due whatever its ratio) and its cleaning bound.
+// (a log whose max.compaction.lag.ms passed counts as due whatever its
+// ratio) and its cleaning bound.
 func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 	var best *topics.Partition
 	var bestUpTo int64
@@ -164,7 +164,7 @@ func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 				continue
 			}
 			ratio := cl.DirtyRatio
-			if cl.MaxLagExceeded || cl.PurgeDue {
+			if cl.MaxLagExceeded {
 				ratio = 2 // ahead of any ratio: Kafka cleans these first
 			}
 			if ratio > bestRatio {

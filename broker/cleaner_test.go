@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +21,12 @@ func startCleanerBroker(t *testing.T, dir string, kv ...string) (b *Broker, stop
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Properties = props(dir, kv...)
+	return startCleanerBrokerConfig(t, cfg)
+}
+
+// startCleanerBrokerConfig is startCleanerBroker with a whole Config.
+func startCleanerBrokerConfig(t *testing.T, cfg Config) (b *Broker, stop func()) {
+	t.Helper()
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -458,5 +465,159 @@ func TestCompactedTxnStateSurvivesRestart(t *testing.T) {
 	defer stop()
 	if p, e := initPID(b.Addr().String()); p != pid || e != epoch+1 {
 		t.Fatalf("after restart: producer %d epoch %d, want %d epoch %d", p, e, pid, epoch+1)
+	}
+}
+
+// testClock is a broker clock that moves only when told (Config.Now).
+type testClock struct{ ms atomic.Int64 }
+
+func newTestClock() *testClock {
+	c := &testClock{}
+	c.ms.Store(time.Now().UnixMilli())
+	return c
+}
+
+func (c *testClock) now() time.Time    { return time.UnixMilli(c.ms.Load()) }
+func (c *testClock) set(ms int64)      { c.ms.Store(ms) }
+func (c *testClock) nowMs() (ms int64) { return c.ms.Load() }
+
+// localRecord is one data record of a replica's own log with its batch's
+// delete horizon.
+type localRecord struct {
+	offset, timestampMs int64
+	key                 string
+	tombstone           bool
+	horizonMs           int64 // -1: none
+}
+
+// localRecords reads the data records of partition 0 of topic in b's log.
+func localRecords(b *Broker, topic string) (map[int64]localRecord, error) {
+	tp, ok := b.catalog.Get(topic)
+	if !ok || tp.Partition(0) == nil {
+		return nil, fmt.Errorf("no %s-0", topic)
+	}
+	l := tp.Partition(0).Log
+	out := map[int64]localRecord{}
+	data, err := l.Read(l.StartOffset(), 1<<30, l.EndOffset())
+	if err != nil {
+		return nil, err
+	}
+	for len(data) > 0 {
+		h, recs, err := records.Decode(data)
+		if err != nil {
+			return nil, err
+		}
+		horizon, ok := h.DeleteHorizonMs()
+		if !ok {
+			horizon = -1
+		}
+		for _, r := range recs {
+			o := h.BaseOffset + int64(r.OffsetDelta)
+			out[o] = localRecord{offset: o, timestampMs: h.FirstTimestamp + r.TimestampDelta, key: string(r.Key), tombstone: r.Value == nil, horizonMs: horizon}
+		}
+		data = data[h.Size():]
+	}
+	return out, nil
+}
+
+// KIP-534 on a running broker, driven by its clock: the first cleaning
+// pass stamps the tombstone's batch with the delete horizon (pass time +
+// delete.retention.ms) and keeps the record's own timestamp, on disk and
+// as a consumer reads it; a pass a millisecond before the horizon keeps
+// the tombstone, the first pass at the horizon removes it.
+func TestCompactedTombstoneHorizon(t *testing.T) {
+	const topic, retentionMs = "tombstones", 3_600_000
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	clk := newTestClock()
+	cfg := DefaultConfig()
+	cfg.Properties = props(t.TempDir(), cleanerProps...)
+	cfg.Now = clk.now
+	b, stop := startCleanerBrokerConfig(t, cfg)
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(1),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": ptr("compact"),
+		"segment.bytes": ptr("1024"), "min.cleanable.dirty.ratio": ptr("0.01"), "delete.retention.ms": ptr(fmt.Sprint(retentionMs))}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	produce := func(key string, value []byte) *kgo.Record {
+		r := &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+		if err := cl.ProduceSync(ctx, r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	// fillers overwrites 30 keys: enough to seal segments, and to tell a
+	// finished pass by the previous round's copies being gone.
+	fillers := func(round int) (first int64) {
+		for i := range 30 {
+			r := produce(fmt.Sprint("filler", i), fmt.Appendf(nil, "round %d ....................", round))
+			if i == 0 {
+				first = r.Offset
+			}
+		}
+		return first
+	}
+	produce("key", []byte("value"))
+	tomb := produce("key", nil)
+	round0 := fillers(0)
+
+	passAt := clk.nowMs()
+	var horizonMs int64
+	eventually(ctx, t, "the tombstone's batch stamped with its delete horizon", func() error {
+		recs, err := localRecords(b, topic)
+		if err != nil {
+			return err
+		}
+		r, ok := recs[tomb.Offset]
+		if !ok || !r.tombstone {
+			return fmt.Errorf("tombstone at %d missing: %+v", tomb.Offset, r)
+		}
+		if r.horizonMs < 0 {
+			return fmt.Errorf("no horizon yet")
+		}
+		if r.horizonMs != passAt+retentionMs || r.timestampMs != tomb.Timestamp.UnixMilli() {
+			t.Fatalf("tombstone %+v: want horizon %d and its produced timestamp %d", r, passAt+retentionMs, tomb.Timestamp.UnixMilli())
+		}
+		horizonMs = r.horizonMs
+		return nil
+	})
+	for _, r := range consumeCompacted(ctx, t, b.Addr().String(), topic) {
+		if r.Offset == tomb.Offset && (r.Value != nil || !r.Timestamp.Equal(tomb.Timestamp)) {
+			t.Fatalf("consumed tombstone %+v at %v, want a nil value at %v", r, r.Timestamp, tomb.Timestamp)
+		}
+	}
+
+	// passDone waits for a pass over the next round of fillers: the
+	// previous round's first copy gone.
+	passDone := func(what string, previous int64) map[int64]localRecord {
+		var recs map[int64]localRecord
+		eventually(ctx, t, what, func() error {
+			var err error
+			if recs, err = localRecords(b, topic); err != nil {
+				return err
+			}
+			if _, ok := recs[previous]; ok {
+				return fmt.Errorf("filler at %d still there", previous)
+			}
+			return nil
+		})
+		return recs
+	}
+	clk.set(horizonMs - 1)
+	round1 := fillers(1)
+	if recs := passDone("a pass a millisecond before the horizon", round0); !recs[tomb.Offset].tombstone {
+		t.Fatalf("tombstone at %d gone before its horizon %d (clock %d)", tomb.Offset, horizonMs, clk.nowMs())
+	}
+	clk.set(horizonMs)
+	fillers(2)
+	if recs := passDone("a pass at the horizon", round1); recs[tomb.Offset].tombstone {
+		t.Fatalf("tombstone at %d kept at its horizon %d", tomb.Offset, horizonMs)
 	}
 }

@@ -22,22 +22,27 @@ import (
 // start to the end of that range, keeping a record only if no newer record
 // has its key. Offsets never change: a rewritten batch keeps its base
 // offset and its last offset delta, and batches that lose every record
-// vanish, leaving a gap. Aborted transactional data goes; tombstones and
-// transaction markers stay until delete.retention.ms after their segment
-// was first cleaned (markers longer, while data of their transaction
-// remains); an emptied batch that is a producer's last data batch in the
-// log stays without records so that the producer's sequence survives a
-// rebuild from the log.
+// vanish, leaving a gap. Aborted transactional data goes; an emptied batch
+// that is a producer's last data batch in the log stays without records so
+// that the producer's sequence survives a rebuild from the log.
+//
+// Tombstones and transaction markers go by KIP-534's per-batch delete
+// horizon (compact_filter.go): the first pass that keeps a tombstone, or
+// sees a marker none of whose transaction's data is left, rewrites its
+// batch with attribute bit 6 set and the horizon (pass time plus
+// delete.retention.ms) as the batch's first timestamp; a later pass at or
+// after the horizon drops them. As in Kafka, the horizon passing does not by
+// itself make a log due for cleaning.
 //
 // A segment is rewritten into <base>.log.cleaned, fsynced, renamed to
 // <base>.log.swap (the commit point: Open finishes a swap it finds), then
 // its old indexes are removed and the .swap renamed over the .log.
 
-// cleanerCheckpointName holds the first dirty offset and, per segment, when
-// it was first cleaned (the start of its tombstones' delete.retention.ms).
-// Content: "0\n<first dirty offset>\n<count>\n" then "<base> <ms>
-// <purged 0|1>\n" per segment. Missing or malformed: everything is dirty, nothing was cleaned,
-// which only delays tombstone removal.
+// cleanerCheckpointName holds the first dirty offset (Kafka's
+// cleaner-offset-checkpoint, per log). Content: "0\n<first dirty
+// offset>\n0\n". Files written before the per-batch horizon list per-segment
+// cleaning times after that; they are read and ignored. Missing or
+// malformed: everything is dirty, which only costs a longer pass.
 const cleanerCheckpointName = "cleaner-checkpoint"
 
 const (
@@ -59,14 +64,11 @@ type Cleanability struct {
 	// MaxLagExceeded: the oldest dirty segment is older than
 	// max.compaction.lag.ms, so the log is cleaned whatever the ratio.
 	MaxLagExceeded bool
-	// PurgeDue: a clean segment's delete horizon passed and it was not
-	// cleaned since, so it may hold tombstones and markers to remove.
-	PurgeDue bool
 }
 
 // Due reports whether a compacted log should be cleaned now.
 func (c Cleanability) Due(minRatio float64) bool {
-	return (c.DirtyBytes > 0 && (c.DirtyRatio >= minRatio || c.MaxLagExceeded)) || c.PurgeDue
+	return c.DirtyBytes > 0 && (c.DirtyRatio >= minRatio || c.MaxLagExceeded)
 }
 
 // CleanStats describes one cleaning pass.
@@ -82,43 +84,24 @@ type CleanStats struct {
 }
 
 type cleanerState struct {
-	firstDirty  int64
-	cleanedAtMs map[int64]int64 // segment base -> first cleaned, unix ms
-	// purged: segments cleaned again after their delete horizon, so no
-	// expired tombstone or marker is left in them.
-	purged map[int64]bool
-}
-
-func newCleanerState() cleanerState {
-	return cleanerState{cleanedAtMs: map[int64]int64{}, purged: map[int64]bool{}}
+	firstDirty int64
 }
 
 func (l *Log) readCleanerState() cleanerState {
-	st := newCleanerState()
 	data, err := vfs.ReadFile(l.fs, filepath.Join(l.dir, cleanerCheckpointName))
 	if err != nil {
-		return st
+		return cleanerState{}
 	}
 	var version, first int64
 	var n int
 	rest := string(data)
 	if _, err := fmt.Sscanf(rest, "%d\n%d\n%d\n", &version, &first, &n); err != nil || version != 0 || first < 0 || n < 0 {
-		return st
+		return cleanerState{}
 	}
-	lines := splitLines(rest)
-	if len(lines) != 3+n {
-		return st
+	if len(splitLines(rest)) != 3+n {
+		return cleanerState{}
 	}
-	for _, line := range lines[3:] {
-		var base, ms, purged int64
-		if _, err := fmt.Sscanf(line, "%d %d %d", &base, &ms, &purged); err != nil {
-			return newCleanerState()
-		}
-		st.cleanedAtMs[base] = ms
-		st.purged[base] = purged == 1
-	}
-	st.firstDirty = first
-	return st
+	return cleanerState{firstDirty: first}
 }
 
 func splitLines(s string) []string {
@@ -138,19 +121,7 @@ func splitLines(s string) []string {
 }
 
 func (l *Log) writeCleanerState(st cleanerState) error {
-	bases := make([]int64, 0, len(st.cleanedAtMs))
-	for b := range st.cleanedAtMs {
-		bases = append(bases, b)
-	}
-	slices.Sort(bases)
-	out := fmt.Appendf(nil, "0\n%d\n%d\n", st.firstDirty, len(bases))
-	for _, b := range bases {
-		purged := 0
-		if st.purged[b] {
-			purged = 1
-		}
-		out = fmt.Appendf(out, "%d %d %d\n", b, st.cleanedAtMs[b], purged)
-	}
+	out := fmt.Appendf(nil, "0\n%d\n0\n", st.firstDirty)
 	return vfs.WriteFileAtomic(l.fs, filepath.Join(l.dir, cleanerCheckpointName), out, 0o644)
 }
 
@@ -192,11 +163,6 @@ func (l *Log) cleanableLocked(st cleanerState, upTo int64, now time.Time) (Clean
 			c.CleanBytes += s.size
 		} else {
 			c.DirtyBytes += s.size
-		}
-	}
-	for _, s := range l.segs[:dirty] {
-		if at, ok := st.cleanedAtMs[s.base]; ok && !st.purged[s.base] && nowMs-at >= l.cfg.DeleteRetention.Milliseconds() {
-			c.PurgeDue = true
 		}
 	}
 	if total := c.CleanBytes + c.DirtyBytes; total > 0 {
@@ -254,16 +220,6 @@ func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, e
 		// meanwhile: this pass's view of the log is stale.
 		return stats, fmt.Errorf("%w: log closed or truncated during the pass", ErrCleaningAborted)
 	}
-	live := map[int64]bool{}
-	for _, s := range l.segs {
-		live[s.base] = true
-	}
-	for b := range p.state.cleanedAtMs {
-		if !live[b] {
-			delete(p.state.cleanedAtMs, b)
-			delete(p.state.purged, b)
-		}
-	}
 	if err := l.writeCleanerState(p.state); err != nil {
 		return stats, fmt.Errorf("partlog: cleaner checkpoint: %w", err)
 	}
@@ -280,9 +236,12 @@ type cleanPlan struct {
 	lastData map[int64]int64        // producer id -> last offset of its last data batch
 	stats    CleanStats
 
-	// retained transactional data since the producer's last marker, in
-	// this pass's output: its marker must stay while any does.
-	openData                    map[int64]bool
+	// txnData: the pass read a transactional data batch of the producer
+	// since its last marker (Kafka's CleanedTransactionMetadata). The
+	// marker that ends the transaction stays, without a delete horizon,
+	// while so; the batch may have been emptied or dropped by this very
+	// pass, which only delays the marker's horizon to the next pass.
+	txnData                     map[int64]bool
 	recordsRead, recordsRemoved int64
 	truncations                 uint64 // Log.truncations when planned
 }
@@ -299,11 +258,11 @@ func (l *Log) planClean(upTo int64, now time.Time, maxMapEntries int) (*cleanPla
 	}
 	st := l.readCleanerState()
 	c, dirty, stop := l.cleanableLocked(st, upTo, now)
-	if dirty >= stop && !c.PurgeDue {
+	if dirty >= stop {
 		return nil, nil
 	}
 	p := &cleanPlan{state: st, truncations: l.truncations, latest: map[string]int64{}, aborted: map[int64][]AbortedTxn{},
-		lastData: map[int64]int64{}, openData: map[int64]bool{}}
+		lastData: map[int64]int64{}, txnData: map[int64]bool{}}
 	for _, s := range l.segs {
 		for _, e := range s.aborted {
 			p.aborted[e.ProducerID] = append(p.aborted[e.ProducerID], e)
@@ -412,8 +371,7 @@ func cutSuffix(s, suffix string) (string, bool) {
 
 // CleanDue measures the log (Cleanable) and says whether a pass is due
 // under its own configuration: compacted, and dirty enough
-// (min.cleanable.dirty.ratio), overdue (max.compaction.lag.ms) or holding
-// tombstones past their delete horizon.
+// (min.cleanable.dirty.ratio) or overdue (max.compaction.lag.ms).
 func (l *Log) CleanDue(upTo int64, now time.Time) (Cleanability, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()

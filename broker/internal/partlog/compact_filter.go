@@ -9,46 +9,58 @@ import (
 	"github.com/highwater-io/highwater/broker/internal/records"
 )
 
+// Filtering one segment during a pass, with KIP-534's per-batch delete
+// horizon as Kafka 3.1+ keeps it (Cleaner.cleanInto, MemoryRecords.filterTo):
+//
+//   - A data record stays if it has a key, no newer record has that key and
+//     it is not aborted; a tombstone also needs its batch to have no delete
+//     horizon yet or one still in the future.
+//   - A kept batch holding a tombstone and no horizon is rewritten with the
+//     horizon now + delete.retention.ms: attribute bit 6, the horizon as the
+//     first timestamp, record timestamp deltas rebased so that every record
+//     keeps its timestamp. A horizon once set never moves.
+//   - A COMMIT or ABORT marker whose transaction had no data batch in this
+//     pass (the data is gone) gets a horizon the same way; at or after it
+//     the marker goes. Other control batches stay; emptied ones go.
+//   - Any other rewritten batch is rebuilt with its first kept record's
+//     timestamp as the first timestamp (Kafka's MemoryRecordsBuilder), the
+//     same codec, base offset, last offset delta and producer fields.
+//   - A batch left without records goes, unless it is its producer's last
+//     data batch: then only its header stays (no records, no compression, no
+//     first timestamp), as Kafka writes an empty batch.
+
 // filterSegment writes the cleaned content of s to w under the read lock:
-// the batches that survive, rebuilt where they lost records. It returns
-// the aborted transaction index entries whose markers stay; changed is
-// false when the content is identical.
+// the batches that survive, rebuilt where they lost records or gained a
+// delete horizon. It returns the aborted transaction index entries whose
+// markers stay; changed is false when the content is identical.
 func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time, w io.Writer) (kept []AbortedTxn, changed bool, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed || !slices.Contains(l.segs, s) {
 		return nil, false, fmt.Errorf("%w: segment %d", ErrCleaningAborted, s.base)
 	}
-	cleanedAt, wasCleaned := p.state.cleanedAtMs[s.base]
-	// Tombstones and markers go once delete.retention.ms has passed since
-	// the segment was first cleaned (Kafka's delete horizon).
-	horizonPassed := wasCleaned && now.UnixMilli()-cleanedAt >= l.cfg.DeleteRetention.Milliseconds()
+	t := filterTime{nowMs: now.UnixMilli(), newHorizonMs: now.UnixMilli() + l.cfg.DeleteRetention.Milliseconds()}
 	removedMarkers := map[int64]bool{}
 	err = forEachBatch(s, func(h records.Header, batch []byte) error {
+		var nb []byte
+		var err error
 		if h.Control() {
-			keep := p.keepControl(h, batch, horizonPassed)
-			if !keep {
-				removedMarkers[h.BaseOffset] = true
-				changed = true
-				p.recordsRemoved += int64(h.NumRecords)
-				return nil
-			}
-			_, err := w.Write(batch)
-			return err
+			nb, err = p.filterControl(h, batch, t)
+		} else {
+			nb, err = p.filterData(h, batch, t)
 		}
-		nb, err := p.filterData(h, batch, horizonPassed)
 		if err != nil {
 			return fmt.Errorf("partlog: cleaner: %s at %d: %w", s.paths[0], h.BaseOffset, err)
 		}
 		if nb == nil {
 			changed = true
+			if h.Control() {
+				removedMarkers[h.LastOffset()] = true
+			}
 			return nil
 		}
 		if len(nb) != len(batch) || &nb[0] != &batch[0] {
 			changed = true
-		}
-		if h.Transactional() && h.ProducerID >= 0 {
-			p.openData[h.ProducerID] = true
 		}
 		_, err = w.Write(nb)
 		return err
@@ -64,33 +76,64 @@ func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time, w io.Writer
 	return kept, changed, nil
 }
 
-// keepControl decides a control batch: a transaction marker stays until
-// its segment's delete horizon passed and no data of its transaction is
-// left in the cleaned log (else a rebuild from the log would think the
-// transaction still open). Other control batches stay.
-func (p *cleanPlan) keepControl(h records.Header, batch []byte, horizonPassed bool) bool {
+// filterTime is the clock of one pass: tombstones and markers whose horizon
+// is at or before nowMs go; batches gaining a horizon get newHorizonMs.
+type filterTime struct {
+	nowMs, newHorizonMs int64
+}
+
+// expired reports whether h has a delete horizon that has passed.
+func (t filterTime) expired(h records.Header) bool {
+	ms, ok := h.DeleteHorizonMs()
+	return ok && ms <= t.nowMs
+}
+
+// filterControl decides a control batch: the batch itself, the batch
+// rebuilt with a delete horizon, or nil when it goes. A transaction marker
+// may go only once no data batch of its transaction was read since the
+// producer's previous marker (else a rebuild from the log would think the
+// transaction still open), and then only at its horizon.
+func (p *cleanPlan) filterControl(h records.Header, batch []byte, t filterTime) ([]byte, error) {
 	p.recordsRead += int64(h.NumRecords)
+	if h.NumRecords == 0 {
+		return nil, nil // emptied by an earlier cleaning: nothing to keep (Kafka)
+	}
 	m, err := ParseMarker(batch)
 	if err != nil {
-		return true
+		return batch, nil // not a COMMIT or ABORT marker: control batches stay
 	}
-	dataLeft := p.openData[m.ProducerID]
-	delete(p.openData, m.ProducerID)
-	return dataLeft || !horizonPassed
+	dataRead := p.txnData[m.ProducerID]
+	delete(p.txnData, m.ProducerID)
+	switch {
+	case dataRead || (h.HasDeleteHorizon() && !t.expired(h)):
+		return batch, nil
+	case t.expired(h):
+		p.recordsRemoved += int64(h.NumRecords)
+		return nil, nil
+	}
+	_, recs, err := records.Decode(batch)
+	if err != nil {
+		return nil, err
+	}
+	return rebuildBatch(h, recs, t.newHorizonMs, true)
 }
 
 // filterData returns the batch to keep for a data batch: the batch itself
-// when every record stays, a rebuilt batch (same base offset, last offset
-// delta, producer fields and attributes) when some do or when it must stay
-// empty as its producer's last batch, or nil when it goes.
-func (p *cleanPlan) filterData(h records.Header, batch []byte, horizonPassed bool) ([]byte, error) {
+// when every record stays and it needs no new horizon, a rebuilt batch when
+// some records go or a kept tombstone needs a horizon, an empty batch when
+// it is its producer's last, or nil when it goes.
+func (p *cleanPlan) filterData(h records.Header, batch []byte, t filterTime) ([]byte, error) {
 	_, recs, err := records.Decode(batch)
 	if err != nil {
 		return nil, err
 	}
 	p.recordsRead += int64(len(recs))
+	if h.Transactional() && h.ProducerID >= 0 {
+		p.txnData[h.ProducerID] = true
+	}
 	aborted := p.isAborted(h)
-	keep := recs[:0:0]
+	tombstonesExpired := t.expired(h)
+	keep, tombstones := recs[:0:0], false
 	for _, r := range recs {
 		if aborted || r.Key == nil {
 			continue // aborted data, or keyless (Kafka's cleaner drops those)
@@ -99,39 +142,97 @@ func (p *cleanPlan) filterData(h records.Header, batch []byte, horizonPassed boo
 		if latest, ok := p.latest[string(r.Key)]; ok && latest > off {
 			continue // a newer record has the key
 		}
-		if r.Value == nil && horizonPassed {
-			continue // tombstone past its delete.retention.ms
+		if r.Value == nil {
+			if tombstonesExpired {
+				continue // tombstone past its batch's delete horizon
+			}
+			tombstones = true
 		}
 		keep = append(keep, r)
 	}
 	p.recordsRemoved += int64(len(recs) - len(keep))
-	if len(keep) == len(recs) {
-		return batch, nil
-	}
-	if len(keep) == 0 && !(h.ProducerID >= 0 && p.lastData[h.ProducerID] == h.LastOffset()) {
+	needHorizon := tombstones && !h.HasDeleteHorizon()
+	switch {
+	case len(keep) == 0 && h.ProducerID >= 0 && p.lastData[h.ProducerID] == h.LastOffset():
+		if len(recs) == 0 {
+			return batch, nil // emptied by an earlier pass
+		}
+		return emptyBatch(h)
+	case len(keep) == 0:
 		return nil, nil
+	case len(keep) == len(recs) && !needHorizon:
+		return batch, nil
+	case needHorizon:
+		return rebuildBatch(h, keep, t.newHorizonMs, true)
+	}
+	ms, ok := h.DeleteHorizonMs()
+	return rebuildBatch(h, keep, ms, ok)
+}
+
+// recordTimestamp is r's timestamp as a reader sees it.
+func recordTimestamp(h records.Header, r records.Record) int64 {
+	if h.LogAppendTime() {
+		return h.MaxTimestamp
+	}
+	return h.FirstTimestamp + r.TimestampDelta
+}
+
+// rebuildBatch encodes keep (at least one record of h's batch) as a batch
+// with h's base offset, last offset delta, producer fields, codec and
+// timestamp type. Its first timestamp is horizonMs when hasHorizon (and
+// the delete-horizon bit is set), else the first record's timestamp; the
+// record timestamps themselves do not change.
+func rebuildBatch(h records.Header, keep []records.Record, horizonMs int64, hasHorizon bool) ([]byte, error) {
+	base := horizonMs
+	if !hasHorizon {
+		base = recordTimestamp(h, keep[0])
+	}
+	out := make([]records.Record, len(keep))
+	maxTs := recordTimestamp(h, keep[0])
+	for i, r := range keep {
+		ts := recordTimestamp(h, r)
+		maxTs = max(maxTs, ts)
+		r.TimestampDelta = ts - base
+		out[i] = r
+	}
+	if h.LogAppendTime() {
+		maxTs = h.MaxTimestamp
 	}
 	opts := records.BuildOptions{
 		BaseOffset:           h.BaseOffset,
 		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
-		FirstTimestamp:       h.FirstTimestamp,
+		FirstTimestamp:       base,
+		MaxTimestamp:         maxTs,
+		ProducerID:           h.ProducerID,
+		ProducerEpoch:        h.ProducerEpoch,
+		BaseSequence:         h.BaseSequence,
+		LastOffsetDelta:      h.LastOffsetDelta,
+		Transactional:        h.Transactional(),
+		Control:              h.Control(),
+		LogAppendTime:        h.LogAppendTime(),
+	}
+	nb, err := records.Build(opts, h.Codec(), out)
+	if err != nil || !hasHorizon {
+		return nb, err
+	}
+	return nb, records.SetDeleteHorizon(nb)
+}
+
+// emptyBatch is the header-only batch that keeps a producer's last data
+// batch's offsets, sequence and epoch once all its records went: no
+// records, no compression, no first timestamp, the original max timestamp.
+func emptyBatch(h records.Header) ([]byte, error) {
+	opts := records.BuildOptions{
+		BaseOffset:           h.BaseOffset,
+		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
+		FirstTimestamp:       -1,
+		MaxTimestamp:         h.MaxTimestamp,
 		ProducerID:           h.ProducerID,
 		ProducerEpoch:        h.ProducerEpoch,
 		BaseSequence:         h.BaseSequence,
 		LastOffsetDelta:      h.LastOffsetDelta,
 		Transactional:        h.Transactional(),
 		LogAppendTime:        h.LogAppendTime(),
-		MaxTimestamp:         h.MaxTimestamp,
 	}
-	if !h.LogAppendTime() {
-		// CreateTime: the largest timestamp of what is left (Kafka).
-		opts.MaxTimestamp = h.FirstTimestamp
-		for _, r := range keep {
-			opts.MaxTimestamp = max(opts.MaxTimestamp, h.FirstTimestamp+r.TimestampDelta)
-		}
-	}
-	if h.LastOffsetDelta == 0 && len(keep) == 0 {
-		opts.LastOffsetDelta = 0
-	}
-	return records.Build(opts, h.Codec(), keep)
+	return records.Build(opts, records.CodecNone, nil)
 }

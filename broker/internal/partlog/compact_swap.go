@@ -57,8 +57,7 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 }
 
 // cleanGroup cleans the plan's segments g into one and swaps it in,
-// unless nothing would change. It also carries the cleaner state of the
-// group over to the merged segment.
+// unless nothing would change.
 func (l *Log) cleanGroup(p *cleanPlan, g []int, now time.Time) (written int64, changed bool, err error) {
 	first := p.segs[g[0]]
 	cleanedPath := first.paths[0] + cleanedSuffix
@@ -88,38 +87,12 @@ func (l *Log) cleanGroup(p *cleanPlan, g []int, now time.Time) (written int64, c
 		if werr != nil {
 			return 0, false, l.failUnlocked(werr)
 		}
-		p.carryState(g, now, l.cfg.DeleteRetention)
 		return 0, false, nil
 	}
 	if err := l.swapGroup(p, g, cleanedPath, kept); err != nil {
 		return 0, false, err
 	}
-	p.carryState(g, now, l.cfg.DeleteRetention)
 	return cw.n, true, nil
-}
-
-// carryState records that the group's segments were cleaned now: a
-// segment cleaned for the first time starts its delete horizon; one
-// cleaned past its horizon is purged. A merged segment keeps the latest
-// start of its parts (tombstones stay at least delete.retention.ms after
-// their first cleaning) and is purged only if all its parts were.
-func (p *cleanPlan) carryState(g []int, now time.Time, deleteRetention time.Duration) {
-	nowMs := now.UnixMilli()
-	at, purged := int64(math.MinInt64), true
-	for _, i := range g {
-		base := p.segs[i].base
-		a, ok := p.state.cleanedAtMs[base]
-		if !ok {
-			a = nowMs
-		}
-		at = max(at, a)
-		purged = purged && nowMs-a >= deleteRetention.Milliseconds()
-		delete(p.state.cleanedAtMs, base)
-		delete(p.state.purged, base)
-	}
-	base := p.segs[g[0]].base
-	p.state.cleanedAtMs[base] = at
-	p.state.purged[base] = purged
 }
 
 // swapGroup replaces the plan's segments g by the cleaned .log at

@@ -19,6 +19,7 @@ type rec struct {
 	offset int64
 	key    string
 	value  []byte // nil: tombstone
+	ts     int64  // record timestamp, unix ms (0: not checked)
 }
 
 func (r rec) String() string {
@@ -73,7 +74,7 @@ func readRecs(t tb, l *Log, from int64) []rec {
 			}
 			for _, r := range recs {
 				if o := h.BaseOffset + int64(r.OffsetDelta); o >= from && !h.Control() {
-					out = append(out, rec{offset: o, key: string(r.Key), value: bytes.Clone(r.Value)})
+					out = append(out, rec{offset: o, key: string(r.Key), value: bytes.Clone(r.Value), ts: recordTimestamp(h, r)})
 				}
 			}
 			off = h.LastOffset() + 1
@@ -81,6 +82,20 @@ func readRecs(t tb, l *Log, from int64) []rec {
 		}
 	}
 	return out
+}
+
+// batchAt is the header of the batch holding offset.
+func batchAt(t tb, l *Log, offset int64) records.Header {
+	t.Helper()
+	data, err := l.Read(offset, 1<<20, l.EndOffset())
+	if err != nil || len(data) == 0 {
+		t.Fatalf("read at %d: %v (%d bytes)", offset, err, len(data))
+	}
+	h := hdr(t, data)
+	if offset < h.BaseOffset || offset > h.LastOffset() {
+		t.Fatalf("batch %+v does not hold offset %d", h, offset)
+	}
+	return h
 }
 
 // padBatch is a keyed record big enough to fill a segment of
@@ -135,18 +150,35 @@ func TestCleanKeepsNewestPerKey(t *testing.T) {
 	if cl := l.Cleanable(l.EndOffset(), c.now()); cl.Due(0) {
 		t.Fatalf("cleanable %+v after cleaning, want not due", cl)
 	}
-	// Past delete.retention.ms the tombstone goes.
-	c.advance(2 * time.Hour)
-	if cl := l.Cleanable(l.EndOffset(), c.now()); !cl.PurgeDue {
-		t.Fatalf("cleanable %+v, want a purge due", cl)
+	// The tombstone's batch now carries its delete horizon (KIP-534), the
+	// tombstone its own timestamp.
+	tomb := batchAt(t, l, 4)
+	if ms, ok := tomb.DeleteHorizonMs(); !ok || ms != c.ms()+time.Hour.Milliseconds() {
+		t.Fatalf("tombstone batch %+v: horizon %d %v, want %d", tomb, ms, ok, c.ms()+time.Hour.Milliseconds())
 	}
-	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
-		t.Fatal(err)
+	// A pass just before the horizon keeps it; the horizon passing does not
+	// by itself make the log due (as in Kafka): new dirty data does.
+	c.advance(time.Hour - time.Millisecond)
+	if cl := l.Cleanable(l.EndOffset(), c.now()); cl.Due(0) {
+		t.Fatalf("cleanable %+v with nothing dirty, want not due", cl)
 	}
-	got = fmt.Sprint(readRecs(t, l, 0)[:4])
-	want = "[5:d=1 6:a=3 7:c=2 9:e=2]"
+	dirtyRoll := func(v string) {
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"e", val(v)}))
+		mustAppend(t, l, padBatch(t, c.ms()))
+		if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dirtyRoll("3")
+	if got := fmt.Sprint(readRecs(t, l, 0)[:4]); got != "[4:b=<nil> 5:d=1 6:a=3 7:c=2]" {
+		t.Fatalf("a millisecond before the horizon: %s, want the tombstone kept", got)
+	}
+	c.advance(time.Millisecond)
+	dirtyRoll("4")
+	got = fmt.Sprint(readRecs(t, l, 0)[:3])
+	want = "[5:d=1 6:a=3 7:c=2]"
 	if got != want {
-		t.Fatalf("after purge: %s, want %s", got, want)
+		t.Fatalf("at the horizon: %s, want %s", got, want)
 	}
 	// Reading from inside a gap starts at the next surviving record.
 	if got := readRecs(t, l, 1); len(got) == 0 || got[0].offset != 5 {
@@ -206,8 +238,11 @@ func TestCleanBounds(t *testing.T) {
 	}
 }
 
-// Aborted transactional data goes; its ABORT marker stays until the delete
-// horizon; committed data is compacted like any other.
+// Aborted transactional data goes; committed data is compacted like any
+// other. A marker keeps no horizon while its pass read data of its
+// transaction; the first pass that reads none (the data went in an earlier
+// pass) gives it one, and the first pass at or after that removes it
+// (Kafka's CleanedTransactionMetadata with KIP-534).
 func TestCleanTransactions(t *testing.T) {
 	c := newClock()
 	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
@@ -233,13 +268,41 @@ func TestCleanTransactions(t *testing.T) {
 		}
 		return b
 	}
+	// pass cleans after making the log dirty (a key of its own, then a roll).
+	pass := func() {
+		t.Helper()
+		mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"filler", val("f")}))
+		mustAppend(t, l, padBatch(t, c.ms()))
+		if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// markerAt describes the batch at offset: "none" if it is gone, else
+	// "kept" or "horizon <ms from the test start>".
+	start := c.ms()
+	markerAt := func(offset int64) string {
+		t.Helper()
+		data, err := l.Read(offset, 1<<20, l.EndOffset())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h := hdr(t, data); h.BaseOffset != offset || !h.Control() {
+			return "none"
+		} else if ms, ok := h.DeleteHorizonMs(); ok {
+			if m, err := ParseMarker(data[:h.Size()]); err != nil || m.TimestampMs != start {
+				t.Fatalf("marker at %d after its horizon was set: %+v, %v (timestamp want %d)", offset, m, err, start)
+			}
+			return fmt.Sprint("horizon ", ms-start)
+		}
+		return "kept"
+	}
 	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"a", val("plain")}))
 	mustAppend(t, l, txnBatch(7, kvIn{"a", val("aborted")}, kvIn{"x", val("aborted")}))
-	mustAppend(t, l, marker(7, false))
+	mustAppend(t, l, marker(7, false)) // 3
 	mustAppend(t, l, txnBatch(7, kvIn{"c", val("committed")}))
-	mustAppend(t, l, marker(7, true))
+	mustAppend(t, l, marker(7, true)) // 5
 	mustAppend(t, l, txnBatch(8, kvIn{"b", val("committed")}))
-	mustAppend(t, l, marker(8, true))
+	mustAppend(t, l, marker(8, true))     // 7
 	mustAppend(t, l, padBatch(t, c.ms())) // rolls
 	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
 		t.Fatal(err)
@@ -254,27 +317,48 @@ func TestCleanTransactions(t *testing.T) {
 	if l.FirstUnstableOffset() != l.EndOffset() {
 		t.Fatalf("first unstable offset %d, want none open", l.FirstUnstableOffset())
 	}
-	// After the horizon the ABORT marker goes (no data of it is left: the
-	// aborted batch is not producer 7's last); the COMMIT markers stay
-	// while their committed records do.
-	c.advance(2 * time.Hour)
-	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
-		t.Fatal(err)
+	// The pass read the aborted data it removed: the ABORT marker has no
+	// horizon yet.
+	if m := [3]string{markerAt(3), markerAt(5), markerAt(7)}; m != [3]string{"kept", "kept", "kept"} {
+		t.Fatalf("markers after the first pass %v, want all kept without a horizon", m)
+	}
+	c.advance(time.Minute)
+	pass()
+	const hourMs = int64(time.Hour / time.Millisecond)
+	wantHorizon := fmt.Sprint("horizon ", time.Minute.Milliseconds()+hourMs)
+	if m := [3]string{markerAt(3), markerAt(5), markerAt(7)}; m != [3]string{wantHorizon, "kept", "kept"} {
+		t.Fatalf("markers after the second pass %v, want the ABORT's %s", m, wantHorizon)
+	}
+	c.advance(time.Hour - time.Millisecond)
+	pass()
+	if m := markerAt(3); m != wantHorizon {
+		t.Fatalf("ABORT marker a millisecond before its horizon: %s", m)
+	}
+	c.advance(time.Millisecond)
+	pass()
+	if m := [3]string{markerAt(3), markerAt(5), markerAt(7)}; m != [3]string{"none", "kept", "kept"} {
+		t.Fatalf("markers at the ABORT's horizon %v, want it gone, the COMMITs kept", m)
 	}
 	if ab := l.AbortedTxns(0, l.EndOffset()); len(ab) != 0 {
 		t.Fatalf("aborted index %v, want empty once the marker went", ab)
 	}
-	markers := 0
-	data, _ := l.Read(0, 1<<20, l.EndOffset())
-	for len(data) > 0 {
-		h := hdr(t, data)
-		if h.Control() {
-			markers++
-		}
-		data = data[h.Size():]
+	// Producer 7 overwrites c in a new transaction: its old batch (no
+	// longer its last) goes; its COMMIT gets a horizon a pass later and
+	// goes at it. Producer 8's COMMIT stays while its data does.
+	mustAppend(t, l, txnBatch(7, kvIn{"c", val("again")}))
+	mustAppend(t, l, marker(7, true))
+	pass()
+	if m := markerAt(5); m != "kept" || fmt.Sprint(readRecs(t, l, 0)[:2]) != "[0:a=plain 6:b=committed]" {
+		t.Fatalf("COMMIT marker at 5 %s, log %v: want the marker kept, its data gone", m, readRecs(t, l, 0))
 	}
-	if markers != 2 {
-		t.Fatalf("%d markers left, want the two COMMITs only", markers)
+	pass()
+	if m := markerAt(5); m == "kept" || m == "none" {
+		t.Fatalf("COMMIT marker at 5 %s, want a horizon", m)
+	}
+	c.advance(time.Hour)
+	pass()
+	if m := [2]string{markerAt(5), markerAt(7)}; m != [2]string{"none", "kept"} {
+		t.Fatalf("COMMIT markers %v, want 7's gone and 8's kept", m)
 	}
 	// A full rebuild of the transaction state finds nothing open.
 	if err := l.rebuildFromScratch(); err != nil {
@@ -291,6 +375,99 @@ func (l *Log) rebuildFromScratch() error {
 	return l.replayTxnsLocked(l.segs[0].base, map[int64]int64{})
 }
 
+// How a pass rewrites batches (Kafka's MemoryRecords.filterTo with
+// KIP-534), per codec and timestamp type: a batch keeping a tombstone gets
+// the horizon as its first timestamp and bit 6; one that only lost records
+// starts at its first kept record's timestamp; codec, offsets, producer
+// fields and every record timestamp stay; the max timestamp is the largest
+// kept one (CreateTime) or the append time (LogAppendTime).
+func TestCleanRewritesBatches(t *testing.T) {
+	for _, codec := range []records.Codec{records.CodecNone, records.CodecZstd} {
+		for _, appendTime := range []bool{false, true} {
+			t.Run(fmt.Sprint(codec, "/logAppendTime=", appendTime), func(t *testing.T) {
+				c := newClock()
+				l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+				defer l.Close()
+				build := func(tsMs int64, kvs ...kvIn) []byte {
+					t.Helper()
+					recs := make([]records.Record, len(kvs))
+					for i, kv := range kvs {
+						recs[i] = records.Record{OffsetDelta: int32(i), TimestampDelta: int64(10 * i), Key: []byte(kv.key)}
+						if kv.value != nil {
+							recs[i].Value = []byte(*kv.value)
+						}
+					}
+					opts := records.DefaultBuildOptions()
+					opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 5, 1, 0
+					opts.FirstTimestamp = tsMs
+					b, err := records.Build(opts, codec, recs)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if appendTime {
+						records.SetLogAppendTime(b, tsMs+1000)
+					}
+					return b
+				}
+				t0 := c.ms()
+				mustAppend(t, l, build(t0, kvIn{"a", val("old")}, kvIn{"t", nil}, kvIn{"b", val("old")})) // 0-2
+				mustAppend(t, l, build(t0+100, kvIn{"c", val("1")}, kvIn{"d", val("1")}))                 // 3-4
+				mustAppend(t, l, build(t0+200, kvIn{"a", val("new")}, kvIn{"d", val("2")}))               // 5-6
+				mustAppend(t, l, padBatch(t, c.ms()))
+				c.advance(time.Minute)
+				if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+					t.Fatal(err)
+				}
+				horizon := c.ms() + time.Hour.Milliseconds()
+				for _, tc := range []struct {
+					offset     int64
+					first, max int64 // want, CreateTime
+					hasHorizon bool
+					records    int32
+					lastOffset int64
+				}{
+					{1, horizon, t0 + 20, true, 2, 2},    // lost a, kept tombstone t and b
+					{3, t0 + 100, t0 + 100, false, 1, 4}, // lost d
+				} {
+					data, err := l.Read(tc.offset, 1<<20, l.EndOffset())
+					if err != nil {
+						t.Fatal(err)
+					}
+					h, recs, err := records.Decode(data[:hdr(t, data).Size()])
+					if err != nil {
+						t.Fatal(err)
+					}
+					wantFirst, wantMax := tc.first, tc.max
+					if appendTime {
+						// Records carry the append time; a batch without a
+						// horizon starts at its first record's.
+						wantMax = t0 + tc.offset/3*100 + 1000
+						if !tc.hasHorizon {
+							wantFirst = wantMax
+						}
+					}
+					ms, ok := h.DeleteHorizonMs()
+					if ok != tc.hasHorizon || h.FirstTimestamp != wantFirst || h.MaxTimestamp != wantMax || h.Codec() != codec ||
+						h.NumRecords != tc.records || h.LastOffset() != tc.lastOffset || h.ProducerID != 5 || h.ProducerEpoch != 1 ||
+						h.BaseSequence != 0 || h.LogAppendTime() != appendTime {
+						t.Errorf("batch at %d: %+v (horizon %d %v), want first timestamp %d, max %d, horizon %v, %d records to %d",
+							tc.offset, h, ms, ok, wantFirst, wantMax, tc.hasHorizon, tc.records, tc.lastOffset)
+					}
+					for _, r := range recs {
+						want := t0 + 100*(tc.offset/3) + 10*int64(r.OffsetDelta)
+						if appendTime {
+							want = h.MaxTimestamp
+						}
+						if got := recordTimestamp(h, r); got != want {
+							t.Errorf("record at %d: timestamp %d, want %d", h.BaseOffset+int64(r.OffsetDelta), got, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
 // A producer's last batch stays, emptied, so its sequence survives.
 func TestCleanKeepsProducersLastBatch(t *testing.T) {
 	c := newClock()
@@ -298,7 +475,8 @@ func TestCleanKeepsProducersLastBatch(t *testing.T) {
 	defer l.Close()
 	opts := records.DefaultBuildOptions()
 	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence = 3, 0, 0
-	b, _ := records.Build(opts, records.CodecNone, []records.Record{{Key: []byte("k"), Value: []byte("1")}, {OffsetDelta: 1, Key: []byte("k"), Value: []byte("2")}})
+	opts.FirstTimestamp = c.ms()
+	b, _ := records.Build(opts, records.CodecGzip, []records.Record{{Key: []byte("k"), Value: []byte("1")}, {OffsetDelta: 1, TimestampDelta: 7, Key: []byte("k"), Value: []byte("2")}})
 	mustAppend(t, l, b)
 	mustAppend(t, l, keyedBatch(t, c.ms(), kvIn{"k", val("3")}))
 	mustAppend(t, l, padBatch(t, c.ms()))
@@ -309,6 +487,11 @@ func TestCleanKeepsProducersLastBatch(t *testing.T) {
 	h := hdr(t, data)
 	if h.ProducerID != 3 || h.NumRecords != 0 || h.BaseOffset != 0 || h.LastOffset() != 1 || h.BaseSequence != 0 {
 		t.Fatalf("first batch %+v, want producer 3's batch kept empty at [0, 1]", h)
+	}
+	// Kafka's empty batch header: no compression, no first timestamp, the
+	// original max timestamp.
+	if h.Codec() != records.CodecNone || h.FirstTimestamp != -1 || h.MaxTimestamp != c.ms()+7 || h.HasDeleteHorizon() {
+		t.Fatalf("first batch %+v, want uncompressed, first timestamp -1, max %d, no horizon", h, c.ms()+7)
 	}
 	if _, err := records.CheckBatch(data[:h.Size()]); err != nil {
 		t.Fatal(err)
@@ -415,11 +598,17 @@ func TestCleanAbortsOnConcurrentDelete(t *testing.T) {
 	}
 }
 
-// Property: after any sequence of appends and cleans, reading from any
-// offset gives a subsequence of what was appended (same offsets, keys and
-// values), every key's newest record survives unless it is a tombstone,
-// everything at or above the cleaning bound is untouched, and a reopen
-// changes nothing.
+// Random appends (plain and transactional, overwrites and tombstones),
+// transaction ends, cleaning passes at random bounds and key-map sizes,
+// clock steps and reopens. Whatever the sequence, every record read back is
+// one that was written, at its offset, with its timestamp; every key's
+// newest committed record survives unless it is a tombstone; nothing at
+// or above a pass's bound goes; a reopen changes nothing; and each pass
+// follows KIP-534: a tombstone or marker goes only once its batch's delete
+// horizon passed (a tombstone also when a newer record has its key), every
+// tombstone a pass keeps carries a horizon, a horizon never moves and lies
+// at most delete.retention.ms after the pass that set it, and the
+// transactions a rebuild from the log finds open are exactly those open.
 func TestCleanProperty(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		fsys, c := vfs.NewMem(), newClock()
@@ -428,62 +617,229 @@ func TestCleanProperty(t *testing.T) {
 		cfg.DeleteRetention = time.Duration(rapid.IntRange(0, 3).Draw(rt, "retentionHours")) * time.Hour
 		l := openLog(rt, fsys, cfg, c.now)
 		defer func() { l.Close() }()
-		var orig []rec       // everything appended
-		maxBound := int64(0) // nothing at or above any pass's bound is touched
-		steps := rapid.IntRange(1, 40).Draw(rt, "steps")
+		var orig []rec              // everything appended
+		aborted := map[int64]bool{} // offsets of aborted records
+		open := map[int64][]int64{} // producer id -> offsets of its open transaction
+		maxBound := int64(0)        // nothing at or above any pass's bound is touched
+		drawKVs := func(i int) []kvIn {
+			kvs := make([]kvIn, rapid.IntRange(1, 4).Draw(rt, "n"))
+			for j := range kvs {
+				kvs[j].key = fmt.Sprint("k", rapid.IntRange(0, 5).Draw(rt, "key"))
+				if rapid.IntRange(0, 4).Draw(rt, "tomb") > 0 {
+					kvs[j].value = val(fmt.Sprint(i, "-", j))
+				}
+			}
+			return kvs
+		}
+		record := func(res AppendResult, tsMs int64, kvs []kvIn) []int64 {
+			var offs []int64
+			for j, kv := range kvs {
+				r := rec{offset: res.BaseOffset + int64(j), key: kv.key, ts: tsMs + int64(j)}
+				if kv.value != nil {
+					r.value = []byte(*kv.value)
+				}
+				orig = append(orig, r)
+				offs = append(offs, r.offset)
+			}
+			return offs
+		}
+		steps := rapid.IntRange(1, 50).Draw(rt, "steps")
 		for i := range steps {
-			switch op := rapid.IntRange(0, 10).Draw(rt, fmt.Sprint("op", i)); {
+			switch op := rapid.IntRange(0, 12).Draw(rt, fmt.Sprint("op", i)); {
+			case op < 5:
+				kvs := drawKVs(i)
+				record(mustAppend(rt, l, keyedBatch(rt, c.ms(), kvs...)), c.ms(), kvs)
 			case op < 7:
-				n := rapid.IntRange(1, 4).Draw(rt, "n")
-				kvs := make([]kvIn, n)
-				for j := range kvs {
-					kvs[j].key = fmt.Sprint("k", rapid.IntRange(0, 5).Draw(rt, "key"))
-					if rapid.IntRange(0, 4).Draw(rt, "tomb") > 0 {
-						kvs[j].value = val(fmt.Sprint(i, "-", j))
-					}
+				pid := int64(rapid.IntRange(1, 2).Draw(rt, "pid"))
+				kvs := drawKVs(i)
+				offs := record(mustAppend(rt, l, txnKeyedBatch(rt, pid, c.ms(), kvs...)), c.ms(), kvs)
+				open[pid] = append(open[pid], offs...)
+			case op < 8:
+				pid := int64(rapid.IntRange(1, 2).Draw(rt, "pid"))
+				if _, ok := open[pid]; !ok {
+					continue
 				}
-				res := mustAppend(rt, l, keyedBatch(rt, c.ms(), kvs...))
-				for j, kv := range kvs {
-					r := rec{offset: res.BaseOffset + int64(j), key: kv.key}
-					if kv.value != nil {
-						r.value = []byte(*kv.value)
-					}
-					orig = append(orig, r)
-				}
-			case op < 9:
-				upTo := rapid.Int64Range(0, l.EndOffset()).Draw(rt, "upTo")
-				maxBound = max(maxBound, upTo)
-				if _, err := l.Clean(upTo, c.now(), rapid.IntRange(0, 4).Draw(rt, "mapEntries")); err != nil {
+				commit := rapid.Bool().Draw(rt, "commit")
+				m, err := BuildMarker(pid, 0, 0, commit, c.ms())
+				if err != nil {
 					rt.Fatal(err)
 				}
+				mustAppend(rt, l, m)
+				for _, o := range open[pid] {
+					aborted[o] = !commit
+				}
+				delete(open, pid)
 			case op < 10:
+				if lso := l.FirstUnstableOffset(); lso != firstOpen(open, l.EndOffset()) {
+					rt.Fatalf("first unstable offset %d, want %d", lso, firstOpen(open, l.EndOffset()))
+				}
+				upTo := min(rapid.Int64Range(0, l.EndOffset()).Draw(rt, "upTo"), l.FirstUnstableOffset())
+				maxBound = max(maxBound, upTo)
+				before := scanLog(rt, l)
+				st, err := l.Clean(upTo, c.now(), rapid.IntRange(0, 4).Draw(rt, "mapEntries"))
+				if err != nil {
+					rt.Fatal(err)
+				}
+				checkHorizons(rt, before, scanLog(rt, l), orig, aborted, st.EndOffset, c.ms(), cfg.DeleteRetention)
+				if err := l.rebuildFromScratch(); err != nil {
+					rt.Fatal(err)
+				}
+				if lso := l.FirstUnstableOffset(); lso != firstOpen(open, l.EndOffset()) {
+					rt.Fatalf("after a pass and a rebuild from the log: first unstable offset %d, want %d", lso, firstOpen(open, l.EndOffset()))
+				}
+			case op < 12:
 				c.advance(time.Duration(rapid.IntRange(0, 120).Draw(rt, "minutes")) * time.Minute)
 			default:
 				l.Close()
 				l = openLog(rt, fsys, cfg, c.now)
 			}
 		}
-		checkCompacted(rt, l, orig, maxBound)
+		// Settle: end every transaction, then passes over the whole log with
+		// every horizon set so far expiring in between, so that markers and
+		// tombstones do go.
+		for pid := range open {
+			m, err := BuildMarker(pid, 0, 0, true, c.ms())
+			if err != nil {
+				rt.Fatal(err)
+			}
+			mustAppend(rt, l, m)
+			delete(open, pid)
+		}
+		for range 3 {
+			for range 2 { // the last may stay in the active segment
+				kvs := []kvIn{{"settle", val(string(bytes.Repeat([]byte{'s'}, int(cfg.SegmentBytes))))}}
+				record(mustAppend(rt, l, keyedBatch(rt, c.ms(), kvs...)), c.ms(), kvs)
+			}
+			before := scanLog(rt, l)
+			st, err := l.Clean(l.EndOffset(), c.now(), 0)
+			if err != nil {
+				rt.Fatal(err)
+			}
+			maxBound = max(maxBound, st.EndOffset)
+			checkHorizons(rt, before, scanLog(rt, l), orig, aborted, st.EndOffset, c.ms(), cfg.DeleteRetention)
+			if err := l.rebuildFromScratch(); err != nil {
+				rt.Fatal(err)
+			}
+			if lso := l.FirstUnstableOffset(); lso != l.EndOffset() {
+				rt.Fatalf("settling: a rebuild from the log finds a transaction open at %d", lso)
+			}
+			c.advance(cfg.DeleteRetention + time.Millisecond)
+		}
+		checkCompacted(rt, l, orig, maxBound, aborted)
 		l.Close()
 		l = openLog(rt, fsys, cfg, c.now)
-		checkCompacted(rt, l, orig, maxBound)
+		checkCompacted(rt, l, orig, maxBound, aborted)
 	})
 }
 
-func checkCompacted(t tb, l *Log, orig []rec, bound int64) {
+// txnKeyedBatch is keyedBatch in a transaction of producer pid.
+func txnKeyedBatch(t tb, pid, tsMs int64, kvs ...kvIn) []byte {
+	t.Helper()
+	h, recs, err := records.Decode(keyedBatch(t, tsMs, kvs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := records.DefaultBuildOptions()
+	opts.FirstTimestamp, opts.MaxTimestamp = h.FirstTimestamp, h.MaxTimestamp
+	opts.ProducerID, opts.ProducerEpoch, opts.BaseSequence, opts.Transactional = pid, 0, 0, true
+	b, err := records.Build(opts, records.CodecNone, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// firstOpen is the first offset of the oldest open transaction, or end.
+func firstOpen(open map[int64][]int64, end int64) int64 {
+	first := end
+	for _, offs := range open {
+		first = min(first, offs[0])
+	}
+	return first
+}
+
+// logEntry is one readable record or marker with its batch's horizon.
+type logEntry struct {
+	key               string
+	tombstone, marker bool
+	horizonMs         int64
+	hasHorizon        bool
+}
+
+// scanLog reads every record and marker of l by offset.
+func scanLog(t tb, l *Log) map[int64]logEntry {
+	t.Helper()
+	out := map[int64]logEntry{}
+	data, err := l.Read(l.StartOffset(), 1<<30, l.EndOffset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(data) > 0 {
+		h, recs, err := records.Decode(data[:hdr(t, data).Size()])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, ok := h.DeleteHorizonMs()
+		for _, r := range recs {
+			e := logEntry{key: string(r.Key), tombstone: r.Value == nil && !h.Control(), marker: h.Control(), horizonMs: ms, hasHorizon: ok}
+			out[h.BaseOffset+int64(r.OffsetDelta)] = e
+		}
+		data = data[h.Size():]
+	}
+	return out
+}
+
+// checkHorizons holds one pass (at nowMs, covering offsets below end) to
+// KIP-534's rules; see TestCleanProperty.
+func checkHorizons(t tb, before, after map[int64]logEntry, orig []rec, aborted map[int64]bool, end, nowMs int64, retention time.Duration) {
+	t.Helper()
+	newest := map[string]int64{}
+	for _, r := range orig {
+		if !aborted[r.offset] {
+			newest[r.key] = max(newest[r.key], r.offset)
+		}
+	}
+	for off, b := range before {
+		a, kept := after[off]
+		expired := b.hasHorizon && b.horizonMs <= nowMs
+		switch {
+		case !kept && b.marker && !expired:
+			t.Fatalf("marker at %d removed before its horizon (%+v, now %d)", off, b, nowMs)
+		case !kept && b.tombstone && !expired && !aborted[off] && newest[b.key] <= off:
+			t.Fatalf("tombstone at %d removed before its horizon (%+v, now %d)", off, b, nowMs)
+		case kept && b.hasHorizon && (a.horizonMs != b.horizonMs || !a.hasHorizon):
+			t.Fatalf("horizon at %d moved: %+v -> %+v", off, b, a)
+		}
+	}
+	for off, a := range after {
+		if a.hasHorizon && a.horizonMs > nowMs+retention.Milliseconds() {
+			t.Fatalf("horizon at %d is %d, more than delete.retention.ms after now %d", off, a.horizonMs, nowMs)
+		}
+		if a.tombstone && off < end && !a.hasHorizon {
+			t.Fatalf("tombstone at %d below the pass's end %d kept without a horizon", off, end)
+		}
+	}
+}
+
+// checkCompacted: everything read is in orig, in order; every key's
+// newest record that is not aborted survives unless a tombstone; nothing at
+// or above bound went.
+func checkCompacted(t tb, l *Log, orig []rec, bound int64, aborted map[int64]bool) {
 	t.Helper()
 	byOffset := map[int64]rec{}
 	newest := map[string]rec{}
 	for _, r := range orig {
 		byOffset[r.offset] = r
-		newest[r.key] = r
+		if !aborted[r.offset] {
+			newest[r.key] = r
+		}
 	}
 	for from := int64(0); from <= l.EndOffset(); from++ {
 		got := readRecs(t, l, from)
 		last := from - 1
 		for _, r := range got {
 			o, ok := byOffset[r.offset]
-			if !ok || r.offset <= last || o.key != r.key || !bytes.Equal(o.value, r.value) || (o.value == nil) != (r.value == nil) {
+			if !ok || r.offset <= last || o.key != r.key || !bytes.Equal(o.value, r.value) || (o.value == nil) != (r.value == nil) || (o.ts != 0 && o.ts != r.ts) {
 				t.Fatalf("read from %d: %v is not in the original log in order (original %v)", from, r, o)
 			}
 			last = r.offset
@@ -627,7 +983,7 @@ func TestCleanCrashAtEverySync(t *testing.T) {
 		}
 		crashed := fsys.Crash()
 		l2 := openLog(t, crashed, cfg, c.now)
-		checkCompacted(t, l2, orig, l2.EndOffset())
+		checkCompacted(t, l2, orig, l2.EndOffset(), nil)
 		l2.Close()
 		if got := clean(crashed); got != want {
 			t.Fatalf("crash at fsync %d: cleaning afterwards gives %s, want %s", k, got, want)
@@ -734,5 +1090,5 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
 		t.Fatal(err)
 	}
-	checkCompacted(t, l, orig, l.EndOffset())
+	checkCompacted(t, l, orig, l.EndOffset(), nil)
 }
