@@ -68,6 +68,7 @@ var (
 	_ handler.TxnCoordinators     = (*clusterTxn)(nil)
 	_ handler.TransactionFeatures = (*clusterTxn)(nil)
 	_ handler.TxnOffsetsAdder     = (*clusterTxn)(nil)
+	_ handler.TxnOffsetsVerifier  = (*clusterTxn)(nil)
 )
 
 // FinalizedTransactionVersion implements handler.TransactionFeatures.
@@ -504,12 +505,23 @@ func (c *clusterNode) onClusterTxnMarker(partition int32, producerID int64, prod
 // (the coordinator unreachable or moving) become COORDINATOR_NOT_AVAILABLE,
 // which it retries.
 func (t *clusterTxn) AddOffsetsTV2(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	return t.askOffsets(ctx, id, pid, epoch, group, true)
+}
+
+// VerifyOffsetsTxn implements handler.TxnOffsetsVerifier: AddOffsetsTV2's
+// question without the add (AddPartitionsToTxn v4 verifyOnly when the
+// id's coordinator is another node).
+func (t *clusterTxn) VerifyOffsetsTxn(ctx context.Context, id string, pid int64, epoch int16, group string) error {
+	return t.askOffsets(ctx, id, pid, epoch, group, false)
+}
+
+func (t *clusterTxn) askOffsets(ctx context.Context, id string, pid int64, epoch int16, group string, add bool) error {
 	ot, ok := t.c.Image().TopicByName(offsetsTopic)
 	if !ok || len(ot.Partitions) == 0 {
 		return kerr.CoordinatorNotAvailable
 	}
 	tp := txn.TopicPartition{Topic: offsetsTopic, Partition: GroupPartition(group, int32(len(ot.Partitions)))}
-	err := t.ask(ctx, id, pid, epoch, tp, true)
+	err := t.ask(ctx, id, pid, epoch, tp, add)
 	var ke *kerr.Error
 	if err != nil && (!errors.As(err, &ke) || errors.Is(err, kerr.NotCoordinator) || errors.Is(err, kerr.CoordinatorLoadInProgress)) {
 		return fmt.Errorf("%w: %v", kerr.CoordinatorNotAvailable, err)

@@ -102,6 +102,7 @@ var (
 	_ handler.Transactions        = localTxn{}
 	_ handler.TransactionFeatures = localTxn{}
 	_ handler.TxnOffsetsAdder     = localTxn{}
+	_ handler.TxnOffsetsVerifier  = localTxn{}
 )
 
 // FinalizedTransactionVersion implements handler.TransactionFeatures.
@@ -112,6 +113,11 @@ func (l localTxn) FinalizedTransactionVersion() (int16, int64) {
 // AddOffsetsTV2 implements handler.TxnOffsetsAdder.
 func (l localTxn) AddOffsetsTV2(_ context.Context, id string, pid int64, epoch int16, group string) error {
 	return l.Service.AddOffsetsTV2(id, pid, epoch, group)
+}
+
+// VerifyOffsetsTxn implements handler.TxnOffsetsVerifier.
+func (l localTxn) VerifyOffsetsTxn(_ context.Context, id string, pid int64, epoch int16, group string) error {
+	return l.Service.VerifyOffsets(id, pid, epoch, group)
 }
 
 // openTxn creates (or opens) __transaction_state and replays it. markers

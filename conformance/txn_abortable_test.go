@@ -107,3 +107,82 @@ func TestTxnProduceOutsideTransactionIsAbortable(t *testing.T) {
 		t.Errorf("EndTxn v3 (abort): %v", kerr.ErrorForCode(resp.ErrorCode))
 	}
 }
+
+// TxnOffsetCommit without AddOffsetsToTxn: the group coordinator verifies
+// the group's __consumer_offsets partition with the transaction
+// coordinator as a partition leader does, and answers every partition
+// TRANSACTION_ABORTABLE from v4 and INVALID_TXN_STATE to v0-3 (Kafka
+// 4.1.1: CoordinatorPartitionWriter.maybeStartTransactionVerification,
+// AddPartitionsToTxnManager.txnOffsetCommitRequestVersionToTransactionSupportedOperation).
+// After AddOffsetsToTxn the same commit succeeds.
+func TestTxnOffsetCommitOutsideTransactionIsAbortable(t *testing.T) {
+	ctx := testCtx(t, 2*time.Minute)
+	tg := newTarget(t, nil)
+	topic := tg.createTopic(ctx, 1, nil)
+	txnID, group := uniqueName(t, "abortable-offsets"), uniqueName(t, "g")
+	cl := tg.client()
+	var pid int64
+	var epoch int16
+	eventually(t, ctx, "InitProducerId", func() error {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.TransactionalID, req.TransactionTimeoutMillis = &txnID, 60000
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		pid, epoch = resp.ProducerID, resp.ProducerEpoch
+		return kerr.ErrorForCode(resp.ErrorCode)
+	})
+	eventually(t, ctx, "FindCoordinator (group)", func() error { // creates __consumer_offsets on Kafka
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = group
+		resp, err := req.RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(resp.ErrorCode)
+	})
+
+	c := dialRaw(t, tg.Bootstrap)
+	commit := func(version int16) []int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.Version = version
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = txnID, group, pid, epoch
+		req.Generation = -1
+		req.Topics = []kmsg.TxnOffsetCommitRequestTopic{{Topic: topic,
+			Partitions: []kmsg.TxnOffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1, LeaderEpoch: -1}}}}
+		resp := c.roundTrip(req).(*kmsg.TxnOffsetCommitResponse)
+		var codes []int16
+		for _, rt := range resp.Topics {
+			for _, p := range rt.Partitions {
+				codes = append(codes, p.ErrorCode)
+			}
+		}
+		return codes
+	}
+	for _, tc := range []struct {
+		version int16
+		want    *kerr.Error
+	}{{4, kerr.TransactionAbortable}, {3, kerr.InvalidTxnState}, {2, kerr.InvalidTxnState}} {
+		if codes := commit(tc.version); len(codes) != 1 || codes[0] != tc.want.Code {
+			t.Errorf("TxnOffsetCommit v%d outside the transaction: %v, want [%v]", tc.version, codes, tc.want)
+		}
+	}
+
+	add := kmsg.NewPtrAddOffsetsToTxnRequest()
+	add.Version = 3
+	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = txnID, pid, epoch, group
+	if resp := c.roundTrip(add).(*kmsg.AddOffsetsToTxnResponse); resp.ErrorCode != 0 {
+		t.Fatalf("AddOffsetsToTxn v3: %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+	if codes := commit(4); len(codes) != 1 || codes[0] != 0 {
+		t.Errorf("TxnOffsetCommit v4 after AddOffsetsToTxn: %v", codes)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version = 3
+	end.TransactionalID, end.ProducerID, end.ProducerEpoch, end.Commit = txnID, pid, epoch, false
+	if resp := c.roundTrip(end).(*kmsg.EndTxnResponse); resp.ErrorCode != 0 {
+		t.Errorf("EndTxn v3 (abort): %v", kerr.ErrorForCode(resp.ErrorCode))
+	}
+}

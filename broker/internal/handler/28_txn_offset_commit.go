@@ -19,13 +19,20 @@ package handler
 // transaction.version 1 v5 is UNSUPPORTED_VERSION and ApiVersions lists
 // v4.
 //
-// Not implemented: v6 (topic ids). Kafka checks that the producer's transaction holds the
-// group's partition (KIP-447 fencing through the coordinator); here that
-// check is the group coordinator's producer epoch bookkeeping only: a
-// commit from an older epoch than the group saw is PRODUCER_FENCED.
+// v0-4 are first verified with the transactional id's coordinator when it
+// supports it (TxnOffsetsVerifier, KIP-890 part 1, as Kafka 4.1's group
+// coordinator does): a group whose __consumer_offsets partition is not in
+// the producer's open transaction (no AddOffsetsToTxn) fails every
+// partition with TRANSACTION_ABORTABLE from v4 and INVALID_TXN_STATE
+// before; a fenced producer gets INVALID_PRODUCER_EPOCH.
+// Difference: Kafka skips the check once the producer's transaction has
+// written to the offsets partition; here every commit asks.
+//
+// Not implemented: v6 (topic ids).
 
 import (
 	"context"
+	"errors"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -48,8 +55,31 @@ func (s *Server) txnOffsetCommit(ctx context.Context, c *Conn, req *kmsg.TxnOffs
 		if err := adder.AddOffsetsTV2(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group); err != nil {
 			return txnOffsetCommitError(req, errorCode(err)), nil
 		}
+	default:
+		if v, ok := s.transactions().(TxnOffsetsVerifier); ok {
+			err := v.VerifyOffsetsTxn(ctx, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+			if code := txnOffsetsVerifyCode(err, req.Version); code != 0 {
+				return txnOffsetCommitError(req, code), nil
+			}
+		}
 	}
 	return parked(committer.TxnOffsetCommit(groupCtx(ctx, c), req), ctx)
+}
+
+// txnOffsetsVerifyCode is the answer to a TxnOffsetCommit whose
+// verification failed with err, mapped as Kafka's partition leaders map
+// it: TRANSACTION_ABORTABLE only from v4, the version that added it
+// (INVALID_TXN_STATE before), PRODUCER_FENCED as INVALID_PRODUCER_EPOCH.
+func txnOffsetsVerifyCode(err error, version int16) int16 {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, kerr.TransactionAbortable) && version < 4:
+		return kerr.InvalidTxnState.Code
+	case errors.Is(err, kerr.ProducerFenced):
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return errorCode(err)
 }
 
 // txnOffsetCommitError answers every partition of req with code.

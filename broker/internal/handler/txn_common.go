@@ -57,6 +57,17 @@ type TxnOffsetsAdder interface {
 	AddOffsetsTV2(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, group string) error
 }
 
+// TxnOffsetsVerifier is implemented by a Transactions that verifies
+// TxnOffsetCommit v0-4 as Kafka's group coordinator does (KIP-890 part 1):
+// the group's __consumer_offsets partition must be in the producer's open
+// transaction (AddOffsetsToTxn added it), asked of the transactional id's
+// coordinator wherever it runs. The error is the coordinator's
+// (TRANSACTION_ABORTABLE, PRODUCER_FENCED, ...) or COORDINATOR_NOT_AVAILABLE
+// when it cannot be asked.
+type TxnOffsetsVerifier interface {
+	VerifyOffsetsTxn(ctx context.Context, transactionalID string, producerID int64, producerEpoch int16, group string) error
+}
+
 // txnVersion is the finalized transaction.version and its epoch.
 func (s *Server) txnVersion() (level int16, epoch int64) {
 	if f, ok := s.transactions().(TransactionFeatures); ok {

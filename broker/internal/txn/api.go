@@ -337,6 +337,22 @@ func (s *Service) AddOffsetsTV2(id string, pid int64, epoch int16, group string)
 	}).Err
 }
 
+// VerifyOffsets is the group coordinator's KIP-890 part 1 check before a
+// TxnOffsetCommit v0-4: is the group's __consumer_offsets partition in the
+// producer's open transaction (added by AddOffsetsToTxn)? nil if so;
+// otherwise VerifyPartition's error (TRANSACTION_ABORTABLE when it is not,
+// PRODUCER_FENCED, INVALID_PRODUCER_ID_MAPPING, CONCURRENT_TRANSACTIONS).
+func (s *Service) VerifyOffsets(id string, pid int64, epoch int16, group string) error {
+	if s.cfg.OffsetsPartition == nil {
+		return kerr.CoordinatorNotAvailable
+	}
+	p, err := s.cfg.OffsetsPartition(group)
+	if err != nil {
+		return err
+	}
+	return s.VerifyPartition(id, pid, epoch, TopicPartition{OffsetsTopic, p})
+}
+
 // TransactionVersion is the broker's finalized transaction.version this
 // Service was configured with (at least 1).
 func (s *Service) TransactionVersion() int16 { return max(s.cfg.Coordinator.TransactionVersion, 1) }

@@ -259,3 +259,46 @@ func TestServiceListTransactions(t *testing.T) {
 		}
 	}
 }
+
+// VerifyOffsets (TxnOffsetCommit v0-4, KIP-890 part 1) asks whether the
+// group's offsets partition is in the producer's transaction: not before
+// AddOffsetsToTxn (TRANSACTION_ABORTABLE), yes after; a stale epoch is
+// PRODUCER_FENCED. It writes nothing.
+func TestServiceVerifyOffsets(t *testing.T) {
+	store := &memStore{}
+	svc := newTestService(t, store, &flakyMarkers{delivered: map[TopicPartition]int{}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { svc.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	id := "v"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.Version, init.TransactionalID, init.TransactionTimeoutMillis = 4, &id, 10000
+	ir := svc.InitProducerID(ctx, init)
+	if ir.ErrorCode != 0 {
+		t.Fatalf("init: %v", kerr.ErrorForCode(ir.ErrorCode))
+	}
+	if err := svc.VerifyOffsets(id, ir.ProducerID, ir.ProducerEpoch, "g"); !errors.Is(err, kerr.TransactionAbortable) {
+		t.Fatalf("before AddOffsetsToTxn: %v, want TRANSACTION_ABORTABLE", err)
+	}
+	offs := kmsg.NewPtrAddOffsetsToTxnRequest()
+	offs.Version, offs.TransactionalID, offs.ProducerID, offs.ProducerEpoch, offs.Group = 3, id, ir.ProducerID, ir.ProducerEpoch, "g"
+	if r := svc.AddOffsetsToTxn(ctx, offs); r.ErrorCode != 0 {
+		t.Fatalf("add offsets: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	store.mu.Lock()
+	written := len(store.log)
+	store.mu.Unlock()
+	if err := svc.VerifyOffsets(id, ir.ProducerID, ir.ProducerEpoch, "g"); err != nil {
+		t.Fatalf("after AddOffsetsToTxn: %v", err)
+	}
+	if err := svc.VerifyOffsets(id, ir.ProducerID, ir.ProducerEpoch+1, "g"); !errors.Is(err, kerr.ProducerFenced) {
+		t.Fatalf("another epoch: %v, want PRODUCER_FENCED", err)
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if len(store.log) != written {
+		t.Fatalf("verification wrote %d records", len(store.log)-written)
+	}
+}
