@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,19 +18,29 @@ import (
 // divided by it bounds the keys of one pass.
 const dedupeBytesPerKey = 24
 
-// logCleaner is the broker's one log cleaner (Kafka's LogCleaner with
-// log.cleaner.threads=1): a thin driver that, every log.cleaner.backoff.ms
-// while nothing is due, picks the compacted log with the largest cleanable
-// dirty ratio among those due (partlog.Cleanability.Due) and runs one
-// partlog.Log.Clean pass on it. Each replica cleans its own log up to its
-// own last stable offset, as in Kafka.
+// logCleaner is the broker's log cleaner (Kafka's LogCleaner): a thin
+// driver running log.cleaner.threads workers (none for 0, as in Kafka).
+// Each, every log.cleaner.backoff.ms while nothing is due, picks the
+// compacted log with the largest cleanable dirty ratio among those due
+// (partlog.Cleanability.Due) that no other worker is cleaning, and runs one
+// partlog.Log.Clean pass on it. The in-progress set (Kafka's
+// LogCleanerManager.inProgress), guarded by mu with the pick itself, keeps
+// two workers off one log. Each replica cleans its own log up to its own
+// last stable offset, as in Kafka.
 type logCleaner struct {
 	catalog       *topics.Catalog
 	stableOffset  func(p *topics.Partition) (int64, bool) // the last stable offset; false: skip
 	now           func() time.Time
 	backoff       time.Duration
 	maxMapEntries int
+	threads       int
 	log           *slog.Logger
+	// clean runs one pass (Log.Clean); tests wrap it.
+	clean func(p *topics.Partition, upTo int64, now time.Time) (partlog.CleanStats, error)
+
+	mu sync.Mutex
+	// inProgress are the logs a worker is cleaning now.
+	inProgress map[*partlog.Log]bool
 	// uncleanable are logs a pass failed on with an error other than an
 	// abort; Kafka marks them uncleanable until restart, so a damaged log
 	// does not make the cleaner spin.
@@ -62,12 +73,19 @@ func newCleanerGauges(reg prometheus.Registerer) cleanerGauges {
 
 func (b *Broker) newCleaner() *logCleaner {
 	c := &logCleaner{
-		catalog:       b.catalog,
-		now:           b.cfg.Now,
-		backoff:       time.Duration(b.s.props.Int64("log.cleaner.backoff.ms")) * time.Millisecond,
-		maxMapEntries: int(min(b.s.props.Int64("log.cleaner.dedupe.buffer.size")/dedupeBytesPerKey, 1<<30)),
-		log:           b.log.With("component", "log-cleaner"),
-		uncleanable:   map[*partlog.Log]bool{},
+		catalog:     b.catalog,
+		now:         b.cfg.Now,
+		backoff:     time.Duration(b.s.props.Int64("log.cleaner.backoff.ms")) * time.Millisecond,
+		threads:     int(b.s.props.Int64("log.cleaner.threads")),
+		log:         b.log.With("component", "log-cleaner"),
+		inProgress:  map[*partlog.Log]bool{},
+		uncleanable: map[*partlog.Log]bool{},
+	}
+	// Kafka splits the dedupe buffer among its threads.
+	perThreadBytes := b.s.props.Int64("log.cleaner.dedupe.buffer.size") / int64(max(1, c.threads))
+	c.maxMapEntries = int(max(1, min(perThreadBytes/dedupeBytesPerKey, 1<<30)))
+	c.clean = func(p *topics.Partition, upTo int64, now time.Time) (partlog.CleanStats, error) {
+		return p.Log.Clean(upTo, now, c.maxMapEntries)
 	}
 	var reg prometheus.Registerer
 	if b.metrics != nil {
@@ -91,9 +109,18 @@ func (b *Broker) newCleaner() *logCleaner {
 	return c
 }
 
-// run cleans until ctx ends: straight on while logs are due, sleeping the
-// backoff when none is.
+// run runs the workers until ctx ends and they have stopped.
 func (c *logCleaner) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range c.threads {
+		wg.Go(func() { c.work(ctx) })
+	}
+	wg.Wait()
+}
+
+// work is one worker: it cleans straight on while logs are due, sleeping
+// the backoff when none is.
+func (c *logCleaner) work(ctx context.Context) {
 	for {
 		cleaned := c.cleanOnce()
 		wait := c.backoff
@@ -110,21 +137,34 @@ func (c *logCleaner) run(ctx context.Context) {
 	}
 }
 
-// cleanOnce cleans the dirtiest due log, if any, and reports whether it did.
+// cleanOnce cleans the dirtiest due log no other worker holds, if any,
+// and reports whether it did.
 func (c *logCleaner) cleanOnce() bool {
+	c.mu.Lock()
 	p, upTo := c.pickDirtiest()
+	if p != nil {
+		c.inProgress[p.Log] = true
+	}
+	c.mu.Unlock()
 	if p == nil {
 		return false
 	}
+	defer func() {
+		c.mu.Lock()
+		delete(c.inProgress, p.Log)
+		c.mu.Unlock()
+	}()
 	start := c.now()
-	st, err := p.Log.Clean(upTo, start, c.maxMapEntries)
+	st, err := c.clean(p, upTo, start)
 	switch {
 	case errors.Is(err, partlog.ErrCleaningAborted):
 		c.log.Debug("cleaning aborted", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		return true
 	case err != nil:
+		c.mu.Lock()
 		c.uncleanable[p.Log] = true
 		c.gauges.uncleanable.Set(float64(len(c.uncleanable)))
+		c.mu.Unlock()
 		c.log.Error("cleaning failed; partition marked uncleanable", "topic", p.Topic.Name, "partition", p.Index, "err", err)
 		return true
 	}
@@ -142,7 +182,7 @@ func (c *logCleaner) cleanOnce() bool {
 
 // pickDirtiest returns the due compacted log with the largest dirty ratio
 // (a log whose max.compaction.lag.ms passed counts as due whatever its
-// ratio) and its cleaning bound.
+// ratio) that no worker is cleaning, and its cleaning bound. c.mu is held.
 func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 	var best *topics.Partition
 	var bestUpTo int64
@@ -151,7 +191,7 @@ func (c *logCleaner) pickDirtiest() (*topics.Partition, int64) {
 	defer func() { c.gauges.maxDirtyPercent.Set(100 * maxDirty) }()
 	for _, t := range c.catalog.List() {
 		for _, p := range t.Partitions() {
-			if c.uncleanable[p.Log] {
+			if c.uncleanable[p.Log] || c.inProgress[p.Log] {
 				continue
 			}
 			upTo, ok := c.stableOffset(p)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/highwater-io/highwater/broker/internal/partlog"
 	"github.com/highwater-io/highwater/broker/internal/records"
+	"github.com/highwater-io/highwater/broker/internal/topics"
 )
 
 // startCleanerBroker starts a single-node broker on dir; stop shuts it down.
@@ -291,7 +295,11 @@ func localKeys(b *Broker, topic string) (map[string]keyed, int, error) {
 	if !ok || t.Partition(0) == nil {
 		return nil, 0, fmt.Errorf("node has no %s-0", topic)
 	}
-	l := t.Partition(0).Log
+	return localKeysOf(t.Partition(0).Log)
+}
+
+// localKeysOf is localKeys for one log.
+func localKeysOf(l *partlog.Log) (map[string]keyed, int, error) {
 	got, n := map[string]keyed{}, 0
 	for off := l.StartOffset(); off < l.EndOffset(); {
 		data, err := l.Read(off, 1<<20, l.EndOffset())
@@ -619,5 +627,116 @@ func TestCompactedTombstoneHorizon(t *testing.T) {
 	fillers(2)
 	if recs := passDone("a pass at the horizon", round1); recs[tomb.Offset].tombstone {
 		t.Fatalf("tombstone at %d kept at its horizon %d", tomb.Offset, horizonMs)
+	}
+}
+
+// log.cleaner.threads workers clean different logs at the same time and
+// never one log twice at once (Kafka's in-progress set). The first passes
+// wait, bounded, until every worker is inside one, so the test sees the
+// workers overlap on a loaded machine too; while they wait, the logs they
+// hold are still the dirtiest, so a pick that ignored the in-progress set
+// would take one of them again. Run with -race.
+func TestCleanerThreads(t *testing.T) {
+	const topic, threads, partitions = "parallel", 3, 6
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// The broker's own cleaner is off; the test runs one it can watch.
+	b, stop := startCleanerBroker(t, t.TempDir(), append(slices.Clone(cleanerProps), "log.cleaner.enable", "false",
+		"log.cleaner.threads", fmt.Sprint(threads))...)
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr().String()), kgo.ProducerLinger(0),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	res, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, map[string]*string{"cleanup.policy": ptr("compact"),
+		"segment.bytes": ptr("1024"), "min.cleanable.dirty.ratio": ptr("0.01")}, topic)
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
+	}
+	for round := range 8 {
+		var rs []*kgo.Record
+		for p := range int32(partitions) {
+			for k := range 6 {
+				rs = append(rs, &kgo.Record{Topic: topic, Partition: p, Key: fmt.Appendf(nil, "k%d", k),
+					Value: fmt.Appendf(nil, "round %d ..............................", round)})
+			}
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	c := b.newCleaner()
+	if c.threads != threads {
+		t.Fatalf("%d cleaner threads, want %d", c.threads, threads)
+	}
+	var (
+		mu         sync.Mutex
+		inside     = map[*partlog.Log]int{}
+		concurrent int
+		overlap    []string // a log cleaned by two workers at once
+		cleaned    = map[int32]int{}
+		allIn      = make(chan struct{})
+		reached    bool
+	)
+	inner := c.clean
+	c.clean = func(p *topics.Partition, upTo int64, now time.Time) (partlog.CleanStats, error) {
+		mu.Lock()
+		inside[p.Log]++
+		if inside[p.Log] > 1 {
+			overlap = append(overlap, fmt.Sprintf("%s-%d", p.Topic.Name, p.Index))
+		}
+		concurrent++
+		if concurrent == threads && !reached {
+			reached = true
+			close(allIn)
+		}
+		wait := !reached
+		mu.Unlock()
+		if wait {
+			select {
+			case <-allIn:
+			case <-time.After(30 * time.Second):
+			}
+		}
+		st, err := inner(p, upTo, now)
+		mu.Lock()
+		inside[p.Log]--
+		concurrent--
+		if p.Topic.Name == topic {
+			cleaned[p.Index]++
+		}
+		mu.Unlock()
+		return st, err
+	}
+	runCtx, stopRun := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); c.run(runCtx) }()
+	eventually(ctx, t, "every partition compacted", func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(cleaned) < partitions {
+			return fmt.Errorf("cleaned partitions %v", cleaned)
+		}
+		return nil
+	})
+	stopRun()
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	if !reached {
+		t.Errorf("the %d workers never cleaned at the same time", threads)
+	}
+	if len(overlap) > 0 {
+		t.Errorf("logs cleaned by two workers at once: %v", overlap)
+	}
+	for p := range int32(partitions) {
+		tp, _ := b.catalog.Get(topic)
+		keys, n, err := localKeysOf(tp.Partition(p).Log)
+		if err != nil || len(keys) != 6 || n >= 8*6 {
+			t.Errorf("partition %d: %d records for %d keys (%v), want the 6 keys in fewer than the 48 written", p, n, len(keys), err)
+		}
 	}
 }
