@@ -81,6 +81,11 @@ func (b *Broker) installFaults() {
 		faults.SetReplicaFetchDelay(d)
 		b.log.Warn("FAULT SEAM: follower fetches delayed", "delay", d, "property", "highwater.fault.replica.fetch.delay.ms")
 	}
+	if d := time.Duration(b.s.props.Int64("highwater.fault.replica.restart.delay.ms")) * time.Millisecond; d > 0 && b.restarting() {
+		// Wall time, not b.cfg.Now: a clock skew must not end the hold.
+		faults.HoldReplicaFetches(time.Now().Add(d), time.Now)
+		b.log.Warn("FAULT SEAM: restarted over existing logs: no follower fetch for a while", "hold", d, "property", "highwater.fault.replica.restart.delay.ms")
+	}
 	if d := time.Duration(b.s.props.Int64("highwater.fault.produce.answer.delay.ms")) * time.Millisecond; d > 0 {
 		faults.SetProduceAnswerDelay(d)
 		b.log.Warn("FAULT SEAM: produce answers delayed after the append", "delay", d, "property", "highwater.fault.produce.answer.delay.ms")
@@ -91,6 +96,25 @@ func (b *Broker) installFaults() {
 			b.log.Error("PLANTED BUG ACTIVE: this broker is deliberately unsafe", "bug", string(bug), "property", "highwater.planted.bug")
 		}
 	}
+}
+
+// restarting reports whether this start finds partition logs in log.dirs
+// (a directory <topic>-<partition> besides the metadata log's): a
+// restart, not a cluster's first start.
+func (b *Broker) restarting() bool {
+	names, err := b.cfg.FS.ReadDir(b.s.dataDir)
+	if err != nil {
+		return false
+	}
+	for _, name := range names {
+		if name == metadataDirName {
+			continue
+		}
+		if i := strings.LastIndexByte(name, '-'); i > 0 && i < len(name)-1 && strings.Trim(name[i+1:], "0123456789") == "" {
+			return true
+		}
+	}
+	return false
 }
 
 func containsBug(bugs []faults.Bug, b faults.Bug) bool {

@@ -209,6 +209,8 @@ var brokerDefs = []*Def{
 		Doc: "serve /fault/clock on highwater.metrics.listener to skew this broker's clock"},
 	{Name: "highwater.fault.replica.fetch.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: atLeast(0),
 		Doc: "delay every follower fetch by this many ms (a slow replication link); 0: off"},
+	{Name: "highwater.fault.replica.restart.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: between(0, 600000),
+		Doc: "a broker restarting over existing logs sends no follower fetch for this many ms after it starts (its replicas stay out of sync); 0: off"},
 	{Name: "highwater.fault.produce.answer.delay.ms", Type: TypeLong, Default: "0", HasDefault: true, check: between(0, 60000),
 		Doc: "hold every Produce answer that appended records this many ms after the append (a slow answer path); 0: off"},
 	// Not a Kafka key (Kafka finalizes features through its metadata log):

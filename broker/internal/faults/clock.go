@@ -111,7 +111,7 @@ func ReplicationHandler() http.Handler {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(replicationBody{DelayMs: ReplicaFetchDelay().Milliseconds()})
+		_ = json.NewEncoder(w).Encode(replicationBody{DelayMs: time.Duration(replicaFetchDelayNs.Load()).Milliseconds()})
 	})
 }
 

@@ -52,6 +52,14 @@
 //     batches in the log whose producers retry them: the window in which
 //     an idempotent producer's sequence state must survive a restart.
 //
+//   - highwater.fault.replica.restart.delay.ms=N (default 0, at most
+//     600000): a broker that starts over existing logs (log.dirs holds
+//     the topic catalog: a restart, not a cluster's first start) sends no
+//     follower fetch before N ms after its start (by wall time, whatever
+//     the clock skew). Its replicas stay outside every ISR that long, as a
+//     replica catching up after a crash would: the window in which an
+//     election must not pick them. Correct elections pass them over.
+//
 //   - highwater.planted.bug=<name>[,<name>] (default empty) plants named
 //     bugs (Bug constants; ParseBugs rejects unknown names). The broker logs
 //     each at start at ERROR level. See BUGS.md ("Planted bugs") for what

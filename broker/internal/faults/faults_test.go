@@ -119,3 +119,31 @@ func TestReplicationHandler(t *testing.T) {
 		}
 	}
 }
+
+func TestHoldReplicaFetches(t *testing.T) {
+	t.Cleanup(func() { SetReplicaFetchDelay(0); HoldReplicaFetches(time.Time{}, nil) })
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	now := start
+	clock := func() time.Time { return now }
+	SetReplicaFetchDelay(100 * time.Millisecond)
+	HoldReplicaFetches(start.Add(5*time.Second), clock)
+	for _, tc := range []struct {
+		at, want time.Duration
+	}{
+		{0, 5 * time.Second},
+		{4 * time.Second, time.Second},
+		{4950 * time.Millisecond, 100 * time.Millisecond}, // the link delay is longer than the rest
+		{5 * time.Second, 100 * time.Millisecond},
+		{time.Minute, 100 * time.Millisecond},
+	} {
+		now = start.Add(tc.at)
+		if got := ReplicaFetchDelay(); got != tc.want {
+			t.Fatalf("%v after the start: fetch delay %v, want %v", tc.at, got, tc.want)
+		}
+	}
+	now = start
+	HoldReplicaFetches(time.Time{}, clock)
+	if got := ReplicaFetchDelay(); got != 100*time.Millisecond {
+		t.Fatalf("hold off: fetch delay %v, want the link's 100ms", got)
+	}
+}

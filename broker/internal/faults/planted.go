@@ -132,8 +132,40 @@ var replicaFetchDelayNs atomic.Int64
 // in which a leader holds records no follower has. 0 turns it off.
 func SetReplicaFetchDelay(d time.Duration) { replicaFetchDelayNs.Store(int64(max(d, 0))) }
 
-// ReplicaFetchDelay is the current replica fetch delay.
-func ReplicaFetchDelay() time.Duration { return time.Duration(replicaFetchDelayNs.Load()) }
+// ReplicaFetchDelay is how long a follower fetcher waits before its next
+// fetch: the replica fetch delay, or, while a restart hold lasts, the rest
+// of the hold if that is longer.
+func ReplicaFetchDelay() time.Duration {
+	d := time.Duration(replicaFetchDelayNs.Load())
+	if h := replicaFetchHold.Load(); h != nil {
+		d = max(d, h.until.Sub(h.now()))
+	}
+	return d
+}
+
+// fetchHold is a restart hold: no follower fetch before until, as now reads.
+type fetchHold struct {
+	until time.Time
+	now   func() time.Time
+}
+
+// replicaFetchHold is the replica-restart-delay fault seam (nil: none).
+var replicaFetchHold atomic.Pointer[fetchHold]
+
+// HoldReplicaFetches makes every follower fetcher of this process send no
+// fetch before until, as read from now
+// (highwater.fault.replica.restart.delay.ms, applied by a broker that
+// restarts over existing logs): a restarted replica then stays outside
+// every ISR for that long however fast it starts and however fast the
+// link is, the window in which an election must pass it over. A zero
+// until turns it off.
+func HoldReplicaFetches(until time.Time, now func() time.Time) {
+	if until.IsZero() || now == nil {
+		replicaFetchHold.Store(nil)
+		return
+	}
+	replicaFetchHold.Store(&fetchHold{until: until, now: now})
+}
 
 // produceAnswerDelayNs is the produce-answer-delay fault seam: how long a
 // broker holds a Produce answer after the append has happened.
