@@ -2,8 +2,11 @@ package broker
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +67,69 @@ func TestTxnV1(t *testing.T) {
 			t.Errorf("epoch after 3 transactions at level 1: %v %+v, want 0 (EndTxn keeps it)", err, d["tx-v1"])
 		}
 	})
+	t.Run("EndTxnV5", testTxnV1EndTxnV5)
+}
+
+// At level 1 ApiVersions lists EndTxn up to v4, but a v5 request is
+// served by its version, the transaction version 2 way, as Kafka 4.1
+// serves it: an abort with nothing open succeeds and bumps the epoch.
+func testTxnV1EndTxnV5(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, stop := startTxnBroker(t, t.TempDir())
+	defer stop()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	id := "tx-v1-end5"
+	init := kmsg.NewPtrInitProducerIDRequest()
+	init.TransactionalID, init.TransactionTimeoutMillis = &id, 10000
+	ir, err := init.RequestWith(ctx, cl)
+	if err != nil || ir.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %v", err, ir)
+	}
+	end := kmsg.NewPtrEndTxnRequest()
+	end.Version, end.TransactionalID, end.ProducerID, end.ProducerEpoch = 5, id, ir.ProducerID, ir.ProducerEpoch
+	resp := rawRoundTrip(t, addr, end).(*kmsg.EndTxnResponse)
+	if resp.ErrorCode != 0 || resp.ProducerID != ir.ProducerID || resp.ProducerEpoch != ir.ProducerEpoch+1 {
+		t.Fatalf("EndTxn v5 at level 1: %v id %d epoch %d, want no error, id %d epoch %d", kerr.ErrorForCode(resp.ErrorCode),
+			resp.ProducerID, resp.ProducerEpoch, ir.ProducerID, ir.ProducerEpoch+1)
+	}
+}
+
+// rawRoundTrip sends req at its version on a connection of its own,
+// whatever the broker lists in ApiVersions, and decodes the answer.
+func rawRoundTrip(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write(kmsg.NewRequestFormatter(kmsg.FormatterClientID("raw")).AppendRequest(nil, req, 1)); err != nil {
+		t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(conn, body); err != nil {
+		t.Fatal(err)
+	}
+	body = body[4:] // correlation id
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	if resp.IsFlexible() {
+		body = body[1:] // an empty tagged-field section
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
 
 // keyCounter counts the requests a client wrote, by API key.

@@ -19,8 +19,9 @@ package handler
 // in __transaction_state. v5 (broker to coordinator, KIP-890 part 2):
 // entries without verifyOnly are a partition leader adding the partition
 // of a Produce v12+ batch; the transaction is then ended the transaction
-// version 2 way. v5 is refused (UNSUPPORTED_VERSION) at transaction.version
-// 1, where ApiVersions lists v4.
+// version 2 way. As in Kafka 4.1, v5 is served by its version whatever
+// the finalized transaction.version (at level 1 ApiVersions lists v4, so
+// clients following it do not send v5).
 
 import (
 	"context"
@@ -33,11 +34,6 @@ func init() { register(kmsg.AddPartitionsToTxn, 0, 5, (*Server).addPartitionsToT
 
 func (s *Server) addPartitionsToTxn(ctx context.Context, _ *Conn, req *kmsg.AddPartitionsToTxnRequest) (*kmsg.AddPartitionsToTxnResponse, error) {
 	txns := s.transactions()
-	if s.tv2VersionRefused(req.Version) {
-		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
-		resp.ErrorCode = kerr.UnsupportedVersion.Code
-		return resp, nil
-	}
 	if txns == nil {
 		resp := req.ResponseKind().(*kmsg.AddPartitionsToTxnResponse)
 		for _, t := range req.Topics {

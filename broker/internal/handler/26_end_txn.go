@@ -19,8 +19,11 @@ package handler
 // a completed end succeeds with the current id and epoch; an abort with no
 // open transaction succeeds and bumps. franz-go and the Java client send
 // v5 only when ApiVersions finalizes transaction.version 2
-// (highwater.transaction.version=2); at level 1 v5 is UNSUPPORTED_VERSION
-// and ApiVersions lists v4.
+// (highwater.transaction.version=2; at level 1 ApiVersions lists v4). As
+// in Kafka 4.1 (TransactionVersion.transactionVersionForEndTxn) the
+// version alone decides: a v5 request is served the version 2 way at
+// level 1 too, rather than refused (a client that sent it would retry the
+// refusal forever).
 
 import (
 	"context"
@@ -33,12 +36,9 @@ func init() { register(kmsg.EndTxn, 0, 5, (*Server).endTxn) }
 
 func (s *Server) endTxn(ctx context.Context, _ *Conn, req *kmsg.EndTxnRequest) (*kmsg.EndTxnResponse, error) {
 	txns := s.transactions()
-	if txns == nil || s.tv2VersionRefused(req.Version) {
+	if txns == nil {
 		resp := req.ResponseKind().(*kmsg.EndTxnResponse)
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
-		if txns != nil {
-			resp.ErrorCode = kerr.UnsupportedVersion.Code
-		}
 		resp.ProducerID, resp.ProducerEpoch = -1, -1
 		return resp, nil
 	}

@@ -15,9 +15,9 @@ package handler
 // AddOffsetsToTxn: the group's __consumer_offsets partition is first
 // added to the producer's transaction through its coordinator (every
 // partition gets that step's error if it fails: PRODUCER_FENCED,
-// INVALID_PRODUCER_ID_MAPPING, CONCURRENT_TRANSACTIONS, ...). At
-// transaction.version 1 v5 is UNSUPPORTED_VERSION and ApiVersions lists
-// v4.
+// INVALID_PRODUCER_ID_MAPPING, CONCURRENT_TRANSACTIONS, ...). As in Kafka
+// 4.1 the version alone decides, also at transaction.version 1 (where
+// ApiVersions lists v4).
 //
 // v0-4 are first verified with the transactional id's coordinator when it
 // supports it (TxnOffsetsVerifier, KIP-890 part 1, as Kafka 4.1's group
@@ -45,8 +45,6 @@ func (s *Server) txnOffsetCommit(ctx context.Context, c *Conn, req *kmsg.TxnOffs
 	switch {
 	case !ok:
 		return txnOffsetCommitError(req, kerr.CoordinatorNotAvailable.Code), nil
-	case s.tv2VersionRefused(req.Version):
-		return txnOffsetCommitError(req, kerr.UnsupportedVersion.Code), nil
 	case req.Version >= 5:
 		adder, ok := s.transactions().(TxnOffsetsAdder)
 		if !ok {
