@@ -28,8 +28,11 @@ package handler
 // tells the group coordinator the transaction's outcome so that offsets
 // from TxnOffsetCommit materialize on commit and are dropped on abort.
 //
-// Not implemented: TransactionVersion 2 (KIP-890's epoch bump per
-// transaction) is accepted but treated like version 0/1.
+// Not implemented: v2 (Kafka 4.2, KIP-1228: the marker names its
+// transaction version, and a version 2 marker must carry an epoch above the
+// partition's current one); Kafka 4.1.1 serves v1 only, as here. The
+// coordinator sends v1; a v2 marker reaching Server.WriteTxnMarkers in
+// process is treated like v1.
 
 import (
 	"context"
