@@ -171,7 +171,7 @@ func (c *logCleaner) cleanOnce() bool {
 	took := c.now().Sub(start)
 	c.gauges.maxCleanTimeSecs.Set(took.Seconds())
 	if st.BytesRead > 0 {
-		c.gauges.recopyPercent.Set(100 * float64(st.BytesWritten) / float64(st.BytesRead))
+		c.gauges.recopyPercent.Set(100 * float64(st.BytesRetained) / float64(st.BytesRead))
 	}
 	c.log.Info("cleaned log", "topic", p.Topic.Name, "partition", p.Index,
 		"dirty_from", st.FirstDirtyOffset, "dirty_to", st.EndOffset, "segments", st.SegmentsRead,

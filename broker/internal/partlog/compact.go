@@ -28,10 +28,10 @@ import (
 //
 // Tombstones and transaction markers go by KIP-534's per-batch delete
 // horizon (compact_filter.go): the first pass that keeps a tombstone, or
-// sees a marker none of whose transaction's data is left, rewrites its
-// batch with attribute bit 6 set and the horizon (pass time plus
-// delete.retention.ms) as the batch's first timestamp; a later pass at or
-// after the horizon drops them. As in Kafka, the horizon passing does not by
+// reads a marker but no data of its transaction, rewrites its batch with
+// attribute bit 6 set and the horizon (pass time plus delete.retention.ms)
+// as the batch's first timestamp; a later pass at or after the horizon
+// drops them. As in Kafka, the horizon passing does not by
 // itself make a log due for cleaning.
 //
 // A segment is rewritten into <base>.log.cleaned, fsynced, renamed to
@@ -78,9 +78,12 @@ type CleanStats struct {
 	SegmentsRead      int
 	SegmentsRewritten int
 	BytesRead         int64
-	BytesWritten      int64
-	RecordsRead       int64
-	RecordsRemoved    int64
+	BytesWritten      int64 // of rewritten segments
+	// BytesRetained is what the pass kept of BytesRead, rewritten or left
+	// in place (Kafka's recopy numerator, which copies every segment).
+	BytesRetained  int64
+	RecordsRead    int64
+	RecordsRemoved int64
 }
 
 type cleanerState struct {
@@ -198,7 +201,7 @@ func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, e
 	}
 	stats := p.stats
 	for _, g := range p.groups(l.cfg.SegmentBytes) {
-		written, changed, err := l.cleanGroup(p, g, now)
+		retained, changed, err := l.cleanGroup(p, g, now)
 		if err != nil {
 			return stats, err
 		}
@@ -209,7 +212,10 @@ func (l *Log) Clean(upTo int64, now time.Time, maxMapEntries int) (CleanStats, e
 		if changed {
 			stats.SegmentsRewritten += len(g)
 		}
-		stats.BytesWritten += written
+		stats.BytesRetained += retained
+		if changed {
+			stats.BytesWritten += retained
+		}
 	}
 	stats.RecordsRead, stats.RecordsRemoved = p.recordsRead, p.recordsRemoved
 	p.state.firstDirty = stats.EndOffset

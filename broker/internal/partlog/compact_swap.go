@@ -57,8 +57,9 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 }
 
 // cleanGroup cleans the plan's segments g into one and swaps it in,
-// unless nothing would change.
-func (l *Log) cleanGroup(p *cleanPlan, g []int, now time.Time) (written int64, changed bool, err error) {
+// unless nothing would change. retained counts the bytes of the cleaned
+// content either way; they are written only when changed.
+func (l *Log) cleanGroup(p *cleanPlan, g []int, now time.Time) (retained int64, changed bool, err error) {
 	first := p.segs[g[0]]
 	cleanedPath := first.paths[0] + cleanedSuffix
 	f, err := l.fs.OpenFile(cleanedPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
@@ -87,7 +88,7 @@ func (l *Log) cleanGroup(p *cleanPlan, g []int, now time.Time) (written int64, c
 		if werr != nil {
 			return 0, false, l.failUnlocked(werr)
 		}
-		return 0, false, nil
+		return cw.n, false, nil
 	}
 	if err := l.swapGroup(p, g, cleanedPath, kept); err != nil {
 		return 0, false, err
