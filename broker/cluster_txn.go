@@ -29,6 +29,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -107,10 +108,22 @@ func (t *clusterTxn) apply(ctx context.Context, img metadata.Image) {
 	t.internalTopic.apply(ctx, img)
 }
 
+// holdTxnLoads, set by tests only, holds every __transaction_state load
+// in open until the channel is closed (or the partition is dropped): the
+// window in which this node leads the partition but is still loading it.
+var holdTxnLoads atomic.Pointer[chan struct{}]
+
 // open builds partition tp's Service from its replayed records; it
 // coordinates at the partition's leader epoch, and its Store's waits end
 // with ctx.
 func (t *clusterTxn) open(ctx context.Context, topicID [16]byte, tp *topics.Partition, got []group.KV, epoch int32) (*txn.Service, error) {
+	if hold := holdTxnLoads.Load(); hold != nil {
+		select {
+		case <-*hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	kvs := make([]txn.KV, 0, len(got))
 	for _, kv := range got {
 		kvs = append(kvs, txn.KV{Key: kv.Key, Value: kv.Value})

@@ -384,3 +384,79 @@ func TestClusterCoordinatorLoadingAnswersLoadInProgress(t *testing.T) {
 		t.Errorf("DescribeTransactions(%s loading here, %s led elsewhere) answered %v", here, there, got)
 	}
 }
+
+// End to end on a 3-node cluster: while the leader of the transactional
+// id's __transaction_state partition is still loading it (the load held),
+// InitProducerId sent to it answers COORDINATOR_LOAD_IN_PROGRESS and
+// ListTransactions fails with it; once the load finishes the same request
+// succeeds.
+func TestClusterTxnCoordinatorLoadInProgress(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	hold := make(chan struct{})
+	holdTxnLoads.Store(&hold)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hold)
+		}
+	}
+	defer holdTxnLoads.Store(nil)
+	defer release()
+	c := newTestCluster(t)
+	c.extra = []string{"transaction.state.log.num.partitions", "1"}
+	for id := int32(1); id <= 3; id++ {
+		c.start(id)
+	}
+	defer c.close()
+
+	const id = "loading"
+	// direct sends req to the id's coordinator of the moment (found
+	// through node 1), without franz-go's re-routing and retries.
+	direct := func(req kmsg.Request) (kmsg.Response, error) {
+		co, err := c.txnCoordinatorOf(ctx, 1, id)
+		if err != nil {
+			return nil, err
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.addr(co)), kgo.RequestRetries(0))
+		if err != nil {
+			return nil, err
+		}
+		defer cl.Close()
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		return cl.SeedBrokers()[0].Request(rctx, req)
+	}
+	initPID := func() error {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		txnID := id
+		req.TransactionalID, req.TransactionTimeoutMillis = &txnID, 10000
+		r, err := direct(req)
+		if err != nil {
+			return err
+		}
+		return kerr.ErrorForCode(r.(*kmsg.InitProducerIDResponse).ErrorCode)
+	}
+	// Until the topic exists and its leadership reaches the replication
+	// driver: COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
+	eventually(ctx, t, "COORDINATOR_LOAD_IN_PROGRESS while loading", func() error {
+		if err := initPID(); !errors.Is(err, kerr.CoordinatorLoadInProgress) {
+			return fmt.Errorf("InitProducerId: %v", err)
+		}
+		return nil
+	})
+	eventually(ctx, t, "ListTransactions fails while loading", func() error {
+		r, err := direct(kmsg.NewPtrListTransactionsRequest())
+		if err != nil {
+			return err
+		}
+		if code := r.(*kmsg.ListTransactionsResponse).ErrorCode; code != kerr.CoordinatorLoadInProgress.Code {
+			return fmt.Errorf("ListTransactions: %v", kerr.ErrorForCode(code))
+		}
+		return nil
+	})
+	release()
+	eventually(ctx, t, "InitProducerId once loaded", initPID)
+}
