@@ -250,6 +250,10 @@ type cleanPlan struct {
 	txnData                     map[int64]bool
 	recordsRead, recordsRemoved int64
 	truncations                 uint64 // Log.truncations when planned
+	// upperBound is the first uncleanable offset: the batch ending just
+	// below it stays, emptied if need be, so that the cleaned range keeps
+	// its last offset (Kafka 4.1's upperBoundOffsetOfCleaningRound).
+	upperBound int64
 }
 
 // planClean picks the range and builds the key map; nil means nothing to do.
@@ -292,6 +296,7 @@ func (l *Log) planClean(upTo int64, now time.Time, maxMapEntries int) (*cleanPla
 		p.sizes = append(p.sizes, s.size)
 	}
 	p.stats = CleanStats{FirstDirtyOffset: c.FirstDirtyOffset, EndOffset: max(l.segs[end].base, c.FirstDirtyOffset)}
+	p.upperBound = c.FirstUncleanableOffset
 	return p, nil
 }
 

@@ -26,7 +26,8 @@ import (
 //     timestamp as the first timestamp (Kafka's MemoryRecordsBuilder), the
 //     same codec, base offset, last offset delta and producer fields.
 //   - A batch left without records goes, unless it is its producer's last
-//     data batch: then only its header stays (no records, no compression, no
+//     data batch or the last batch below the pass's first uncleanable
+//     offset: then only its header stays (no records, no compression, no
 //     first timestamp), as Kafka writes an empty batch.
 
 // filterSegment writes the cleaned content of s to w under the read lock:
@@ -52,11 +53,11 @@ func (l *Log) filterSegment(p *cleanPlan, s *segment, now time.Time, w io.Writer
 		if err != nil {
 			return fmt.Errorf("partlog: cleaner: %s at %d: %w", s.paths[0], h.BaseOffset, err)
 		}
+		if h.Control() && h.NumRecords > 0 && (nb == nil || len(nb) == records.HeaderSize) {
+			removedMarkers[h.LastOffset()] = true // gone, or kept as a bare header
+		}
 		if nb == nil {
 			changed = true
-			if h.Control() {
-				removedMarkers[h.LastOffset()] = true
-			}
 			return nil
 		}
 		if len(nb) != len(batch) || &nb[0] != &batch[0] {
@@ -96,7 +97,9 @@ func (t filterTime) expired(h records.Header) bool {
 func (p *cleanPlan) filterControl(h records.Header, batch []byte, t filterTime) ([]byte, error) {
 	p.recordsRead += int64(h.NumRecords)
 	if h.NumRecords == 0 {
-		return nil, nil // emptied by an earlier cleaning: nothing to keep (Kafka)
+		// Emptied by an earlier pass: it goes, unless it still ends the
+		// cleaned range (Kafka).
+		return p.keepEmpty(h, batch, false)
 	}
 	m, err := ParseMarker(batch)
 	if err != nil {
@@ -109,7 +112,7 @@ func (p *cleanPlan) filterControl(h records.Header, batch []byte, t filterTime) 
 		return batch, nil
 	case t.expired(h):
 		p.recordsRemoved += int64(h.NumRecords)
-		return nil, nil
+		return p.keepEmpty(h, batch, false)
 	}
 	_, recs, err := records.Decode(batch)
 	if err != nil {
@@ -153,13 +156,8 @@ func (p *cleanPlan) filterData(h records.Header, batch []byte, t filterTime) ([]
 	p.recordsRemoved += int64(len(recs) - len(keep))
 	needHorizon := tombstones && !h.HasDeleteHorizon()
 	switch {
-	case len(keep) == 0 && h.ProducerID >= 0 && p.lastData[h.ProducerID] == h.LastOffset():
-		if len(recs) == 0 {
-			return batch, nil // emptied by an earlier pass
-		}
-		return emptyBatch(h)
 	case len(keep) == 0:
-		return nil, nil
+		return p.keepEmpty(h, batch, h.ProducerID >= 0 && p.lastData[h.ProducerID] == h.LastOffset())
 	case len(keep) == len(recs) && !needHorizon:
 		return batch, nil
 	case needHorizon:
@@ -167,6 +165,19 @@ func (p *cleanPlan) filterData(h records.Header, batch []byte, t filterTime) ([]
 	}
 	ms, ok := h.DeleteHorizonMs()
 	return rebuildBatch(h, keep, ms, ok)
+}
+
+// keepEmpty decides a batch left without records: its bare header stays
+// when it is its producer's last data batch (producersLast) or ends just
+// below the first uncleanable offset (Kafka's RETAIN_EMPTY), else it goes.
+func (p *cleanPlan) keepEmpty(h records.Header, batch []byte, producersLast bool) ([]byte, error) {
+	switch {
+	case !producersLast && h.LastOffset()+1 != p.upperBound:
+		return nil, nil
+	case h.NumRecords == 0:
+		return batch, nil // emptied by an earlier pass
+	}
+	return emptyBatch(h)
 }
 
 // recordTimestamp is r's timestamp as a reader sees it.
@@ -218,9 +229,9 @@ func rebuildBatch(h records.Header, keep []records.Record, horizonMs int64, hasH
 	return nb, records.SetDeleteHorizon(nb)
 }
 
-// emptyBatch is the header-only batch that keeps a producer's last data
-// batch's offsets, sequence and epoch once all its records went: no
-// records, no compression, no first timestamp, the original max timestamp.
+// emptyBatch is the header-only batch that keeps a batch's offsets,
+// producer fields and type once all its records went: no records, no
+// compression, no first timestamp, the original max timestamp.
 func emptyBatch(h records.Header) ([]byte, error) {
 	opts := records.BuildOptions{
 		BaseOffset:           h.BaseOffset,
@@ -232,6 +243,7 @@ func emptyBatch(h records.Header) ([]byte, error) {
 		BaseSequence:         h.BaseSequence,
 		LastOffsetDelta:      h.LastOffsetDelta,
 		Transactional:        h.Transactional(),
+		Control:              h.Control(),
 		LogAppendTime:        h.LogAppendTime(),
 	}
 	return records.Build(opts, records.CodecNone, nil)

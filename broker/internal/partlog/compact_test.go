@@ -468,6 +468,54 @@ func TestCleanRewritesBatches(t *testing.T) {
 	}
 }
 
+// The batch ending just below a pass's first uncleanable offset stays,
+// emptied, even when all its records go (Kafka 4.1 keeps the cleaned
+// range's last offset so); a later pass whose range ends elsewhere drops
+// it.
+func TestCleanKeepsLastBatchOfRange(t *testing.T) {
+	c := newClock()
+	l := openLog(t, vfs.NewMem(), compactConfig(), c.now)
+	defer l.Close()
+	marker := func(commit bool) []byte {
+		b, err := BuildMarker(9, 0, 0, commit, c.ms())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	big := string(bytes.Repeat([]byte{'x'}, 300))
+	mustAppend(t, l, padBatch(t, c.ms()))                                               // 0, segment 0
+	mustAppend(t, l, txnKeyedBatch(t, 9, c.ms(), kvIn{"x", &big}, kvIn{"y", val("1")})) // 1-2, segment 1
+	mustAppend(t, l, marker(false))                                                     // 3 ABORT, segment 2
+	mustAppend(t, l, txnKeyedBatch(t, 9, c.ms(), kvIn{"z", val("1")}))                  // 4
+	mustAppend(t, l, marker(true))                                                      // 5
+	mustAppend(t, l, padBatch(t, c.ms()))                                               // 6, active
+	var bases []int64
+	for _, s := range l.segs {
+		bases = append(bases, s.base)
+	}
+	if fmt.Sprint(bases) != "[0 1 3 6]" {
+		t.Fatalf("segment bases %v, want [0 1 3 6]", bases)
+	}
+	if _, err := l.Clean(3, c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	if h := batchAt(t, l, 1); h.BaseOffset != 1 || h.LastOffset() != 2 || h.NumRecords != 0 || !h.Transactional() ||
+		h.ProducerID != 9 || h.FirstTimestamp != -1 || h.Codec() != records.CodecNone {
+		t.Fatalf("aborted batch ending at the first uncleanable offset: %+v, want kept as a bare header", h)
+	}
+	if _, err := l.Clean(l.EndOffset(), c.now(), 0); err != nil {
+		t.Fatal(err)
+	}
+	data, err := l.Read(1, 1<<20, l.EndOffset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hdr(t, data); h.BaseOffset != 3 || !h.Control() || h.HasDeleteHorizon() {
+		t.Fatalf("first batch from 1 after a pass over the whole log: %+v, want the ABORT marker at 3 without a horizon (the pass read its emptied data)", h)
+	}
+}
+
 // A producer's last batch stays, emptied, so its sequence survives.
 func TestCleanKeepsProducersLastBatch(t *testing.T) {
 	c := newClock()
