@@ -14,9 +14,14 @@ import (
 )
 
 // dedupeBytesPerKey is what Kafka's cleaner counts per key of its offset
-// map (a 16-byte hash and an 8-byte offset); log.cleaner.dedupe.buffer.size
-// divided by it bounds the keys of one pass.
-const dedupeBytesPerKey = 24
+// map (a 16-byte hash and an 8-byte offset); a thread's share of
+// log.cleaner.dedupe.buffer.size divided by it, times dedupeLoadFactor
+// (Kafka's default log.cleaner.io.buffer.load.factor), bounds the keys of
+// one pass.
+const (
+	dedupeBytesPerKey = 24
+	dedupeLoadFactor  = 0.9
+)
 
 // logCleaner is the broker's log cleaner (Kafka's LogCleaner): a thin
 // driver running log.cleaner.threads workers (none for 0, as in Kafka).
@@ -83,7 +88,7 @@ func (b *Broker) newCleaner() *logCleaner {
 	}
 	// Kafka splits the dedupe buffer among its threads.
 	perThreadBytes := b.s.props.Int64("log.cleaner.dedupe.buffer.size") / int64(max(1, c.threads))
-	c.maxMapEntries = int(max(1, min(perThreadBytes/dedupeBytesPerKey, 1<<30)))
+	c.maxMapEntries = int(max(1, min(float64(perThreadBytes/dedupeBytesPerKey)*dedupeLoadFactor, 1<<30)))
 	c.clean = func(p *topics.Partition, upTo int64, now time.Time) (partlog.CleanStats, error) {
 		return p.Log.Clean(upTo, now, c.maxMapEntries)
 	}

@@ -68,7 +68,8 @@ type Cleanability struct {
 
 // Due reports whether a compacted log should be cleaned now.
 func (c Cleanability) Due(minRatio float64) bool {
-	return c.DirtyBytes > 0 && (c.DirtyRatio >= minRatio || c.MaxLagExceeded)
+	// Strictly above the ratio, as Kafka's grabFilthiestCompactedLog.
+	return c.DirtyBytes > 0 && (c.DirtyRatio > minRatio || c.MaxLagExceeded)
 }
 
 // CleanStats describes one cleaning pass.
