@@ -21,7 +21,7 @@ import (
 //     keeps its timestamp. A horizon once set never moves.
 //   - A COMMIT or ABORT marker whose transaction had no data batch in this
 //     pass (the data is gone) gets a horizon the same way; at or after it
-//     the marker goes. Other control batches stay; emptied ones go.
+//     the marker goes. Other control batches stay.
 //   - Any other rewritten batch is rebuilt with its first kept record's
 //     timestamp as the first timestamp (Kafka's MemoryRecordsBuilder), the
 //     same codec, base offset, last offset delta and producer fields.
@@ -90,7 +90,8 @@ func (t filterTime) expired(h records.Header) bool {
 }
 
 // filterControl decides a control batch: the batch itself, the batch
-// rebuilt with a delete horizon, or nil when it goes. A transaction marker
+// rebuilt with a delete horizon, a bare header (keepEmpty), or nil when it
+// goes. A transaction marker
 // may go only once no data batch of its transaction was read since the
 // producer's previous marker (else a rebuild from the log would think the
 // transaction still open), and then only at its horizon.
@@ -123,8 +124,8 @@ func (p *cleanPlan) filterControl(h records.Header, batch []byte, t filterTime) 
 
 // filterData returns the batch to keep for a data batch: the batch itself
 // when every record stays and it needs no new horizon, a rebuilt batch when
-// some records go or a kept tombstone needs a horizon, an empty batch when
-// it is its producer's last, or nil when it goes.
+// some records go or a kept tombstone needs a horizon, a bare header when
+// none is left but the batch must stay (keepEmpty), or nil when it goes.
 func (p *cleanPlan) filterData(h records.Header, batch []byte, t filterTime) ([]byte, error) {
 	_, recs, err := records.Decode(batch)
 	if err != nil {
