@@ -1140,3 +1140,36 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 	}
 	checkCompacted(t, l, orig, l.EndOffset(), nil)
 }
+
+// cleaner-checkpoint: the current format and the one written before the
+// per-batch horizon (per-segment cleaning times, now ignored) give the
+// first dirty offset; anything malformed means all is dirty.
+func TestCleanerCheckpointFormats(t *testing.T) {
+	fsys := vfs.NewMem()
+	l := openLog(t, fsys, compactConfig(), newClock().now)
+	defer l.Close()
+	for _, tc := range []struct {
+		content string
+		want    int64
+	}{
+		{"0\n5\n0\n", 5},
+		{"0\n5\n2\n0 1700000000000 0\n3 1700000000000 1\n", 5},
+		{"0\n5\n2\n0 1700000000000 0\n", 0}, // a line short
+		{"1\n5\n0\n", 0},                    // unknown version
+		{"0\n-1\n0\n", 0},
+		{"garbage", 0},
+	} {
+		if err := vfs.WriteFileAtomic(fsys, testDir+"/"+cleanerCheckpointName, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := l.readCleanerState().firstDirty; got != tc.want {
+			t.Errorf("%q: first dirty %d, want %d", tc.content, got, tc.want)
+		}
+	}
+	if err := l.writeCleanerState(cleanerState{firstDirty: 7}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := vfs.ReadFile(fsys, testDir+"/"+cleanerCheckpointName); string(data) != "0\n7\n0\n" {
+		t.Fatalf("written %q, want %q", data, "0\n7\n0\n")
+	}
+}
