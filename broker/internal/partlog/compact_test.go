@@ -742,42 +742,50 @@ func TestCleanProperty(t *testing.T) {
 				l = openLog(rt, fsys, cfg, c.now)
 			}
 		}
-		// Settle: end every transaction, then passes over the whole log with
-		// every horizon set so far expiring in between, so that markers and
-		// tombstones do go.
-		for pid := range open {
-			m, err := BuildMarker(pid, 0, 0, true, c.ms())
-			if err != nil {
-				rt.Fatal(err)
-			}
-			mustAppend(rt, l, m)
-			delete(open, pid)
-		}
-		for range 3 {
-			for range 2 { // the last may stay in the active segment
-				kvs := []kvIn{{"settle", val(string(bytes.Repeat([]byte{'s'}, int(cfg.SegmentBytes))))}}
-				record(mustAppend(rt, l, keyedBatch(rt, c.ms(), kvs...)), c.ms(), kvs)
-			}
-			before := scanLog(rt, l)
-			st, err := l.Clean(l.EndOffset(), c.now(), 0)
-			if err != nil {
-				rt.Fatal(err)
-			}
-			maxBound = max(maxBound, st.EndOffset)
-			checkHorizons(rt, before, scanLog(rt, l), orig, aborted, st.EndOffset, c.ms(), cfg.DeleteRetention)
-			if err := l.rebuildFromScratch(); err != nil {
-				rt.Fatal(err)
-			}
-			if lso := l.FirstUnstableOffset(); lso != l.EndOffset() {
-				rt.Fatalf("settling: a rebuild from the log finds a transaction open at %d", lso)
-			}
-			c.advance(cfg.DeleteRetention + time.Millisecond)
-		}
+		maxBound = max(maxBound, settle(rt, l, c, cfg, open, &orig, aborted))
 		checkCompacted(rt, l, orig, maxBound, aborted)
 		l.Close()
 		l = openLog(rt, fsys, cfg, c.now)
 		checkCompacted(rt, l, orig, maxBound, aborted)
 	})
+}
+
+// settle ends every open transaction, then runs passes over the whole log
+// with every horizon set so far expiring in between, so that markers and
+// tombstones do go, checking each pass as TestCleanProperty does. It
+// returns the largest pass bound.
+func settle(rt *rapid.T, l *Log, c *clock, cfg Config, open map[int64][]int64, orig *[]rec, aborted map[int64]bool) int64 {
+	for pid := range open {
+		m, err := BuildMarker(pid, 0, 0, true, c.ms())
+		if err != nil {
+			rt.Fatal(err)
+		}
+		mustAppend(rt, l, m)
+		delete(open, pid)
+	}
+	bound := int64(0)
+	for range 3 {
+		for range 2 { // the last may stay in the active segment
+			value := bytes.Repeat([]byte{'s'}, int(cfg.SegmentBytes))
+			res := mustAppend(rt, l, keyedBatch(rt, c.ms(), kvIn{"settle", val(string(value))}))
+			*orig = append(*orig, rec{offset: res.BaseOffset, key: "settle", value: value, ts: c.ms()})
+		}
+		before := scanLog(rt, l)
+		st, err := l.Clean(l.EndOffset(), c.now(), 0)
+		if err != nil {
+			rt.Fatal(err)
+		}
+		bound = max(bound, st.EndOffset)
+		checkHorizons(rt, before, scanLog(rt, l), *orig, aborted, st.EndOffset, c.ms(), cfg.DeleteRetention)
+		if err := l.rebuildFromScratch(); err != nil {
+			rt.Fatal(err)
+		}
+		if lso := l.FirstUnstableOffset(); lso != l.EndOffset() {
+			rt.Fatalf("settling: a rebuild from the log finds a transaction open at %d", lso)
+		}
+		c.advance(cfg.DeleteRetention + time.Millisecond)
+	}
+	return bound
 }
 
 // txnKeyedBatch is keyedBatch in a transaction of producer pid.
