@@ -161,7 +161,24 @@
 //     restart) may change leaders late: what counts is how the missed
 //     acknowledgements cluster, not when the window began. A new leader
 //     answering 0, or a lag covering seconds of acknowledgements, stays a
-//     violation;
+//     violation — except after a restart: the missed offsets may also
+//     start no earlier than StaleHWSpan before an earlier kill -9 window
+//     (kill, az-loss) that healed before this window began (the reference
+//     broker checkpoints its high watermark every 100 ms; Kafka's
+//     replica.high.watermark.checkpoint.interval.ms is 5 s, so a Kafka
+//     replica's checkpoint may be older than this allows). The replica
+//     that kill restarted reloads the high watermark it checkpointed
+//     before dying; it rejoins the ISR by a fetch that reaches the
+//     leader's high watermark and learns that high watermark only from the
+//     answer, which a leader with no new records holds for
+//     replica.fetch.wait.max.ms; if that leader dies first (this window),
+//     the restarted replica is elected from the ISR with its checkpointed
+//     high watermark, behind everything acknowledged while it was down
+//     (planted-control-leader-kills seed 1: n3 killed at 2.0 s with 27
+//     checkpointed, n2 shows 33 at 6.0 s and adds n3 to the ISR, n2 is
+//     killed at 7.0 s, n3 leads and answers 27 at 10.4 s). Its log holds
+//     every committed record, so nothing is lost. One window alone, even
+//     a long rolling restart, is never excused this way;
 //   - nothing was proven committed after the episode's first lagging read
 //     returned: a new leader acknowledges nothing before it has caught
 //     up, so answers trailing the acks by a constant lag while writes go

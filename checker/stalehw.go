@@ -105,7 +105,12 @@ func (e *hwEvidence) provenAt(o int64) (int64, bool) {
 }
 
 // staleWindow is a fault window stretched by the grace after it (ns).
-type staleWindow struct{ start, end int64 }
+// killed marks a kill -9 of whole processes (faults kill and az-loss);
+// stop is when the window healed (its nodes restarted), -1 never.
+type staleWindow struct {
+	start, end, stop int64
+	killed           bool
+}
 
 func staleWindows(h *history.History, grace time.Duration) []staleWindow {
 	ws := make([]staleWindow, 0, len(h.Faults))
@@ -114,7 +119,8 @@ func staleWindows(h *history.History, grace time.Duration) []staleWindow {
 		if end < 0 {
 			end = h.EndTime()
 		}
-		ws = append(ws, staleWindow{w.StartTime, end + int64(grace)})
+		ws = append(ws, staleWindow{start: w.StartTime, end: end + int64(grace), stop: w.StopTime,
+			killed: w.Fault == "kill" || w.Fault == "az-loss"})
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].start < ws[j].start })
 	return ws
@@ -159,7 +165,14 @@ func (e *staleEpisode) add(op porcupine.Operation, hw, known int64, proof OpRef)
 //     span of each other, and the first of them at most span before the
 //     window began: the old leader's last acknowledgements before it
 //     stopped or lost leadership, which the new leader had not yet heard
-//     of from a fetch response; and
+//     of from a fetch response; or (restartExcused) the window follows
+//     an earlier kill -9 that had healed before it began, and the first
+//     of them was proven committed at most span before that kill: the new
+//     leader is the restarted replica, whose high watermark is the one it
+//     checkpointed before it died, and which rejoined the ISR by a fetch
+//     whose answer (the first to carry a newer high watermark) the leader
+//     that took it back never sent, because that leader died in this
+//     window; and
 //   - nothing new was proven committed after the first lagging read of its
 //     episode returned: a new leader acknowledges nothing until it has
 //     caught up, so lag that grows along with the acknowledgements
@@ -200,7 +213,7 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 			if ep != nil {
 				// The leader changed before the episode's first read
 				// returned; nothing committed since.
-				if last <= ep.first.Return && lagExcused(ep.window, first, last, span) {
+				if last <= ep.first.Return && (lagExcused(ep.window, first, last, span) || restartExcused(ws, ep.window, first, span)) {
 					in.relaxed = true
 					ep.add(op, out.hw, known, proof)
 				}
@@ -210,7 +223,7 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 				if w.start > op.Return {
 					break
 				}
-				if op.Call <= w.end && lagExcused(w, first, last, span) {
+				if op.Call <= w.end && (lagExcused(w, first, last, span) || restartExcused(ws, w, first, span)) {
 					in.relaxed = true
 					ep = &staleEpisode{tp: tp, window: w}
 					ep.add(op, out.hw, known, proof)
@@ -229,6 +242,39 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 // each other and not earlier than span before the window.
 func lagExcused(w staleWindow, first, last int64, span time.Duration) bool {
 	return last-first <= int64(span) && first >= max(last, w.start)-int64(span)
+}
+
+// restartExcused: the window w follows a kill -9 window r that began
+// before it and had healed (its nodes restarted) by the time w began, and
+// the missed offsets were first proven committed no earlier than span
+// before r began. A replica restarted after kill -9 reloads the high
+// watermark it last checkpointed (the reference broker every 100 ms,
+// broker/replication.go hwCheckpointInterval; itself up to a fetch round
+// behind the leader: span covers both); it rejoins the ISR once a fetch
+// reaches the leader's high watermark, and learns that high watermark only
+// from the answer to that fetch. When the leader that took it back dies
+// before answering (a follower fetch with no new records waits
+// replica.fetch.wait.max.ms at the leader), the restarted replica can be
+// elected from the ISR with its checkpointed high watermark, which may
+// trail every acknowledgement made while it was down (Kafka alike: a
+// follower's high watermark is only ever the leader's from a fetch answer,
+// and Partition.makeLeader starts from it). Nothing is lost: the new
+// leader's log holds every committed record (it joined the ISR with them)
+// and its high watermark catches up once a follower fetches. A single
+// window, even a long rolling restart, is never excused this way: the
+// leader change must come in a later window. Kafka checkpoints every
+// replica.high.watermark.checkpoint.interval.ms (5 s by default), more
+// than span: a Kafka replica's checkpoint can be older than this allows.
+func restartExcused(ws []staleWindow, w staleWindow, first int64, span time.Duration) bool {
+	for _, r := range ws {
+		if r.start >= w.start {
+			break
+		}
+		if r.killed && r.stop >= 0 && r.stop <= w.start && first >= r.start-int64(span) {
+			return true
+		}
+	}
+	return false
 }
 
 // staleFindings reports each episode of excused lagging reads (one
