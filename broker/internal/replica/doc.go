@@ -42,7 +42,10 @@
 //     FetchTimeoutMs is replaced). A diverging epoch truncates the log to the
 //     end of the largest common epoch (possibly in several rounds); records
 //     are appended as the leader sent them and the high watermark becomes
-//     min(leader's, own log end).
+//     min(leader's, own log end). A diverging answer sets the high
+//     watermark too (as Kafka's fetcher does), once its cut is final
+//     (both logs hold the epoch it names): a restarted replica's checkpoint
+//     may be far behind, and the next answer may never come.
 //   - Invariants are checked after every Step and named in the error:
 //     hw-le-leo, hw-ge-log-start, hw-monotonic-in-epoch (leader),
 //     epochs-only-grow, isr-contains-leader, hw-within-isr and acked-on-isr

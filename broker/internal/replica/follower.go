@@ -45,7 +45,17 @@ func (p *Partition) fetchResponse(m FetchResponse) error {
 	f.outstanding = 0
 	switch {
 	case m.Err == nil && m.Diverging != nil:
-		p.truncateToDivergence(*m.Diverging)
+		if p.truncateToDivergence(*m.Diverging) {
+			// Kafka's fetcher takes the leader's high watermark from
+			// every answer without an error, a diverging one too
+			// (processPartitionData runs before truncateOnFetchResponse):
+			// a follower that only ever got this answer before the leader
+			// died must not lead with an older one (its restart
+			// checkpoint). Taken only once the truncation is final: the
+			// log below is then the leader's, so the high watermark
+			// covers no record of the cut tail.
+			p.setHW(min(max(m.HighWatermark, p.logStart), p.leo))
+		}
 	case m.Err == nil:
 		return p.appendFromLeader(m)
 	case errors.Is(m.Err, ErrOffsetOutOfRange):
@@ -102,15 +112,16 @@ func (p *Partition) setHW(hw int64) {
 // own end of the largest epoch not above the leader's; if we have that very
 // epoch, cut at the smaller end; if we only have an older one, cut at its
 // end and let the next fetch (whose last fetched epoch is now that older
-// one) compare again.
-func (p *Partition) truncateToDivergence(d EpochEndOffset) {
+// one) compare again. It reports whether the cut is final: both logs hold
+// that epoch, so what is left is a prefix of the leader's log.
+func (p *Partition) truncateToDivergence(d EpochEndOffset) bool {
 	switch {
 	case d.EndOffset == UndefinedOffset:
 		p.truncateTo(p.hw) // Kafka falls back to the high watermark
-		return
+		return false
 	case d.Epoch == UndefinedEpoch:
 		p.truncateTo(min(d.EndOffset, p.leo))
-		return
+		return false
 	}
 	own := p.epochs.endOffsetFor(d.Epoch, p.leo)
 	var offset int64
@@ -120,9 +131,11 @@ func (p *Partition) truncateToDivergence(d EpochEndOffset) {
 	case own.Epoch != d.Epoch:
 		offset = min(own.EndOffset, p.leo)
 	default:
-		offset = min(d.EndOffset, own.EndOffset, p.leo)
+		p.truncateTo(min(d.EndOffset, own.EndOffset, p.leo))
+		return true
 	}
 	p.truncateTo(offset)
+	return false
 }
 
 // offsetOutOfRange: our log ends past the leader's (truncate to its end) or

@@ -324,3 +324,57 @@ func TestISRProposalCarriesFollowerBrokerEpoch(t *testing.T) {
 		}
 	}
 }
+
+// TestDivergingAnswerCarriesHighWatermark: a replica restarted with an old
+// checkpointed high watermark and a tail the leader lacks takes the
+// leader's high watermark from the diverging answer, clamped to where it
+// truncated, as Kafka's fetcher does (planted-control-leader-kills seed 1:
+// the restarted replica joined the ISR on a fetch its leader never
+// answered and then led with its checkpoint). An answer whose cut is not
+// final (the follower lacks the leader's epoch) leaves the high watermark
+// alone: the log below the cut may still differ from the leader's.
+func TestDivergingAnswerCarriesHighWatermark(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		epochs     []EpochEntry
+		diverging  EpochEndOffset
+		leaderHW   int64
+		wantLEO    int64
+		wantHW     int64
+		wantLatest int32
+	}{
+		{"same epoch: final cut", []EpochEntry{{0, 0}}, EpochEndOffset{0, 33}, 33, 33, 33, 0},
+		{"same epoch, leader hw above the cut", []EpochEntry{{0, 0}}, EpochEndOffset{0, 33}, 40, 33, 33, 0},
+		{"same epoch, leader hw lagging", []EpochEntry{{0, 0}}, EpochEndOffset{0, 33}, 30, 33, 30, 0},
+		// We hold e0 and e2; the leader e0 and e1: it answers its end of
+		// e1, we cut at our end of e0 and compare again.
+		{"older epoch only: another round", []EpochEntry{{0, 0}, {2, 30}}, EpochEndOffset{1, 35}, 35, 30, 27, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.ReplicaID = 3
+			p, err := New(cfg, LogState{LogEndOffset: 41, HighWatermark: 27, Epochs: tc.epochs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := p.Step(PartitionState{Leader: 2, LeaderEpoch: 3, PartitionEpoch: 4, Replicas: []int32{3, 1, 2}, ISR: []int32{2}, NowMs: 1}); err != nil {
+				t.Fatal(err)
+			}
+			rd := p.Ready()
+			p.Advance()
+			if rd.Fetch == nil {
+				t.Fatal("no fetch")
+			}
+			d := tc.diverging
+			if err := p.Step(FetchResponse{FetchID: rd.Fetch.ID, HighWatermark: tc.leaderHW, Diverging: &d, NowMs: 2}); err != nil {
+				t.Fatal(err)
+			}
+			if p.LogEndOffset() != tc.wantLEO || p.HighWatermark() != tc.wantHW || p.Err() != nil {
+				t.Fatalf("after the diverging answer: leo %d hw %d (err %v), want leo %d hw %d", p.LogEndOffset(), p.HighWatermark(), p.Err(), tc.wantLEO, tc.wantHW)
+			}
+			if got := p.Epochs(); got[len(got)-1].Epoch != tc.wantLatest {
+				t.Fatalf("epochs %v, want latest %d", got, tc.wantLatest)
+			}
+		})
+	}
+}
