@@ -182,7 +182,9 @@ func (s *Server) checkAcks(req *kmsg.ProduceRequest, t *topics.Topic) error {
 // verifyTxnPartition applies Config.VerifyTxnPartition to a transactional
 // batch whose producer has no open transaction in p yet. Malformed data is
 // left to the append path's validation. KIP-890 part 2: for Produce v12+
-// at transaction.version 2 the hook adds the partition to the transaction
+// for a Produce v12+ request (the transaction version 2 protocol, which
+// Kafka infers from the request version whatever the finalized level) the
+// hook adds the partition to the transaction
 // (ProduceAddsTxnPartition tells it so) for every batch, even when the
 // producer's transaction is open here at the batch's epoch (Kafka skips
 // the coordinator then): a client that switches to version 2 mid-session
@@ -201,7 +203,7 @@ func (s *Server) verifyTxnPartition(ctx context.Context, req *kmsg.ProduceReques
 	if err != nil || !h.Transactional() || h.Control() || h.ProducerID < 0 {
 		return nil
 	}
-	if level, _ := s.txnVersion(); req.Version >= 12 && level >= 2 {
+	if req.Version >= 12 { // the version-2 protocol, at any level (as Kafka decides it)
 		ctx = context.WithValue(ctx, txnAddKey{}, true)
 	} else if _, open := p.Log.OpenTxnFirstOffset(h.ProducerID); open {
 		return nil

@@ -32,14 +32,14 @@ func init() { register(kmsg.ApiVersions, 0, 4, (*Server).apiVersions) }
 // gated on.
 const transactionVersionFeature = "transaction.version"
 
-// tv2Keys are the APIs whose v5 belongs to transaction version 2: listed
-// up to v4 below level 2.
-var tv2Keys = map[int16]bool{int16(kmsg.AddPartitionsToTxn): true, int16(kmsg.EndTxn): true, int16(kmsg.TxnOffsetCommit): true}
-
 func (s *Server) apiVersions(_ context.Context, _ *Conn, req *kmsg.ApiVersionsRequest) (*kmsg.ApiVersionsResponse, error) {
 	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
 	level, epoch := s.txnVersion()
-	resp.ApiKeys = apiVersionsAt(level)
+	// Every version is listed whatever the level, as Kafka does: a
+	// client takes the version-2 protocol from the finalized feature, and
+	// a v5 EndTxn, AddPartitionsToTxn or TxnOffsetCommit is served the
+	// version-2 way at any level (Kafka decides per request version).
+	resp.ApiKeys = APIVersionsList()
 	if level > 0 {
 		sf := kmsg.NewApiVersionsResponseSupportedFeature()
 		sf.Name, sf.MinVersion, sf.MaxVersion = transactionVersionFeature, 0, 2
@@ -53,33 +53,14 @@ func (s *Server) apiVersions(_ context.Context, _ *Conn, req *kmsg.ApiVersionsRe
 }
 
 // APIVersionsList is the registry as ApiVersions keys (every version
-// dispatch serves); the wire layer uses it for the KIP-511
-// unsupported-version answer. The level-dependent list is the ApiVersions
-// handler's.
-func APIVersionsList() []kmsg.ApiVersionsResponseApiKey { return apiVersionsAt(tv2Level) }
-
-// tv2Level is transaction.version 2: the level at which nothing is
-// trimmed from the registry's ranges.
-const tv2Level int16 = 2
-
-// apiVersionsAt is the registry as ApiVersions keys at a transaction
-// version level.
-func apiVersionsAt(level int16) []kmsg.ApiVersionsResponseApiKey {
+// dispatch serves): the ApiVersions answer's list, and the wire layer's
+// for the KIP-511 unsupported-version answer.
+func APIVersionsList() []kmsg.ApiVersionsResponseApiKey {
 	var keys []kmsg.ApiVersionsResponseApiKey
 	for _, a := range apiKeys() {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.minVersion, a.maxVersion
-		if tv2Keys[a.key] && level < 2 {
-			k.MaxVersion = min(k.MaxVersion, 4)
-		}
 		keys = append(keys, k)
 	}
 	return keys
-}
-
-// tv2VersionRefused reports whether a request at version is a transaction
-// version 2 request this broker does not accept at its level.
-func (s *Server) tv2VersionRefused(version int16) bool {
-	level, _ := s.txnVersion()
-	return version >= 5 && level < 2
 }

@@ -176,7 +176,7 @@ func TestVerifyTxnPartition(t *testing.T) {
 		}
 		req := kmsg.NewPtrProduceRequest()
 		txnID := "tx"
-		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 12, 1, 1000, &txnID
+		req.Version, req.Acks, req.TimeoutMillis, req.TransactionID = 11, 1, 1000, &txnID // v11: part 1 verification (v12+ adds the partition)
 		rt := kmsg.NewProduceRequestTopic()
 		rt.Topic = "t"
 		rp := kmsg.NewProduceRequestTopicPartition()
