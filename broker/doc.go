@@ -2,8 +2,9 @@
 // Kafka-named properties into a validated configuration, opens (and
 // recovers) the data directory, binds the listener and runs the connection
 // server and the background loops (retention, periodic flush, group
-// timers, the log cleaner: one goroutine per broker, cleaner.go, that
-// compacts the dirtiest due log of a cleanup.policy=compact topic up to
+// timers, the log cleaner: log.cleaner.threads goroutines, cleaner.go,
+// each taking the dirtiest due log no other is cleaning, which it
+// compacts of a cleanup.policy=compact topic up to
 // its last stable offset with partlog.Log.Clean), and the optional Prometheus /metrics listener
 // (highwater.metrics.listener, not a Kafka key; see internal/metrics for
 // the Strimzi-compatible series names). The protocol lives in internal/handler and internal/wire, the

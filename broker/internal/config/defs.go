@@ -181,7 +181,7 @@ var brokerDefs = []*Def{
 	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", HasDefault: true, check: atLeast(0)},
 	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", HasDefault: true, check: cleanupPolicy},
 	{Name: "log.cleaner.enable", Type: TypeBoolean, Default: "true", HasDefault: true, Doc: "run the log cleaner (compaction)"},
-	{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(0), Doc: "accepted; this broker runs one cleaner"},
+	{Name: "log.cleaner.threads", Type: TypeInt, Default: "1", HasDefault: true, check: atLeast(0), Doc: "cleaner goroutines; two never clean the same log at once (0: no compaction)"},
 	{Name: "log.cleaner.backoff.ms", Type: TypeLong, Default: "15000", HasDefault: true, check: atLeast(0), Doc: "sleep between cleaning passes when no log needs cleaning"},
 	{Name: "log.cleaner.dedupe.buffer.size", Type: TypeLong, Default: "134217728", HasDefault: true, check: atLeast(1), Doc: "memory for the key map of one pass (24 bytes per key, as Kafka counts)"},
 	{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", HasDefault: true, check: ratio},
