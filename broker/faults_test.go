@@ -207,3 +207,25 @@ func TestProduceAnswerDelay(t *testing.T) {
 	default:
 	}
 }
+
+// highwater.fault.replica.restart.delay.ms holds follower fetches only when
+// the broker starts over existing partition logs (a restart), never on a
+// first start.
+func TestReplicaRestartHold(t *testing.T) {
+	defer faults.HoldReplicaFetches(time.Time{}, nil)
+	dir := t.TempDir()
+	kv := []string{"highwater.fault.replica.restart.delay.ms", "60000"}
+	b, kill := runFaultBroker(t, dir, kv...)
+	if d := faults.ReplicaFetchDelay(); d != 0 {
+		t.Fatalf("first start: follower fetches held %v, want none", d)
+	}
+	if got := produceAndCount(t, b.Addr().String(), "t", 1); got != 1 {
+		t.Fatalf("the log ends at %d, want 1", got)
+	}
+	kill()
+	_, kill2 := runFaultBroker(t, dir, kv...)
+	defer kill2()
+	if d := faults.ReplicaFetchDelay(); d < 30*time.Second || d > time.Minute {
+		t.Fatalf("restart over a partition log: follower fetches held %v, want about 1m", d)
+	}
+}
