@@ -101,15 +101,23 @@ func (s *Server) replicatedAppend(p *topics.Partition, acks int16, timeoutMs int
 // replicaFetch answers a follower's Fetch (a replica id set): every
 // partition goes through the leader's state machine, records are read up
 // to the log end from where it says, and the answer waits up to
-// MaxWaitMillis for records when there are none.
+// MaxWaitMillis for records when there are none. As Kafka's fetch
+// purgatory does, it answers at once, records or not, when a partition
+// has an error (not leader, fenced epoch, offset out of range, unknown
+// partition) or a diverging epoch: the follower must truncate or find the
+// new leader now, and a follower held for its whole long poll keeps a
+// stale high watermark it may be elected with. A moved high watermark
+// alone does not end the wait (Kafka's follower fetches wait for bytes at
+// the log end; the follower learns the high watermark with the next
+// records or at its max wait).
 func (s *Server) replicaFetch(ctx context.Context, req *kmsg.FetchRequest, replicaID int32) (*kmsg.FetchResponse, error) {
 	maxWait := time.Duration(req.MaxWaitMillis) * time.Millisecond
 	timer := time.NewTimer(maxWait)
 	defer timer.Stop()
 	for {
 		wake := s.cfg.Topics.Wait()
-		resp, bytes := s.readReplicaFetch(req, replicaID)
-		if bytes > 0 || maxWait <= 0 {
+		resp, bytes, urgent := s.readReplicaFetch(req, replicaID)
+		if bytes > 0 || urgent || maxWait <= 0 {
 			return resp, nil
 		}
 		select {
@@ -123,9 +131,11 @@ func (s *Server) replicaFetch(ctx context.Context, req *kmsg.FetchRequest, repli
 	}
 }
 
-func (s *Server) readReplicaFetch(req *kmsg.FetchRequest, replicaID int32) (*kmsg.FetchResponse, int) {
-	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	total := 0
+// readReplicaFetch reads every partition of a follower's fetch once. It
+// returns the answer, the record bytes in it, and whether some partition
+// carries an error or a diverging epoch (the answer must not wait).
+func (s *Server) readReplicaFetch(req *kmsg.FetchRequest, replicaID int32) (resp *kmsg.FetchResponse, bytes int, urgent bool) {
+	resp = req.ResponseKind().(*kmsg.FetchResponse)
 	nowMs := s.cfg.Now().UnixMilli()
 	for _, rt := range req.Topics {
 		ot := kmsg.NewFetchResponseTopic()
@@ -141,48 +151,51 @@ func (s *Server) readReplicaFetch(req *kmsg.FetchRequest, replicaID int32) (*kms
 			op.HighWatermark, op.LastStableOffset, op.LogStartOffset = -1, -1, -1
 			op.PreferredReadReplica = -1
 			op.RecordBatches = []byte{}
-			err := s.readReplicaPartition(t, ok, name == nil, rp, replicaID, nowMs, &op)
+			diverging, err := s.readReplicaPartition(t, ok, name == nil, rp, replicaID, nowMs, &op)
 			if err != nil {
 				op.ErrorCode = errorCode(err)
 			}
-			total += len(op.RecordBatches)
+			urgent = urgent || diverging || op.ErrorCode != 0
+			bytes += len(op.RecordBatches)
 			ot.Partitions = append(ot.Partitions, op)
 		}
 		resp.Topics = append(resp.Topics, ot)
 	}
-	return resp, total
+	return resp, bytes, urgent
 }
 
+// readReplicaPartition fills one partition's answer; diverging reports a
+// diverging epoch in it.
 func (s *Server) readReplicaPartition(t *topics.Topic, ok, byID bool, rp kmsg.FetchRequestTopicPartition, replicaID int32,
-	nowMs int64, op *kmsg.FetchResponseTopicPartition) error {
+	nowMs int64, op *kmsg.FetchResponseTopicPartition) (diverging bool, err error) {
 	p, err := s.partition(t, ok, rp.Partition, byID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	res, err := s.cfg.Replication.FollowerFetch(t.ID, rp.Partition, replica.FollowerFetch{
 		ReplicaID: replicaID, CurrentLeaderEpoch: rp.CurrentLeaderEpoch, FetchOffset: rp.FetchOffset,
 		LastFetchedEpoch: rp.LastFetchedEpoch, LogStartOffset: rp.LogStartOffset, NowMs: nowMs,
 	})
 	if err != nil {
-		return replicaErr(err)
+		return false, replicaErr(err)
 	}
 	op.HighWatermark, op.LastStableOffset, op.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 	if res.Err != nil {
-		return replicaErr(res.Err)
+		return false, replicaErr(res.Err)
 	}
 	if res.Diverging != nil {
 		op.DivergingEpoch.Epoch, op.DivergingEpoch.EndOffset = res.Diverging.Epoch, res.Diverging.EndOffset
-		return nil
+		return true, nil
 	}
 	if res.ReadOffset < 0 {
-		return nil
+		return false, nil
 	}
 	data, err := p.Log.Read(res.ReadOffset, max(int(rp.PartitionMaxBytes), 1), res.LogEndOffset)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if data != nil {
 		op.RecordBatches = data
 	}
-	return nil
+	return false, nil
 }
