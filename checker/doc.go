@@ -162,11 +162,15 @@
 //     acknowledgements cluster, not when the window began. A new leader
 //     answering 0, or a lag covering seconds of acknowledgements, stays a
 //     violation — except after a restart: the missed offsets may also
-//     start no earlier than StaleHWSpan before an earlier kill -9 window
-//     (kill, az-loss) that healed before this window began (the reference
-//     broker checkpoints its high watermark every 100 ms; Kafka's
-//     replica.high.watermark.checkpoint.interval.ms is 5 s, so a Kafka
-//     replica's checkpoint may be older than this allows). The replica
+//     start no earlier than StaleHWCheckpoint + StaleHWSpan before an
+//     earlier kill -9 window (kill, az-loss) that healed before this
+//     window began. StaleHWCheckpoint is the brokers' high-watermark
+//     checkpoint interval, how old a killed replica's checkpoint can be:
+//     100 ms on the reference broker (the default), 5 s on Apache Kafka
+//     (replica.high.watermark.checkpoint.interval.ms). The harness records
+//     the run's cluster's in the history header (params.hw_checkpoint,
+//     history.ParamHWCheckpoint), so `highwater check RUN_DIR` re-checks
+//     with the same allowance; --hw-checkpoint overrides it. The replica
 //     that kill restarted reloads the high watermark it checkpointed
 //     before dying; it rejoins the ISR by a fetch that reaches the
 //     leader's high watermark and learns that high watermark only from the

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/anishathalye/porcupine"
 
@@ -209,6 +210,22 @@ func span(tp history.TopicPartition, ops []porcupine.Operation, init *plog) linC
 	return ch
 }
 
+// hwCheckpoint is the restart allowance's checkpoint age: the option, else
+// the history header's (the cluster the run used), else the reference
+// broker's. A header value that does not parse as a positive duration is
+// ignored (bad input never panics, and the default is the stricter one).
+func (c *Linearizability) hwCheckpoint(h *history.History) time.Duration {
+	if c.StaleHWCheckpoint > 0 {
+		return c.StaleHWCheckpoint
+	}
+	if v, ok := h.Header.Params[history.ParamHWCheckpoint]; ok {
+		if d, err := time.ParseDuration(v); err == nil && d > 0 {
+			return d
+		}
+	}
+	return DefaultStaleHWCheckpoint
+}
+
 func (c *Linearizability) maxChunk() int {
 	if c.MaxChunkOperations > 0 {
 		return c.MaxChunkOperations
@@ -238,7 +255,7 @@ func (c *Linearizability) Check(ctx context.Context, h *history.History) Result 
 	var episodes []*staleEpisode
 	relaxing := !c.StrictHighWatermark && !c.IgnoreHighWatermark
 	if relaxing {
-		episodes = excuseStaleReads(h, ops, hwEvidenceOf(ops), cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSpan, DefaultStaleHWSpan))
+		episodes = excuseStaleReads(h, ops, hwEvidenceOf(ops), cmp.Or(c.StaleHWGrace, DefaultStaleHWGrace), cmp.Or(c.StaleHWSpan, DefaultStaleHWSpan), c.hwCheckpoint(h))
 	}
 	model := c.model(ctx)
 	obs := observe(h)

@@ -61,7 +61,7 @@ func TestReductionsPreserveVerdict(t *testing.T) {
 		model := c.model(context.Background())
 		relaxed := func() []porcupine.Operation {
 			ops := linOperations(h)
-			excuseStaleReads(h, ops, hwEvidenceOf(ops), c.StaleHWGrace, c.StaleHWSpan)
+			excuseStaleReads(h, ops, hwEvidenceOf(ops), c.StaleHWGrace, c.StaleHWSpan, c.hwCheckpoint(h))
 			return ops
 		}
 		plain := porcupine.CheckOperations(model, relaxed())

@@ -52,6 +52,16 @@ type Linearizability struct {
 	// DefaultStaleHWSpan.
 	StaleHWGrace time.Duration
 	StaleHWSpan  time.Duration
+	// StaleHWCheckpoint is how old the high-watermark checkpoint of a
+	// replica killed with -9 may be: its brokers' checkpoint interval
+	// (Kafka's replica.high.watermark.checkpoint.interval.ms). A replica
+	// restarted from it and elected after a later failover may report a
+	// high watermark missing acknowledgements up to StaleHWCheckpoint +
+	// StaleHWSpan older than the kill (stalehw.go restartExcused). Zero
+	// means what the history's header records (history.ParamHWCheckpoint,
+	// set by the harness from the cluster it ran), else
+	// DefaultStaleHWCheckpoint (the reference broker's).
+	StaleHWCheckpoint time.Duration
 
 	slotTarget int // tests: chunk size aimed for when cutting by offsets
 }

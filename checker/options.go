@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/highwater-io/highwater/history"
 )
@@ -15,6 +16,11 @@ type Options struct {
 	// during and right after faults (highwater check --strict-hw); see
 	// Linearizability.StrictHighWatermark.
 	StrictHighWatermark bool
+	// StaleHWCheckpoint, when positive, overrides the brokers'
+	// high-watermark checkpoint interval the history's header records
+	// (highwater check --hw-checkpoint); see
+	// Linearizability.StaleHWCheckpoint.
+	StaleHWCheckpoint time.Duration
 }
 
 // apply sets the options on the checkers that take them.
@@ -22,6 +28,7 @@ func (o Options) apply(cs []Checker) []Checker {
 	for _, c := range cs {
 		if l, ok := c.(*Linearizability); ok {
 			l.StrictHighWatermark = o.StrictHighWatermark
+			l.StaleHWCheckpoint = o.StaleHWCheckpoint
 		}
 	}
 	return cs

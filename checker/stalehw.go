@@ -33,6 +33,18 @@ const DefaultStaleHWGrace = 10 * time.Second
 // that round with slack for scheduling on a loaded machine.
 const DefaultStaleHWSpan = 1500 * time.Millisecond
 
+// DefaultStaleHWCheckpoint is how old a replica's high-watermark
+// checkpoint may be when it is killed (Linearizability.StaleHWCheckpoint):
+// the reference broker writes it at most every 100 ms when it moved
+// (broker/replication.go hwCheckpointInterval).
+const DefaultStaleHWCheckpoint = 100 * time.Millisecond
+
+// KafkaStaleHWCheckpoint is Apache Kafka's
+// replica.high.watermark.checkpoint.interval.ms default (5 s): the
+// checkpoint of a Kafka broker killed with -9 can be that old, so the
+// harness sets it for Kafka clusters (history.ParamHWCheckpoint).
+const KafkaStaleHWCheckpoint = 5 * time.Second
+
 // hwEvidence is what one partition's completed operations prove about its
 // high watermark: after times[i], it was at least floor[i] (a prefix
 // maximum of acknowledged offset+1 and reported high watermarks), shown by
@@ -167,9 +179,9 @@ func (e *staleEpisode) add(op porcupine.Operation, hw, known int64, proof OpRef)
 //     stopped or lost leadership, which the new leader had not yet heard
 //     of from a fetch response; or (restartExcused) the window follows
 //     an earlier kill -9 that had healed before it began, and the first
-//     of them was proven committed at most span before that kill: the new
-//     leader is the restarted replica, whose high watermark is the one it
-//     checkpointed before it died, and which rejoined the ISR by a fetch
+//     of them was proven committed at most checkpoint+span before that
+//     kill: the new leader is the restarted replica, whose high watermark
+//     is the one it checkpointed before it died, and which rejoined the ISR by a fetch
 //     whose answer (the first to carry a newer high watermark) the leader
 //     that took it back never sent, because that leader died in this
 //     window; and
@@ -182,8 +194,9 @@ func (e *staleEpisode) add(op porcupine.Operation, hw, known int64, proof OpRef)
 // model still requires an excused read's high watermark to be at most
 // the log's length and its records to be in the log below that high
 // watermark, so lost or moved records are judged as before.
-func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, span time.Duration) []*staleEpisode {
+func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[history.TopicPartition]*hwEvidence, grace, span, checkpoint time.Duration) []*staleEpisode {
 	ws := staleWindows(h, grace)
+	restart := checkpoint + span
 	if len(ws) == 0 {
 		return nil
 	}
@@ -213,7 +226,7 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 			if ep != nil {
 				// The leader changed before the episode's first read
 				// returned; nothing committed since.
-				if last <= ep.first.Return && (lagExcused(ep.window, first, last, span) || restartExcused(ws, ep.window, first, span)) {
+				if last <= ep.first.Return && (lagExcused(ep.window, first, last, span) || restartExcused(ws, ep.window, first, restart)) {
 					in.relaxed = true
 					ep.add(op, out.hw, known, proof)
 				}
@@ -223,7 +236,7 @@ func excuseStaleReads(h *history.History, ops []porcupine.Operation, ev map[hist
 				if w.start > op.Return {
 					break
 				}
-				if op.Call <= w.end && (lagExcused(w, first, last, span) || restartExcused(ws, w, first, span)) {
+				if op.Call <= w.end && (lagExcused(w, first, last, span) || restartExcused(ws, w, first, restart)) {
 					in.relaxed = true
 					ep = &staleEpisode{tp: tp, window: w}
 					ep.add(op, out.hw, known, proof)
@@ -246,31 +259,30 @@ func lagExcused(w staleWindow, first, last int64, span time.Duration) bool {
 
 // restartExcused: the window w follows a kill -9 window r that began
 // before it and had healed (its nodes restarted) by the time w began, and
-// the missed offsets were first proven committed no earlier than span
+// the missed offsets were first proven committed no earlier than allowance
 // before r began. A replica restarted after kill -9 reloads the high
-// watermark it last checkpointed (the reference broker every 100 ms,
-// broker/replication.go hwCheckpointInterval; itself up to a fetch round
-// behind the leader: span covers both); it rejoins the ISR once a fetch
-// reaches the leader's high watermark, and learns that high watermark only
-// from the answer to that fetch. When the leader that took it back dies
-// before answering (a follower fetch with no new records waits
-// replica.fetch.wait.max.ms at the leader), the restarted replica can be
-// elected from the ISR with its checkpointed high watermark, which may
-// trail every acknowledgement made while it was down (Kafka alike: a
-// follower's high watermark is only ever the leader's from a fetch answer,
-// and Partition.makeLeader starts from it). Nothing is lost: the new
-// leader's log holds every committed record (it joined the ISR with them)
-// and its high watermark catches up once a follower fetches. A single
-// window, even a long rolling restart, is never excused this way: the
-// leader change must come in a later window. Kafka checkpoints every
-// replica.high.watermark.checkpoint.interval.ms (5 s by default), more
-// than span: a Kafka replica's checkpoint can be older than this allows.
-func restartExcused(ws []staleWindow, w staleWindow, first int64, span time.Duration) bool {
+// watermark it last checkpointed: at most one checkpoint interval old
+// (Linearizability.StaleHWCheckpoint: 100 ms on the reference broker, 5 s
+// on Kafka, replica.high.watermark.checkpoint.interval.ms) and itself up
+// to a fetch round behind the leader (span), so allowance is their sum.
+// It rejoins the ISR once a fetch reaches the leader's high watermark, and
+// learns that high watermark only from the answer to that fetch. When the
+// leader that took it back dies before answering (a follower fetch with
+// no new records waits replica.fetch.wait.max.ms at the leader), the
+// restarted replica can be elected from the ISR with its checkpointed
+// high watermark, which may trail every acknowledgement made while it was
+// down (Kafka alike: a follower's high watermark is only ever the
+// leader's from a fetch answer, and Partition.makeLeader starts from it).
+// Nothing is lost: the new leader's log holds every committed record (it
+// joined the ISR with them) and its high watermark catches up once a
+// follower fetches. A single window, even a long rolling restart, is
+// never excused this way: the leader change must come in a later window.
+func restartExcused(ws []staleWindow, w staleWindow, first int64, allowance time.Duration) bool {
 	for _, r := range ws {
 		if r.start >= w.start {
 			break
 		}
-		if r.killed && r.stop >= 0 && r.stop <= w.start && first >= r.start-int64(span) {
+		if r.killed && r.stop >= 0 && r.stop <= w.start && first >= r.start-int64(allowance) {
 			return true
 		}
 	}

@@ -47,6 +47,14 @@ type Header struct {
 	Params map[string]string `json:"params,omitempty"`
 }
 
+// ParamHWCheckpoint is the Header.Params key for the cluster's
+// high-watermark checkpoint interval, a Go duration ("100ms", "5s"): how
+// old the high watermark a replica killed with -9 restarts from may be.
+// The checker's stale-high-watermark excuse for a restarted replica reads
+// it (checker.Linearizability.StaleHWCheckpoint); histories without it are
+// judged with the reference broker's.
+const ParamHWCheckpoint = "hw_checkpoint"
+
 func (h Header) validate() error {
 	if h.Format != FormatName {
 		return fmt.Errorf("%w: format %q, want %q", ErrFormat, h.Format, FormatName)

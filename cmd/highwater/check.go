@@ -30,7 +30,10 @@ partitions that are not linearizable, linearizability/*.html beside it.
 By default a read whose high watermark lags an acknowledged offset during
 or shortly after a fault (a new leader catching up, as Kafka documents) is
 reported as the finding stale-high-watermark-after-failover and the verdict
-stays valid; --strict-hw makes it not linearizable.
+stays valid; --strict-hw makes it not linearizable. After a kill -9 the
+restarted replica's high watermark may be as old as its brokers'
+checkpoint interval, which the run recorded for its cluster (100ms for the
+reference broker, 5s for Kafka); --hw-checkpoint overrides it.
 
 The exit status follows the verdict: 0 valid, 1 invalid (an anomaly was
 found), 2 unknown (a check ran out of time or its preconditions failed),
@@ -67,6 +70,7 @@ and exactly-once); --workload overrides it.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.StrictHighWatermark, "strict-hw", false, "treat a lagging high watermark after failover as not linearizable")
+	cmd.Flags().DurationVar(&opts.StaleHWCheckpoint, "hw-checkpoint", 0, "the brokers' high-watermark checkpoint interval, how old a killed replica's restart high watermark may be (default: what the history header records for its cluster, else the reference broker's 100ms; Kafka's is 5s)")
 	cmd.Flags().StringVar(&workloadName, "workload", "", "judge the history as this workload's: queue | txn | eos (default: the one its header names)")
 	return cmd
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -171,7 +172,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	histPath := filepath.Join(s.dir, HistoryJSONL)
 	hw, err := history.Create(histPath, history.Header{
 		Scenario: sc.Name, Seed: opts.Seed, Commit: s.info.Commit, Start: start,
-		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind, "acks": cmp.Or(sc.Workload.Acks, "all")},
+		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind, "acks": cmp.Or(sc.Workload.Acks, "all"),
+			history.ParamHWCheckpoint: hwCheckpoint(sc.Cluster).String()},
 	})
 	if err != nil {
 		return res, s.fail(err)
@@ -189,6 +191,26 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	}
 	closeCluster() // free the CPU for the checker
 	return s.judge(ctx, histPath, res)
+}
+
+// hwCheckpoint is how old the high watermark a broker of c killed with -9
+// restarts from may be: its checkpoint interval, recorded in the history
+// header for the checker's restart excuse
+// (checker.Linearizability.StaleHWCheckpoint). Apache Kafka's is
+// replica.high.watermark.checkpoint.interval.ms (5 s unless the scenario
+// sets it); the rest get the reference broker's 100 ms, the stricter
+// value: Redpanda's Raft keeps no such ISR checkpoint, and kfake and an
+// address cluster are never killed.
+func hwCheckpoint(c ClusterConfig) time.Duration {
+	switch c.Impl {
+	case ImplKafka, ImplContainerKafka:
+		if ms, err := strconv.ParseInt(c.Set["replica.high.watermark.checkpoint.interval.ms"], 10, 64); err == nil && ms > 0 {
+			return time.Duration(ms) * time.Millisecond
+		}
+		return checker.KafkaStaleHWCheckpoint
+	default:
+		return checker.DefaultStaleHWCheckpoint
+	}
 }
 
 // schedule picks the faults and builds the schedule; it fills the run
