@@ -148,17 +148,24 @@ func WithClock(elapsed func() time.Duration) WriterOption {
 }
 
 // NewWriter writes the header to w and returns a Writer appending to it.
-// Format and Version are filled in; a zero Start is set to now.
+// Format and Version are filled in. Start is the wall clock at time 0: on
+// the writer's own clock, time 0 is this call, and Start is set to it
+// whatever the caller passed (a caller's earlier timestamp, such as when
+// its run began, would put every event's wall time off by the gap); with
+// WithClock the caller owns time 0, so its Start is kept (now when zero).
 func NewWriter(w io.Writer, hdr Header, opts ...WriterOption) (*Writer, error) {
 	start := time.Now()
-	if hdr.Start.IsZero() {
-		hdr.Start = start.UTC()
-	}
-	hdr.Format, hdr.Version = FormatName, FormatVersion
-	hw := &Writer{w: w, v: newValidator(), clock: func() time.Duration { return time.Since(start) }}
+	hw := &Writer{w: w, v: newValidator()}
 	for _, o := range opts {
 		o(hw)
 	}
+	if hw.clock == nil {
+		hw.clock = func() time.Duration { return time.Since(start) }
+		hdr.Start = start.UTC()
+	} else if hdr.Start.IsZero() {
+		hdr.Start = start.UTC()
+	}
+	hdr.Format, hdr.Version = FormatName, FormatVersion
 	line, err := json.Marshal(hdr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrFormat, err)

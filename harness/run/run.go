@@ -170,8 +170,8 @@ func Run(ctx context.Context, sc Scenario, opts Options) (Result, error) {
 	}
 
 	histPath := filepath.Join(s.dir, HistoryJSONL)
-	hw, err := history.Create(histPath, history.Header{
-		Scenario: sc.Name, Seed: opts.Seed, Commit: s.info.Commit, Start: start,
+	hw, err := history.Create(histPath, history.Header{ // Start: time 0, set by the writer
+		Scenario: sc.Name, Seed: opts.Seed, Commit: s.info.Commit,
 		Params: map[string]string{"cluster": s.info.Cluster, "schedule": sched.Compact(), "replay": s.info.Replay, "workload": sc.Kind, "acks": cmp.Or(sc.Workload.Acks, "all"),
 			history.ParamHWCheckpoint: hwCheckpoint(sc.Cluster).String()},
 	})
