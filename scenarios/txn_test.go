@@ -34,6 +34,18 @@ var txnCatalogue = []Case{
 	txnCase("eos-reference-all", run.WorkloadEOS, run.ClusterConfig{Impl: run.ImplReference, Nodes: 3}, time.Minute, nil, LabelTxn),
 	txnCase("txn-kafka-kill-pause", run.WorkloadTxn, run.ClusterConfig{Impl: run.ImplKafka, Nodes: 3}, 3*time.Minute, []string{"kill", "pause", "restart"}, LabelTxn, LabelNightly),
 	txnCase("eos-kafka-kill-pause", run.WorkloadEOS, run.ClusterConfig{Impl: run.ImplKafka, Nodes: 3}, 3*time.Minute, []string{"kill", "pause", "restart"}, LabelTxn, LabelNightly),
+	nightlyTxnReference("nightly-txn-reference-netns", run.WorkloadTxn),
+	nightlyTxnReference("nightly-eos-reference-netns", run.WorkloadEOS),
+}
+
+// nightlyTxnReference is a 5-minute run of a transactional workload
+// against the 3-node reference cluster at its default transaction version
+// (2) under every fault, network partitions included (each node in its
+// own namespace, so root), over three seeds.
+func nightlyTxnReference(name, kind string) Case {
+	e := txnCase(name, kind, run.ClusterConfig{Impl: run.ImplReference, Nodes: 3, NetNS: true}, 5*time.Minute, nil, LabelNightly, LabelTxn)
+	e.Seeds, e.NeedsRoot = []int64{101, 102, 103}, true
+	return e
 }
 
 // txnCase is one transactional scenario; nil faults means every fault the
