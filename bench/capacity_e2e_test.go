@@ -20,7 +20,10 @@ import (
 // reference broker process and checks that sizing accepts the calibration
 // it writes. Probes are 600 ms at rates far below what the broker can do,
 // capped so that the search ends after three passing probes: this tests
-// the plumbing, not the broker.
+// the plumbing, not the broker. The pass bars are loose for the same
+// reason: with the default ones (sent ratio 0.995, p99 200 ms) a loaded
+// two-core machine failed the 4000/s probe at a 0.9939 ratio, and the
+// search bisected into seven probes.
 func TestCapacityReferenceCalibrates(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a broker process")
@@ -36,6 +39,7 @@ func TestCapacityReferenceCalibrates(t *testing.T) {
 	w.Duration, w.Warmup, w.Partitions = 600*time.Millisecond, 100*time.Millisecond, 3
 	cfg := bench.DefaultCapacityConfig()
 	cfg.StartRatePerSec, cfg.StepFactor, cfg.MaxRatePerSec = 1000, 2, 4000
+	cfg.MinSentRatio, cfg.P99Bound = 0.5, 10*time.Second
 	var log strings.Builder
 	res, err := bench.FindCapacity(ctx, target, w, cfg, bench.RunOptions{Log: &log})
 	if err != nil {
