@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"math"
 	mrand "math/rand/v2"
 	"net"
 	"testing"
@@ -120,12 +121,23 @@ func TestDelayAndRate(t *testing.T) {
 			if took < tt.min || took > tt.max {
 				t.Errorf("round trip took %v, want %v..%v", took, tt.min, tt.max)
 			}
-			// Back to normal at once.
+			// Back to normal at once: the fastest of five round trips is
+			// under 100 ms (a delayed link takes at least 160 ms every
+			// time). One round trip alone could be slowed past 100 ms by
+			// the scheduler of a loaded machine.
 			if err := p.SetFaults(Faults{}); err != nil {
 				t.Fatal(err)
 			}
-			if took, err := roundTrip(c, []byte("y"), time.Second); err != nil || took > 100*time.Millisecond {
-				t.Errorf("after reset: %v, %v", took, err)
+			fastest := time.Duration(math.MaxInt64)
+			for range 5 {
+				took, err := roundTrip(c, []byte("y"), 10*time.Second)
+				if err != nil {
+					t.Fatalf("after reset: %v", err)
+				}
+				fastest = min(fastest, took)
+			}
+			if fastest > 100*time.Millisecond {
+				t.Errorf("after reset: the fastest of 5 round trips took %v", fastest)
 			}
 		})
 	}
