@@ -156,28 +156,7 @@ func TestStaleHighWatermarkJudgement(t *testing.T) {
 			// shows 7; n3, restarted, rejoins the ISR by a fetch n2 never
 			// answers (n2 is killed in the next window) and leads with its
 			// checkpointed 3 until a follower fetches from it.
-			for i := range 5 {
-				b.clock += 100 * time.Millisecond
-				b.sendOK(1, "v"+strconv.Itoa(i), int64(i))
-			}
-			b.invokeSend(2, "v5") // in flight at the kill, acknowledged at the end
-			b.invokeSend(3, "v6")
-			b.faultStart(1, "kill", "kill -9 leader of t-0 n3")
-			b.clock += time.Second
-			b.faultStop(1, "kill")
-			b.clock += 3 * time.Second
-			b.fetch(20, 3, 7, seq(7)[3:]...)
-			b.clock += time.Second
-			b.faultStart(2, "kill", "kill -9 leader of t-0 n2")
-			b.clock += 3 * time.Second
-			b.fetch(20, 5, 3)
-			b.listOffsets(20, 3)
-			b.faultStop(2, "kill")
-			b.clock += time.Second
-			b.listOffsets(20, 7)
-			b.ackSend(2, []string{"v5"}, 5)
-			b.ackSend(3, []string{"v6"}, 6)
-			b.drain(seq(7)...)
+			restartAfterQuiet(b, 0)
 		}, valid: Valid, strict: Invalid, finding: true},
 		{name: "checkpointed high watermark from long before the earlier kill", build: func(b *hb) {
 			// The missed acknowledgements came 10 s before any kill: no
