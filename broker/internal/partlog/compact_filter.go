@@ -210,20 +210,7 @@ func rebuildBatch(h records.Header, keep []records.Record, horizonMs int64, hasH
 	if h.LogAppendTime() {
 		maxTs = h.MaxTimestamp
 	}
-	opts := records.BuildOptions{
-		BaseOffset:           h.BaseOffset,
-		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
-		FirstTimestamp:       base,
-		MaxTimestamp:         maxTs,
-		ProducerID:           h.ProducerID,
-		ProducerEpoch:        h.ProducerEpoch,
-		BaseSequence:         h.BaseSequence,
-		LastOffsetDelta:      h.LastOffsetDelta,
-		Transactional:        h.Transactional(),
-		Control:              h.Control(),
-		LogAppendTime:        h.LogAppendTime(),
-	}
-	nb, err := records.Build(opts, h.Codec(), out)
+	nb, err := records.Build(rebuildOptions(h, base, maxTs), h.Codec(), out)
 	if err != nil || !hasHorizon {
 		return nb, err
 	}
@@ -234,11 +221,17 @@ func rebuildBatch(h records.Header, keep []records.Record, horizonMs int64, hasH
 // producer fields and type once all its records went: no records, no
 // compression, no first timestamp, the original max timestamp.
 func emptyBatch(h records.Header) ([]byte, error) {
-	opts := records.BuildOptions{
+	return records.Build(rebuildOptions(h, -1, h.MaxTimestamp), records.CodecNone, nil)
+}
+
+// rebuildOptions keeps h's offsets, leader epoch, producer fields and
+// type for a rewritten batch with the given timestamps.
+func rebuildOptions(h records.Header, firstTs, maxTs int64) records.BuildOptions {
+	return records.BuildOptions{
 		BaseOffset:           h.BaseOffset,
 		PartitionLeaderEpoch: h.PartitionLeaderEpoch,
-		FirstTimestamp:       -1,
-		MaxTimestamp:         h.MaxTimestamp,
+		FirstTimestamp:       firstTs,
+		MaxTimestamp:         maxTs,
 		ProducerID:           h.ProducerID,
 		ProducerEpoch:        h.ProducerEpoch,
 		BaseSequence:         h.BaseSequence,
@@ -247,5 +240,4 @@ func emptyBatch(h records.Header) ([]byte, error) {
 		Control:              h.Control(),
 		LogAppendTime:        h.LogAppendTime(),
 	}
-	return records.Build(opts, records.CodecNone, nil)
 }
